@@ -1,0 +1,47 @@
+//! The library's one error type. Each mode maps it once at its edge: to an exit code and a line
+//! on stderr (CLI, CGI), or to a reply or a Runtime API error (Lambda).
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line or the configuration is wrong: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// A mode that this build does not contain: exit 2.
+    #[error("{0} mode is not in this build yet")]
+    NotInBuild(&'static str),
+    #[error(transparent)]
+    Spec(#[from] crate::app_spec::SpecError),
+    /// The virtualenv cannot be used with the embedded Python.
+    #[error("{0}")]
+    Venv(String),
+    /// The interpreter did not start.
+    #[error("cannot start Python: {0}")]
+    PythonStart(String),
+    /// The app could not be imported or is not a WSGI callable.
+    #[error(transparent)]
+    Load(#[from] crate::python::LoadError),
+    #[error("cannot read {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {what}: {source}")]
+    Write {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit status for this error (spec/cli.md: 2 for bad usage, 1 otherwise).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::NotInBuild(_) | Error::Spec(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,576 @@
+//! The neutral model in the middle of the flow: every source builds a [`Request`], the Python
+//! core turns it into a WSGI environ and drives a [`ResponseSink`], and every sink turns what it
+//! receives into its own output. Owned bytes only; nothing here knows about Python.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, Cursor};
+
+/// One HTTP request as a server would hand it to a WSGI gateway.
+///
+/// Text that comes off the wire (paths, query strings, header values) is kept as bytes: PEP 3333
+/// carries it to the app as latin-1 "bytes in a str", so nothing is decoded or re-encoded here.
+pub struct Request {
+    pub method: String,
+    /// `http` or `https` (`wsgi.url_scheme`).
+    pub scheme: String,
+    /// The mount point of the app, already percent-decoded (`SCRIPT_NAME`).
+    pub script_name: Vec<u8>,
+    /// The rest of the path, already percent-decoded (`PATH_INFO`).
+    pub path_info: Vec<u8>,
+    /// The query as received, still encoded (`QUERY_STRING`).
+    pub query_string: Vec<u8>,
+    /// The path and query exactly as the client sent them (`REQUEST_URI`, `RAW_URI`).
+    pub request_uri: Option<Vec<u8>>,
+    pub server_name: String,
+    pub server_port: String,
+    pub server_protocol: String,
+    pub remote_addr: String,
+    /// Request headers in arrival order, repeats and letter case kept.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Body,
+    /// Further environ keys (CGI meta-variables, `-e KEY=VALUE`, `REMOTE_USER`); they win over
+    /// the keys derived from the fields above.
+    pub extra: Vec<(String, Vec<u8>)>,
+    pub traits: ServerTraits,
+}
+
+/// What the hosting process promises the app (PEP 3333, "environ Variables").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerTraits {
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub run_once: bool,
+}
+
+impl Request {
+    /// A GET for `/` with the values a plain HTTP/1.1 server on localhost would give.
+    pub fn new(method: &str) -> Request {
+        Request {
+            method: method.to_string(),
+            scheme: "http".into(),
+            script_name: Vec::new(),
+            path_info: b"/".to_vec(),
+            query_string: Vec::new(),
+            request_uri: None,
+            server_name: "localhost".into(),
+            server_port: "80".into(),
+            server_protocol: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1".into(),
+            headers: Vec::new(),
+            body: Body::empty(),
+            extra: Vec::new(),
+            traits: ServerTraits {
+                multithread: false,
+                multiprocess: false,
+                run_once: true,
+            },
+        }
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The CGI-style environ keys of this request (everything but the `wsgi.*` entries), in a
+    /// stable order, each key once.
+    ///
+    /// Header rules (RFC 3875 section 4.1.18; PEP 3333 "environ Variables"): a header becomes
+    /// `HTTP_` plus its name upper-cased with `-` as `_`; names that differ only in letter case
+    /// (or in `-` versus `_`) are one header, their values joined with `, ` (RFC 9110 section
+    /// 5.3), except `Cookie`, whose values join with `; ` (RFC 6265 section 5.4).
+    /// `Content-Type` and `Content-Length` travel as `CONTENT_TYPE` and `CONTENT_LENGTH` only;
+    /// `HTTP_CONTENT_TYPE`/`HTTP_CONTENT_LENGTH` must not appear (wsgiref.validate refuses them).
+    pub fn cgi_variables(&self) -> Vec<(String, Vec<u8>)> {
+        let mut vars = EnvBuilder::default();
+        vars.set("REQUEST_METHOD", self.method.as_bytes().to_vec());
+        vars.set("SCRIPT_NAME", self.script_name.clone());
+        vars.set("PATH_INFO", self.path_info.clone());
+        vars.set("QUERY_STRING", self.query_string.clone());
+        if let Some(uri) = &self.request_uri {
+            vars.set("REQUEST_URI", uri.clone());
+            vars.set("RAW_URI", uri.clone());
+        }
+        vars.set("SERVER_NAME", self.server_name.as_bytes().to_vec());
+        vars.set("SERVER_PORT", self.server_port.as_bytes().to_vec());
+        vars.set("SERVER_PROTOCOL", self.server_protocol.as_bytes().to_vec());
+        vars.set("REMOTE_ADDR", self.remote_addr.as_bytes().to_vec());
+        for (name, value) in &self.headers {
+            if name.eq_ignore_ascii_case("content-type") {
+                vars.set("CONTENT_TYPE", value.clone());
+                continue;
+            }
+            if name.eq_ignore_ascii_case("content-length") {
+                // The body's own length is set below; a header that disagrees with it would
+                // make the app read past the end or stop short.
+                continue;
+            }
+            let key = header_environ_key(name);
+            let separator: &[u8] = if key == "HTTP_COOKIE" { b"; " } else { b", " };
+            vars.append(&key, value, separator);
+        }
+        if !self.body.is_empty() {
+            vars.set("CONTENT_LENGTH", self.body.len().to_string().into_bytes());
+        }
+        for (key, value) in &self.extra {
+            vars.set(key, value.clone());
+        }
+        vars.finish()
+    }
+}
+
+/// `Accept-Language` -> `HTTP_ACCEPT_LANGUAGE` (RFC 3875 section 4.1.18).
+pub fn header_environ_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len() + 5);
+    key.push_str("HTTP_");
+    for c in name.chars() {
+        key.push(match c {
+            '-' => '_',
+            c => c.to_ascii_uppercase(),
+        });
+    }
+    key
+}
+
+/// An ordered map of environ keys that keeps the first position of each key.
+#[derive(Default)]
+struct EnvBuilder {
+    entries: Vec<(String, Vec<u8>)>,
+    index: HashMap<String, usize>,
+}
+
+impl EnvBuilder {
+    fn set(&mut self, key: &str, value: Vec<u8>) {
+        match self.index.get(key) {
+            Some(&i) => self.entries[i].1 = value,
+            None => {
+                self.index.insert(key.to_string(), self.entries.len());
+                self.entries.push((key.to_string(), value));
+            }
+        }
+    }
+
+    fn append(&mut self, key: &str, value: &[u8], separator: &[u8]) {
+        match self.index.get(key) {
+            Some(&i) => {
+                let existing = &mut self.entries[i].1;
+                existing.extend_from_slice(separator);
+                existing.extend_from_slice(value);
+            }
+            None => self.set(key, value.to_vec()),
+        }
+    }
+
+    fn finish(self) -> Vec<(String, Vec<u8>)> {
+        self.entries
+    }
+}
+
+/// A request body: a reader that yields exactly `len` bytes.
+pub struct Body {
+    reader: Box<dyn BufRead + Send>,
+    len: u64,
+}
+
+impl Body {
+    pub fn empty() -> Body {
+        Body::from_bytes(Vec::new())
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Body {
+        let len = bytes.len() as u64;
+        Body {
+            reader: Box::new(Cursor::new(bytes)),
+            len,
+        }
+    }
+
+    /// A body read from `reader`, which the caller promises holds at least `len` bytes; the
+    /// WSGI input stream never reads beyond `len`.
+    pub fn from_reader(reader: Box<dyn BufRead + Send>, len: u64) -> Body {
+        Body { reader, len }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn into_parts(self) -> (Box<dyn BufRead + Send>, u64) {
+        (self.reader, self.len)
+    }
+}
+
+/// A validated status line such as `404 Not Found`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub code: u16,
+    /// The whole line, `NNN Reason`.
+    pub line: String,
+}
+
+impl Status {
+    pub fn reason(&self) -> &str {
+        self.line.get(4..).unwrap_or("")
+    }
+}
+
+/// Status and headers of a response, as the app gave them to `start_response` (validated, with
+/// hop-by-hop headers removed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: Status,
+    /// Header names and values; every character is in latin-1 (U+0000..U+00FF).
+    pub headers: Vec<(String, String)>,
+}
+
+impl ResponseHead {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The short plain-text response a server sends in place of an app that failed.
+    pub fn error(code: u16, reason: &str) -> (ResponseHead, Vec<u8>) {
+        let body = format!("{code} {reason}\n").into_bytes();
+        let head = ResponseHead {
+            status: Status {
+                code,
+                line: format!("{code} {reason}"),
+            },
+            headers: vec![
+                ("Content-Type".into(), "text/plain; charset=utf-8".into()),
+                ("Content-Length".into(), body.len().to_string()),
+            ],
+        };
+        (head, body)
+    }
+}
+
+/// Where the Python core delivers a response. The core calls `send_head` exactly once, right
+/// before the first body bytes or at the end of an empty body (PEP 3333: headers are held until
+/// then), then `send_body` for each non-empty chunk.
+pub trait ResponseSink: Send {
+    /// `body_len` is the whole body's length when the core knows it in advance (the app returned
+    /// a list of bytes, or the body is empty).
+    fn send_head(&mut self, head: &ResponseHead, body_len: Option<u64>) -> io::Result<()>;
+    fn send_body(&mut self, chunk: &[u8]) -> io::Result<()>;
+}
+
+/// A whole response held in memory, for sinks that answer once (the CLI, Lambda).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub head: ResponseHead,
+    pub body: Vec<u8>,
+}
+
+/// A sink that collects the response into a [`Response`].
+#[derive(Default)]
+pub struct BufferedSink {
+    head: Option<ResponseHead>,
+    body: Vec<u8>,
+}
+
+impl BufferedSink {
+    /// The collected response; `None` when the core never sent a head.
+    pub fn into_response(self) -> Option<Response> {
+        self.head.map(|head| Response {
+            head,
+            body: self.body,
+        })
+    }
+}
+
+impl ResponseSink for BufferedSink {
+    fn send_head(&mut self, head: &ResponseHead, body_len: Option<u64>) -> io::Result<()> {
+        self.head = Some(head.clone());
+        if let Some(n) = body_len {
+            self.body.reserve(usize::try_from(n).unwrap_or(0));
+        }
+        Ok(())
+    }
+
+    fn send_body(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.body.extend_from_slice(chunk);
+        Ok(())
+    }
+}
+
+/// Why a status or header given to `start_response` is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProtocolError(pub String);
+
+/// Checks a status line: three digits, a space, a reason phrase (PEP 3333 "The start_response()
+/// Callable"; RFC 9110 section 15), latin-1 with no control characters, so it cannot split the
+/// response.
+pub fn parse_status(status: &str) -> Result<Status, ProtocolError> {
+    let bad = |why: &str| ProtocolError(format!("invalid status {status:?}: {why}"));
+    let bytes = status.as_bytes();
+    if bytes.len() < 4 || !bytes[..3].iter().all(u8::is_ascii_digit) || bytes[3] != b' ' {
+        return Err(bad(
+            "it must be a three-digit code, a space and a reason phrase, e.g. '200 OK'",
+        ));
+    }
+    let code: u16 = status[..3].parse().map_err(|_| bad("not a number"))?;
+    if code < 100 {
+        return Err(bad("the code must be between 100 and 999"));
+    }
+    if let Some(c) = status.chars().find(|&c| !is_latin1_text(c)) {
+        return Err(bad(&describe_bad_char(c)));
+    }
+    Ok(Status {
+        code,
+        line: status.to_string(),
+    })
+}
+
+/// What to do with a response header the app gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderVerdict {
+    Keep,
+    /// A hop-by-hop header (RFC 9110 section 7.6.1; PEP 3333 "Other HTTP Features" forbids the
+    /// app from sending them): dropped, with a warning.
+    DropHopByHop,
+}
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Checks a response header: the name a token (RFC 9110 section 5.1), the value latin-1 with no
+/// CR, LF or NUL (RFC 9110 section 5.5), so no header can inject another or end the head early.
+pub fn check_header(name: &str, value: &str) -> Result<HeaderVerdict, ProtocolError> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(ProtocolError(format!(
+            "invalid header name {name:?}: it must be a token (letters, digits and !#$%&'*+-.^_`|~)"
+        )));
+    }
+    if let Some(c) = value.chars().find(|&c| !is_latin1_text(c)) {
+        return Err(ProtocolError(format!(
+            "invalid value for header {name:?}: {}",
+            describe_bad_char(c)
+        )));
+    }
+    if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+        return Ok(HeaderVerdict::DropHopByHop);
+    }
+    Ok(HeaderVerdict::Keep)
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Latin-1 and not one of the characters that would end or split a header line.
+fn is_latin1_text(c: char) -> bool {
+    (c as u32) <= 0xFF && !matches!(c, '\r' | '\n' | '\0')
+}
+
+fn describe_bad_char(c: char) -> String {
+    match c {
+        '\r' => "it contains a carriage return (CR)".into(),
+        '\n' => "it contains a line feed (LF)".into(),
+        '\0' => "it contains a NUL character".into(),
+        c => format!(
+            "{c:?} (U+{:04X}) is not in latin-1; encode the value first (RFC 8187, RFC 2047)",
+            c as u32
+        ),
+    }
+}
+
+/// The bytes of a string whose characters are all latin-1 (validated headers and statuses).
+pub fn latin1_bytes(s: &str) -> Vec<u8> {
+    s.chars().map(|c| c as u32 as u8).collect()
+}
+
+/// Bytes shown as a latin-1 string, one character per byte.
+pub fn latin1_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+/// Percent-decodes once (RFC 3986 section 2.1). A `%` not followed by two hex digits stays as
+/// it is, as servers do, rather than failing the request.
+pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' && i + 2 < input.len() {
+            if let (Some(h), Some(l)) = (hex(input[i + 1]), hex(input[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A body read into memory, for sinks and tests.
+pub fn read_all(body: Body) -> io::Result<Vec<u8>> {
+    let (mut reader, len) = body.into_parts();
+    let mut out = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(&mut reader, len), &mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(req: &Request) -> HashMap<String, String> {
+        req.cgi_variables()
+            .into_iter()
+            .map(|(k, v)| (k, latin1_string(&v)))
+            .collect()
+    }
+
+    #[test]
+    fn headers_become_http_keys_and_join() {
+        let mut req = Request::new("GET");
+        req.headers = vec![
+            ("Accept".into(), b"text/html".to_vec()),
+            ("X-Thing".into(), b"a".to_vec()),
+            ("x-thing".into(), b"b".to_vec()),
+            ("Cookie".into(), b"a=1".to_vec()),
+            ("cookie".into(), b"b=2".to_vec()),
+            ("Content-Type".into(), b"text/plain".to_vec()),
+            ("Content-Length".into(), b"999".to_vec()),
+        ];
+        req.body = Body::from_bytes(b"hello".to_vec());
+        let v = vars(&req);
+        assert_eq!(v["HTTP_ACCEPT"], "text/html");
+        assert_eq!(v["HTTP_X_THING"], "a, b");
+        assert_eq!(v["HTTP_COOKIE"], "a=1; b=2");
+        assert_eq!(v["CONTENT_TYPE"], "text/plain");
+        assert_eq!(v["CONTENT_LENGTH"], "5");
+        assert!(!v.contains_key("HTTP_CONTENT_TYPE"));
+        assert!(!v.contains_key("HTTP_CONTENT_LENGTH"));
+    }
+
+    #[test]
+    fn no_content_length_without_body_and_extra_wins() {
+        let mut req = Request::new("GET");
+        req.extra = vec![("REMOTE_ADDR".into(), b"10.1.2.3".to_vec())];
+        let v = vars(&req);
+        assert!(!v.contains_key("CONTENT_LENGTH"));
+        assert_eq!(v["REMOTE_ADDR"], "10.1.2.3");
+        assert_eq!(v["PATH_INFO"], "/");
+        assert_eq!(v["SCRIPT_NAME"], "");
+    }
+
+    #[test]
+    fn statuses() {
+        for good in ["200 OK", "404 Not Found", "299 ", "599 Caf\u{e9}"] {
+            assert!(parse_status(good).is_ok(), "{good}");
+        }
+        assert_eq!(parse_status("418 I'm a teapot").unwrap().code, 418);
+        assert_eq!(
+            parse_status("418 I'm a teapot").unwrap().reason(),
+            "I'm a teapot"
+        );
+        for bad in [
+            "200",
+            "200OK",
+            "20 OK",
+            "abc OK",
+            "099 Low",
+            "200 OK\r\nX: y",
+            "200 OK\n",
+            "200 \0",
+            "200 \u{2603}",
+            " 200 OK",
+        ] {
+            assert!(parse_status(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn headers_checked() {
+        use HeaderVerdict::*;
+        let cases: &[(&str, &str, Option<HeaderVerdict>)] = &[
+            ("Content-Type", "text/plain", Some(Keep)),
+            ("X-Latin1", "caf\u{e9}", Some(Keep)),
+            ("Connection", "close", Some(DropHopByHop)),
+            ("transfer-encoding", "chunked", Some(DropHopByHop)),
+            ("Keep-Alive", "5", Some(DropHopByHop)),
+            ("X-Evil", "a\r\nSet-Cookie: x=1", None),
+            ("X-Evil", "a\nb", None),
+            ("X-Evil", "a\0b", None),
+            ("X-Snow", "\u{2603}", None),
+            ("Bad Name", "v", None),
+            ("Bad:Name", "v", None),
+            ("", "v", None),
+            ("X-\u{e9}", "v", None),
+        ];
+        for (name, value, want) in cases {
+            let got = check_header(name, value).ok();
+            assert_eq!(got, *want, "{name:?}: {value:?}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"/a%20b", b"/a b"),
+            (b"/a%2Fb", b"/a/b"),
+            (b"/caf%C3%A9", "/café".as_bytes()),
+            (b"/%zz", b"/%zz"),
+            (b"/100%", b"/100%"),
+            (b"/1%4", b"/1%4"),
+            (b"/%4a%4A", b"/JJ"),
+            (b"%", b"%"),
+            (b"", b""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(percent_decode(input), *want, "{:?}", latin1_string(input));
+        }
+    }
+
+    #[test]
+    fn header_keys() {
+        assert_eq!(
+            header_environ_key("Accept-Language"),
+            "HTTP_ACCEPT_LANGUAGE"
+        );
+        assert_eq!(header_environ_key("x-a_b"), "HTTP_X_A_B");
+    }
+
+    #[test]
+    fn buffered_sink_collects() {
+        let (head, body) = ResponseHead::error(500, "Internal Server Error");
+        let mut sink = BufferedSink::default();
+        sink.send_head(&head, Some(body.len() as u64)).unwrap();
+        sink.send_body(&body).unwrap();
+        let r = sink.into_response().unwrap();
+        assert_eq!(r.head.status.code, 500);
+        assert_eq!(r.body, b"500 Internal Server Error\n");
+        assert_eq!(r.head.header("content-length"), Some("26"));
+    }
+}

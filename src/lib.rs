@@ -1,0 +1,131 @@
+//! rwsgi: run a Python WSGI application on AWS Lambda, as a CGI program, or from the command
+//! line, with one binary.
+//!
+//! The flow (see DESIGN.md): [`mode`] decides where we are; a source turns its input into a
+//! neutral [`http::Request`]; the [`python`] core builds the WSGI environ, calls the app and
+//! hands its response to a sink ([`http::ResponseSink`]), which writes what that place expects.
+
+pub mod app_spec;
+pub mod cli;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod mode;
+pub mod multipart;
+pub mod python;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::app_spec::AppSpec;
+pub use crate::error::{Error, Result};
+use crate::mode::Mode;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Runs the process: decides the mode and runs it. Returns the exit status.
+pub fn run(argv: Vec<OsString>) -> Result<u8> {
+    let mode = mode::detect(&argv, |name| std::env::var_os(name), Path::is_file);
+    match mode {
+        Mode::Call { args } => cli::main(args),
+        Mode::Version => {
+            println!("{}", version_text());
+            Ok(0)
+        }
+        Mode::Help => {
+            print!("{}", usage_text());
+            Ok(0)
+        }
+        Mode::Usage { script } => {
+            eprint!("{}", usage_text());
+            if let Some(script) = script {
+                eprintln!(
+                    "\n{} looks like an app script, but this is not a CGI request (GATEWAY_INTERFACE \
+                     is not set). To try it from the command line:\n  rwsgi call --app {} GET /",
+                    script.display(),
+                    script.display()
+                );
+            }
+            Ok(2)
+        }
+        Mode::Event { .. } => Err(Error::NotInBuild("the 'event' command (Lambda)")),
+        Mode::Lambda { .. } => Err(Error::NotInBuild("Lambda")),
+        Mode::Cgi { .. } => Err(Error::NotInBuild("CGI")),
+    }
+}
+
+/// `rwsgi 0.1.0 (Python 3.11.7)`.
+pub fn version_text() -> String {
+    let (_, _, python) = python::embedded_version();
+    format!("rwsgi {VERSION} (Python {python})")
+}
+
+fn usage_text() -> String {
+    format!(
+        "rwsgi {VERSION}: run a Python WSGI app on AWS Lambda, as CGI, or from the command line.
+
+Usage:
+  rwsgi call [OPTIONS] [METHOD] TARGET   one request, no server (also as `rwsgi-call`);
+                                         `rwsgi call --help` lists the options
+  rwsgi event [FILE|-]                   one Lambda event, printing the reply
+  rwsgi cgi [SCRIPT]                     a CGI request (automatic when GATEWAY_INTERFACE is set)
+  rwsgi lambda                           the Lambda runtime loop (automatic when
+                                         AWS_LAMBDA_RUNTIME_API is set)
+  rwsgi --version
+
+The app: --app SPEC or RWSGI_APP, where SPEC is package.module[:name], package.module:factory(),
+or path/to/file.py[:name]. Virtualenv: --venv DIR, RWSGI_VENV or VIRTUAL_ENV. Extra import
+folders: RWSGI_PATH (':'-separated).
+"
+    )
+}
+
+/// An environment variable, when it is set and not empty.
+pub fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Where an app is imported from, besides its SPEC.
+#[derive(Debug, Clone, Default)]
+pub struct AppPlace {
+    /// `--venv`; `RWSGI_VENV` and `VIRTUAL_ENV` are consulted when it is `None`.
+    pub venv: Option<PathBuf>,
+    /// The mode's own import folders (the current folder for the CLI), first on `sys.path`.
+    pub base_dirs: Vec<PathBuf>,
+    /// The CGI drop-in script, when there is one (`sys.argv[0]`).
+    pub cgi_script: Option<PathBuf>,
+    /// Whether Python may handle SIGINT (interactive use).
+    pub signal_handlers: bool,
+}
+
+/// Starts Python with the right `sys.path` and imports the app named by `spec_text`.
+pub fn load_app(spec_text: &str, place: AppPlace) -> Result<python::App> {
+    let spec = AppSpec::parse(spec_text, false, Path::is_file)?;
+    let mut path = Vec::new();
+    // A script's own folder comes first, so modules beside it import (mod_wsgi, `python x.py`).
+    if let Some(dir) = spec.script_dir() {
+        path.push(dir);
+    }
+    path.extend(place.base_dirs);
+    if let Some(extra) = std::env::var_os("RWSGI_PATH") {
+        path.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
+    }
+    let venv = place
+        .venv
+        .or_else(|| env_nonempty("RWSGI_VENV").map(PathBuf::from))
+        .or_else(|| env_nonempty("VIRTUAL_ENV").map(PathBuf::from));
+    let argv0 = match (&place.cgi_script, &spec.source) {
+        (Some(script), _) | (None, app_spec::Source::File(script)) => {
+            script.to_string_lossy().into_owned()
+        }
+        _ => "rwsgi".to_string(),
+    };
+    python::start(&python::StartOptions {
+        argv: vec![argv0],
+        path,
+        venv,
+        signal_handlers: place.signal_handlers,
+        unbuffered: false,
+    })?;
+    Ok(python::App::load(&spec)?)
+}

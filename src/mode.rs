@@ -1,0 +1,222 @@
+//! The first step of the flow: which mode this process is in, decided from how it was started
+//! (argv[0], the first argument) and its environment, as the table in spec/cli.md lays out.
+//! Pure: the environment and the file system are passed in, so the table is tested as a table.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// One request from the command line; `args` are the call's own arguments.
+    Call {
+        args: Vec<OsString>,
+    },
+    /// One Lambda event from a file or stdin.
+    Event {
+        args: Vec<OsString>,
+    },
+    /// A CGI request; `script` is the drop-in script the kernel named in argv[1].
+    Cgi {
+        script: Option<PathBuf>,
+        args: Vec<OsString>,
+    },
+    /// The Lambda custom-runtime loop.
+    Lambda {
+        args: Vec<OsString>,
+    },
+    Version,
+    Help,
+    /// Nothing says what to do: usage on stderr, exit 2. `script` is set when argv[1] names a
+    /// file, so the message can say how to run it by hand.
+    Usage {
+        script: Option<PathBuf>,
+    },
+}
+
+/// Decides the mode. `argv` is the whole command line, argv[0] included; `env` reads one
+/// environment variable; `is_file` says whether a path names a file.
+pub fn detect(
+    argv: &[OsString],
+    env: impl Fn(&str) -> Option<OsString>,
+    is_file: impl Fn(&Path) -> bool,
+) -> Mode {
+    let rest: Vec<OsString> = argv.iter().skip(1).cloned().collect();
+    let program = argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .unwrap_or_default();
+    if program == OsStr::new("rwsgi-call") {
+        return Mode::Call { args: rest };
+    }
+    let first = rest.first().map(OsString::as_os_str);
+    let after_first = || rest.iter().skip(1).cloned().collect::<Vec<_>>();
+    match first.and_then(OsStr::to_str) {
+        Some("call") => {
+            return Mode::Call {
+                args: after_first(),
+            };
+        }
+        Some("event") => {
+            return Mode::Event {
+                args: after_first(),
+            };
+        }
+        Some("lambda") => {
+            return Mode::Lambda {
+                args: after_first(),
+            };
+        }
+        Some("cgi") => {
+            let args = after_first();
+            let script = args
+                .first()
+                .filter(|a| is_file(Path::new(a)))
+                .map(PathBuf::from);
+            return Mode::Cgi { script, args };
+        }
+        Some("--version" | "-V") => return Mode::Version,
+        Some("--help" | "-h" | "help") => return Mode::Help,
+        _ => {}
+    }
+    let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
+    let script = first.filter(|a| is_file(Path::new(a))).map(PathBuf::from);
+    if set("AWS_LAMBDA_RUNTIME_API") {
+        return Mode::Lambda { args: rest };
+    }
+    if set("GATEWAY_INTERFACE") {
+        // The kernel runs `#!/usr/bin/env rwsgi` scripts as `rwsgi /path/to/script`; servers
+        // may also pass the query's words as further arguments (RFC 3875 section 4.4), which
+        // a WSGI app has no use for.
+        return Mode::Cgi { script, args: rest };
+    }
+    Mode::Usage { script }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    fn run(argv: &[&str], env: &[(&str, &str)]) -> Mode {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        detect(
+            &os(argv),
+            |k| {
+                env.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| OsString::from(v))
+            },
+            |p| p.to_str().is_some_and(|s| s.ends_with(".wsgi")),
+        )
+    }
+
+    #[test]
+    fn the_table() {
+        let lambda = [("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")];
+        let cgi = [("GATEWAY_INTERFACE", "CGI/1.1")];
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], Mode);
+        let cases: Vec<Case> = vec![
+            (
+                &["/usr/bin/rwsgi-call", "GET", "/"],
+                &[],
+                Mode::Call {
+                    args: os(&["GET", "/"]),
+                },
+            ),
+            (
+                &["rwsgi-call", "/x"],
+                &lambda,
+                Mode::Call { args: os(&["/x"]) },
+            ),
+            (
+                &["rwsgi", "call", "/x"],
+                &cgi,
+                Mode::Call { args: os(&["/x"]) },
+            ),
+            (
+                &["rwsgi", "event", "e.json"],
+                &[],
+                Mode::Event {
+                    args: os(&["e.json"]),
+                },
+            ),
+            (&["rwsgi", "lambda"], &[], Mode::Lambda { args: vec![] }),
+            (
+                &["rwsgi", "cgi", "app.wsgi"],
+                &[],
+                Mode::Cgi {
+                    script: Some("app.wsgi".into()),
+                    args: os(&["app.wsgi"]),
+                },
+            ),
+            (
+                &["rwsgi", "cgi"],
+                &[],
+                Mode::Cgi {
+                    script: None,
+                    args: vec![],
+                },
+            ),
+            (&["rwsgi"], &lambda, Mode::Lambda { args: vec![] }),
+            (
+                &["/var/task/bootstrap-rwsgi"],
+                &[
+                    ("AWS_LAMBDA_RUNTIME_API", "x"),
+                    ("GATEWAY_INTERFACE", "CGI/1.1"),
+                ],
+                Mode::Lambda { args: vec![] },
+            ),
+            (
+                &["rwsgi", "/srv/cgi-bin/app.wsgi"],
+                &cgi,
+                Mode::Cgi {
+                    script: Some("/srv/cgi-bin/app.wsgi".into()),
+                    args: os(&["/srv/cgi-bin/app.wsgi"]),
+                },
+            ),
+            (
+                &["rwsgi", "a+b"],
+                &cgi,
+                Mode::Cgi {
+                    script: None,
+                    args: os(&["a+b"]),
+                },
+            ),
+            (
+                &["rwsgi"],
+                &cgi,
+                Mode::Cgi {
+                    script: None,
+                    args: vec![],
+                },
+            ),
+            (&["rwsgi", "--version"], &lambda, Mode::Version),
+            (&["rwsgi", "-V"], &[], Mode::Version),
+            (&["rwsgi", "--help"], &[], Mode::Help),
+            (&["rwsgi"], &[], Mode::Usage { script: None }),
+            (
+                &["rwsgi"],
+                &[("GATEWAY_INTERFACE", ""), ("AWS_LAMBDA_RUNTIME_API", "")],
+                Mode::Usage { script: None },
+            ),
+            (
+                &["rwsgi", "hello.wsgi"],
+                &[],
+                Mode::Usage {
+                    script: Some("hello.wsgi".into()),
+                },
+            ),
+            (&["rwsgi", "frobnicate"], &[], Mode::Usage { script: None }),
+            (&[], &[], Mode::Usage { script: None }),
+        ];
+        for (argv, env, want) in cases {
+            assert_eq!(run(argv, env), want, "{argv:?} {env:?}");
+        }
+    }
+}

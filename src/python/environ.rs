@@ -1,0 +1,63 @@
+//! Request -> WSGI environ (PEP 3333 "environ Variables"): a real `dict` whose CGI keys hold
+//! native strings made from the request's bytes by latin-1 decoding ("bytes in a str"), plus the
+//! `wsgi.*` entries.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+
+use crate::http::Request;
+use crate::python::input::InputStream;
+use crate::python::response::FileWrapper;
+
+/// A `str` holding one character per byte (U+0000..U+00FF), as PEP 3333 asks of every environ
+/// value that came off the wire.
+pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    // SAFETY: the pointer and length describe `bytes`, which outlives the call; the result is a
+    // new reference or NULL with an exception set.
+    unsafe {
+        let ptr = pyo3::ffi::PyUnicode_DecodeLatin1(
+            bytes.as_ptr().cast(),
+            bytes.len() as pyo3::ffi::Py_ssize_t,
+            std::ptr::null(),
+        );
+        Bound::from_owned_ptr_or_err(py, ptr).map(|s| s.cast_into_unchecked())
+    }
+}
+
+/// Builds the environ for `request`, consuming its body into `wsgi.input`.
+pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDict>> {
+    let environ = PyDict::new(py);
+    for (key, value) in request.cgi_variables() {
+        environ.set_item(PyString::intern(py, &key), latin1(py, &value)?)?;
+    }
+    let Request {
+        body,
+        scheme,
+        traits,
+        ..
+    } = request;
+    environ.set_item(pyo3::intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
+    environ.set_item(
+        pyo3::intern!(py, "wsgi.url_scheme"),
+        PyString::intern(py, &scheme),
+    )?;
+    environ.set_item(
+        pyo3::intern!(py, "wsgi.input"),
+        Bound::new(py, InputStream::new(body))?,
+    )?;
+    // The stream ends at the end of the body, so frameworks may read it without a
+    // CONTENT_LENGTH (the extension werkzeug and gunicorn use).
+    environ.set_item(pyo3::intern!(py, "wsgi.input_terminated"), true)?;
+    environ.set_item(
+        pyo3::intern!(py, "wsgi.errors"),
+        py.import("sys")?.getattr("stderr")?,
+    )?;
+    environ.set_item(pyo3::intern!(py, "wsgi.multithread"), traits.multithread)?;
+    environ.set_item(pyo3::intern!(py, "wsgi.multiprocess"), traits.multiprocess)?;
+    environ.set_item(pyo3::intern!(py, "wsgi.run_once"), traits.run_once)?;
+    environ.set_item(
+        pyo3::intern!(py, "wsgi.file_wrapper"),
+        py.get_type::<FileWrapper>(),
+    )?;
+    Ok(environ)
+}

@@ -1,0 +1,225 @@
+//! Starting the one embedded interpreter of the process, and setting `sys.path` the way the
+//! app expects: the app's folders first, then the standard library, then site-packages (the
+//! virtualenv's, when one is given, with its `.pth` files), as `python app.py` inside that
+//! virtualenv would have it.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::mem::MaybeUninit;
+use std::os::raw::c_char;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use crate::error::{Error, Result};
+
+/// How to start the interpreter.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// `sys.argv`.
+    pub argv: Vec<String>,
+    /// Folders put first on `sys.path`, in this order.
+    pub path: Vec<PathBuf>,
+    /// A virtualenv whose site-packages the app imports from.
+    pub venv: Option<PathBuf>,
+    /// Let Python turn SIGINT into `KeyboardInterrupt` (interactive use only: a server or the
+    /// Lambda runtime owns its signals).
+    pub signal_handlers: bool,
+    /// Unbuffered `sys.stdout`/`sys.stderr`, so that the app's prints reach a log as they happen.
+    pub unbuffered: bool,
+}
+
+/// The version of the Python this binary embeds, as `(major, minor, full)`, read from the
+/// library itself (the call is valid before the interpreter starts).
+pub fn embedded_version() -> (u32, u32, String) {
+    // SAFETY: Py_GetVersion returns a pointer to a static, NUL-terminated string.
+    let full = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }
+        .to_string_lossy()
+        .into_owned();
+    let number = full.split_whitespace().next().unwrap_or("").to_string();
+    let mut parts = number.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor, number)
+}
+
+/// Starts the interpreter once for this process and sets up `sys.path`.
+pub fn start(options: &StartOptions) -> Result<()> {
+    let venv = match &options.venv {
+        Some(dir) => Some(check_venv(dir)?),
+        None => None,
+    };
+    initialize(options)?;
+    Python::attach(|py| configure_paths(py, options, venv.as_deref()))
+        .map_err(|e| Error::PythonStart(e.to_string()))
+}
+
+/// A virtualenv folder that holds a `pyvenv.cfg` for the embedded Python's version.
+fn check_venv(dir: &Path) -> Result<PathBuf> {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let cfg_path = dir.join("pyvenv.cfg");
+    let cfg = std::fs::read_to_string(&cfg_path).map_err(|e| {
+        Error::Venv(format!(
+            "{} is not a virtualenv: cannot read {}: {e}",
+            dir.display(),
+            cfg_path.display()
+        ))
+    })?;
+    let (major, minor, full) = embedded_version();
+    if let Some((vmaj, vmin, vtext)) = venv_version(&cfg, &dir)
+        && (vmaj, vmin) != (major, minor)
+    {
+        return Err(Error::Venv(format!(
+            "the virtualenv {} was made for Python {vtext}, but rwsgi embeds Python {full}; \
+             recreate it with python{major}.{minor} -m venv, or build rwsgi with \
+             PYO3_PYTHON=python{vmaj}.{vmin}",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// The Python version a virtualenv was made for: `version` (the venv module), `version_info`
+/// (virtualenv, uv), else the `lib/pythonX.Y` folder it holds.
+fn venv_version(cfg: &str, dir: &Path) -> Option<(u32, u32, String)> {
+    let from_cfg = cfg.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        let key = key.trim().to_ascii_lowercase();
+        (key == "version" || key == "version_info").then(|| value.trim().to_string())
+    });
+    let text = from_cfg.or_else(|| {
+        std::fs::read_dir(dir.join("lib"))
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("python").map(str::to_string)
+            })
+    })?;
+    let mut parts = text.split('.');
+    let major = parts.next()?.trim().parse().ok()?;
+    let minor = parts.next()?.trim().parse().ok()?;
+    Some((major, minor, text))
+}
+
+fn initialize(options: &StartOptions) -> Result<()> {
+    // SAFETY: the PyConfig is initialised by PyConfig_InitPythonConfig before any field is
+    // touched, cleared after use, and the interpreter is initialised once: `start` is called
+    // once per process, before any other Python use.
+    unsafe {
+        if ffi::Py_IsInitialized() != 0 {
+            return Ok(());
+        }
+        let mut config = MaybeUninit::<ffi::PyConfig>::uninit();
+        ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
+        let mut config = config.assume_init();
+        // `site` runs after start-up, once sys.executable names the virtualenv, so its own
+        // venv logic (pyvenv.cfg, include-system-site-packages, .pth files) applies.
+        config.site_import = 0;
+        config.parse_argv = 0;
+        config.install_signal_handlers = options.signal_handlers.into();
+        if options.unbuffered {
+            config.buffered_stdio = 0;
+        }
+        let args: Vec<CString> = options
+            .argv
+            .iter()
+            .map(|a| CString::new(a.replace('\0', "")).unwrap_or_default())
+            .collect();
+        let mut ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        let status = ffi::PyConfig_SetBytesArgv(
+            &mut config,
+            ptrs.len() as ffi::Py_ssize_t,
+            ptrs.as_mut_ptr(),
+        );
+        if ffi::PyStatus_Exception(status) != 0 {
+            ffi::PyConfig_Clear(&mut config);
+            return Err(Error::PythonStart(status_message(&status)));
+        }
+        let status = ffi::Py_InitializeFromConfig(&config);
+        ffi::PyConfig_Clear(&mut config);
+        if ffi::PyStatus_Exception(status) != 0 {
+            return Err(Error::PythonStart(status_message(&status)));
+        }
+        // Release the thread state so that Python::attach can take it from any thread.
+        ffi::PyEval_SaveThread();
+    }
+    Ok(())
+}
+
+fn status_message(status: &ffi::PyStatus) -> String {
+    if status.err_msg.is_null() {
+        return format!("exit code {}", status.exitcode);
+    }
+    // SAFETY: err_msg is a static C string set by CPython.
+    let msg = unsafe { CStr::from_ptr(status.err_msg) }.to_string_lossy();
+    format!(
+        "{msg} (check PYTHONHOME and that the Python rwsgi was built against, {}, is installed)",
+        env!("RWSGI_BUILD_PYTHON")
+    )
+}
+
+fn configure_paths(py: Python<'_>, options: &StartOptions, venv: Option<&Path>) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    // An embedded interpreter's sys.executable is the embedding binary (rwsgi); code that runs
+    // `sys.executable -m ...` or multiprocessing's spawn needs a real Python: the virtualenv's,
+    // else the installation's own.
+    let executable = match venv {
+        Some(dir) => Some(dir.join("bin").join("python")),
+        None => {
+            let base: PathBuf = sys.getattr("base_exec_prefix")?.extract()?;
+            let candidate = base
+                .join("bin")
+                .join(format!("python{}", env!("RWSGI_BUILD_PYTHON")));
+            candidate.is_file().then_some(candidate)
+        }
+    };
+    if let Some(exe) = executable {
+        sys.setattr("executable", path_str(py, &exe)?)?;
+    }
+    py.import("site")?.call_method0("main")?;
+    let sys_path = sys.getattr("path")?.cast_into::<PyList>()?;
+    for (i, dir) in options.path.iter().enumerate() {
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+        sys_path.insert(i, path_str(py, &dir)?)?;
+    }
+    Ok(())
+}
+
+/// A path as Python's `os.fsdecode` would give it (surrogate escapes for undecodable bytes).
+pub fn path_str<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyAny>> {
+    let bytes = pyo3::types::PyBytes::new(py, path.as_os_str().as_bytes());
+    py.import("os")?.call_method1("fsdecode", (bytes,))
+}
+
+/// A path for messages.
+pub fn display_os(s: &OsStr) -> String {
+    s.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venv_versions() {
+        let dir = Path::new("/nonexistent");
+        let cases = [
+            ("home = /usr/bin\nversion = 3.11.7\n", Some((3, 11))),
+            (
+                "home = /usr/bin\nversion_info = 3.12.1.final.0\n",
+                Some((3, 12)),
+            ),
+            ("version_info = 3.13.0\n", Some((3, 13))),
+            ("Version = 3.9.2\n", Some((3, 9))),
+            ("home = /usr/bin\n", None),
+            ("version = junk\n", None),
+        ];
+        for (cfg, want) in cases {
+            let got = venv_version(cfg, dir).map(|(a, b, _)| (a, b));
+            assert_eq!(got, want, "{cfg}");
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! Importing the app named by an [`AppSpec`]: a module attribute, a factory call with literal
+//! arguments, or a script file executed as mod_wsgi executes a `.wsgi` file.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::app_spec::{AppSpec, DEFAULT_NAMES, Source};
+use crate::python::format_exception;
+
+/// Why the app could not be loaded. The two kinds are the two init errors of AWS's runtimes.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}{}", traceback_suffix(.traceback))]
+pub struct LoadError {
+    pub kind: LoadErrorKind,
+    /// One paragraph: what was tried, from where, and the Python exception.
+    pub message: String,
+    /// The Python traceback, when an exception was raised.
+    pub traceback: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadErrorKind {
+    /// The module or script failed to import (`Runtime.ImportModuleError`).
+    Import,
+    /// It imported, but the named object is missing or not callable (`Runtime.HandlerNotFound`).
+    NotFound,
+}
+
+fn traceback_suffix(traceback: &str) -> String {
+    if traceback.is_empty() {
+        String::new()
+    } else {
+        format!("\n{}", traceback.trim_end())
+    }
+}
+
+/// Imports the app and returns the WSGI callable.
+pub fn load(py: Python<'_>, spec: &AppSpec) -> Result<Py<PyAny>, LoadError> {
+    let module = match &spec.source {
+        Source::Module(name) => py
+            .import(name.as_str())
+            .map(Bound::into_any)
+            .map_err(|e| import_error(py, spec, &e))?,
+        Source::File(path) => load_script(py, spec, path)?,
+    };
+    let mut app = match &spec.attr {
+        Some(attr) => lookup(&module, attr).ok_or_else(|| {
+            not_found(
+                py,
+                spec,
+                &format!("{} has no attribute '{attr}'", describe_module(&module)),
+            )
+        })?,
+        None => DEFAULT_NAMES
+            .iter()
+            .find_map(|name| lookup(&module, name))
+            .ok_or_else(|| {
+                not_found(
+                    py,
+                    spec,
+                    &format!(
+                        "{} defines neither 'application' nor 'app' (name the app as SPEC:name)",
+                        describe_module(&module)
+                    ),
+                )
+            })?,
+    };
+    if let Some(args) = &spec.call_args {
+        app = call_factory(py, spec, &app, args)?;
+    }
+    if !app.is_callable() {
+        return Err(not_found(
+            py,
+            spec,
+            &format!(
+                "it is {}, not a WSGI application (a callable taking environ and start_response)",
+                describe_object(&app)
+            ),
+        ));
+    }
+    Ok(app.unbind())
+}
+
+/// Follows a dotted attribute path (`app.wsgi_app`).
+fn lookup<'py>(module: &Bound<'py, PyAny>, dotted: &str) -> Option<Bound<'py, PyAny>> {
+    let mut obj = module.clone();
+    for part in dotted.split('.') {
+        obj = obj.getattr(part).ok()?;
+    }
+    Some(obj)
+}
+
+/// Executes a script file as a module of its own under a private name (so that a file called
+/// `django.wsgi` cannot shadow the `django` package), registered in `sys.modules` so that
+/// frameworks can find its folder through `__name__` (Flask's root path).
+fn load_script<'py>(
+    py: Python<'py>,
+    spec: &AppSpec,
+    path: &std::path::Path,
+) -> Result<Bound<'py, PyAny>, LoadError> {
+    if !path.is_file() {
+        return Err(LoadError {
+            kind: LoadErrorKind::Import,
+            message: format!(
+                "cannot load the app '{}': the script {} {}",
+                spec.text,
+                path.display(),
+                if path.exists() {
+                    "is not a file"
+                } else {
+                    "does not exist"
+                }
+            ),
+            traceback: String::new(),
+        });
+    }
+    let stem: String = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let name = format!("_rwsgi_script_{stem}");
+    let result = (|| -> PyResult<Bound<'py, PyAny>> {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let file = crate::python::interp::path_str(py, &abs)?;
+        let machinery = py.import("importlib.machinery")?;
+        let util = py.import("importlib.util")?;
+        let loader = machinery
+            .getattr("SourceFileLoader")?
+            .call1((&name, &file))?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("loader", &loader)?;
+        let module_spec =
+            util.call_method("spec_from_file_location", (&name, &file), Some(&kwargs))?;
+        let module = util.call_method1("module_from_spec", (&module_spec,))?;
+        let modules = py.import("sys")?.getattr("modules")?;
+        modules.set_item(&name, &module)?;
+        if let Err(e) = loader.call_method1("exec_module", (&module,)) {
+            let _ = modules.del_item(&name);
+            return Err(e);
+        }
+        Ok(module)
+    })();
+    result.map_err(|e| import_error(py, spec, &e))
+}
+
+/// Calls `factory(args)` where `args` is the text inside the SPEC's parentheses, read as
+/// Python literals only (`ast.literal_eval`): a SPEC never runs arbitrary code.
+fn call_factory<'py>(
+    py: Python<'py>,
+    spec: &AppSpec,
+    factory: &Bound<'py, PyAny>,
+    args: &str,
+) -> Result<Bound<'py, PyAny>, LoadError> {
+    let parsed = (|| -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+        let ast = py.import("ast")?;
+        let tree = ast.call_method1("parse", (format!("f({args})"), "<app spec>", "eval"))?;
+        let call = tree.getattr("body")?;
+        let literal_eval = ast.getattr("literal_eval")?;
+        let positional = PyList::empty(py);
+        for arg in call.getattr("args")?.try_iter()? {
+            positional.append(literal_eval.call1((arg?,))?)?;
+        }
+        let keywords = PyDict::new(py);
+        for kw in call.getattr("keywords")?.try_iter()? {
+            let kw = kw?;
+            let name = kw.getattr("arg")?;
+            if name.is_none() {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "'**' is not allowed in an app spec",
+                ));
+            }
+            keywords.set_item(name, literal_eval.call1((kw.getattr("value")?,))?)?;
+        }
+        Ok((positional.to_tuple(), keywords))
+    })();
+    let (positional, keywords) = parsed.map_err(|e| LoadError {
+        kind: LoadErrorKind::NotFound,
+        message: format!(
+            "cannot load the app '{}': the factory's arguments ({args}) must be Python literals \
+             (strings, numbers, True/False/None, lists, dicts): {}",
+            spec.text,
+            exception_line(py, &e)
+        ),
+        traceback: String::new(),
+    })?;
+    factory
+        .call(positional, Some(&keywords))
+        .map_err(|e| LoadError {
+            kind: LoadErrorKind::Import,
+            message: format!(
+                "cannot load the app '{}': the factory raised {}",
+                spec.text,
+                exception_line(py, &e)
+            ),
+            traceback: format_exception(py, &e),
+        })
+}
+
+fn import_error(py: Python<'_>, spec: &AppSpec, err: &PyErr) -> LoadError {
+    let what = match &spec.source {
+        Source::Module(name) => format!("cannot import '{name}' for the app '{}'", spec.text),
+        Source::File(path) => format!(
+            "cannot load the app '{}': running {} raised",
+            spec.text,
+            path.display()
+        ),
+    };
+    let mut message = format!("{what}: {}", exception_line(py, err));
+    message.push_str(&format!("\n  searched: {}", search_path(py)));
+    if err.is_instance_of::<pyo3::exceptions::PyImportError>(py) {
+        message.push_str(&format!("\n  {}", venv_hint(py)));
+    }
+    // When the app's own module is what is missing, the traceback holds only importlib's
+    // frames: the message says it all.
+    let missing_itself = err.is_instance_of::<pyo3::exceptions::PyModuleNotFoundError>(py)
+        && match (
+            &spec.source,
+            err.value(py)
+                .getattr("name")
+                .and_then(|n| n.extract::<String>()),
+        ) {
+            (Source::Module(module), Ok(missing)) => {
+                module == &missing || module.starts_with(&format!("{missing}."))
+            }
+            _ => false,
+        };
+    LoadError {
+        kind: LoadErrorKind::Import,
+        message,
+        traceback: if missing_itself {
+            String::new()
+        } else {
+            format_exception(py, err)
+        },
+    }
+}
+
+fn not_found(py: Python<'_>, spec: &AppSpec, why: &str) -> LoadError {
+    LoadError {
+        kind: LoadErrorKind::NotFound,
+        message: format!(
+            "cannot load the app '{}': {why}\n  searched: {}",
+            spec.text,
+            search_path(py)
+        ),
+        traceback: String::new(),
+    }
+}
+
+/// `ModuleNotFoundError: No module named 'flask'`.
+pub fn exception_line(py: Python<'_>, err: &PyErr) -> String {
+    let name = err
+        .get_type(py)
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    let text = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if text.is_empty() {
+        name
+    } else {
+        format!("{name}: {text}")
+    }
+}
+
+fn search_path(py: Python<'_>) -> String {
+    let path: Vec<String> = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("path"))
+        .and_then(|p| p.extract())
+        .unwrap_or_default();
+    path.iter()
+        .map(|p| if p.is_empty() { "." } else { p.as_str() })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn venv_hint(py: Python<'_>) -> String {
+    let prefixes = py.import("sys").and_then(|sys| {
+        let prefix: String = sys.getattr("prefix")?.extract()?;
+        let base: String = sys.getattr("base_prefix")?.extract()?;
+        Ok((prefix, base))
+    });
+    match prefixes {
+        Ok((prefix, base)) if prefix != base => {
+            format!("(the virtualenv in use is {prefix}: is the package installed there?)")
+        }
+        _ => "(is the virtualenv set? no virtualenv is in use: pass --venv DIR or set RWSGI_VENV)"
+            .to_string(),
+    }
+}
+
+fn describe_module(module: &Bound<'_, PyAny>) -> String {
+    let file: Option<String> = module
+        .getattr("__file__")
+        .ok()
+        .and_then(|f| f.extract().ok());
+    let name: String = module
+        .getattr("__name__")
+        .ok()
+        .and_then(|n| n.extract().ok())
+        .unwrap_or_default();
+    match file {
+        Some(file) if name.starts_with("_rwsgi_script_") => format!("the script {file}"),
+        Some(file) => format!("module '{name}' ({file})"),
+        None => format!("module '{name}'"),
+    }
+}
+
+fn describe_object(obj: &Bound<'_, PyAny>) -> String {
+    let type_name = obj
+        .get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    match obj.repr() {
+        Ok(r) => {
+            let r = r.to_string();
+            let r = if r.chars().count() > 60 {
+                format!("{}...", r.chars().take(57).collect::<String>())
+            } else {
+                r
+            };
+            format!("{r} (a {type_name})")
+        }
+        Err(_) => format!("a {type_name}"),
+    }
+}

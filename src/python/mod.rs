@@ -1,0 +1,62 @@
+//! The Python core: the only code that touches the interpreter. It starts CPython, imports the
+//! app, turns a neutral [`Request`] into a WSGI environ, calls the app and feeds its response to
+//! a [`ResponseSink`](crate::http::ResponseSink).
+
+mod environ;
+mod input;
+pub mod interp;
+mod load;
+mod response;
+
+use pyo3::prelude::*;
+
+use crate::app_spec::AppSpec;
+use crate::http::Request;
+
+pub use interp::{StartOptions, embedded_version, start};
+pub use load::{LoadError, LoadErrorKind};
+pub use response::{Outcome, SharedSink};
+
+/// A loaded WSGI application.
+pub struct App {
+    callable: Py<PyAny>,
+}
+
+impl App {
+    /// Imports the app named by `spec`. The interpreter must have been started.
+    pub fn load(spec: &AppSpec) -> Result<App, LoadError> {
+        Python::attach(|py| load::load(py, spec).map(|callable| App { callable }))
+    }
+
+    /// Runs one request through the app, delivering the response to `sink`.
+    pub fn call(&self, request: Request, sink: SharedSink) -> Outcome {
+        Python::attach(|py| match environ::build(py, request) {
+            Ok(environ) => response::run(py, self.callable.bind(py), environ.into_any(), sink),
+            Err(e) => {
+                // Building the environ only fails when Python itself is in trouble (memory).
+                crate::log::error(&format!(
+                    "cannot build the WSGI environ\n{}",
+                    format_exception(py, &e)
+                ));
+                let (head, body) = crate::http::ResponseHead::error(500, "Internal Server Error");
+                let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = s
+                    .send_head(&head, Some(body.len() as u64))
+                    .and_then(|()| s.send_body(&body));
+                Outcome::FailedBeforeHeaders
+            }
+        })
+    }
+}
+
+/// The traceback of `err` as Python prints it.
+pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
+    let formatted = py
+        .import("traceback")
+        .and_then(|tb| tb.call_method1("format_exception", (err.value(py),)))
+        .and_then(|lines| lines.extract::<Vec<String>>());
+    match formatted {
+        Ok(lines) => lines.concat(),
+        Err(_) => format!("{err}\n"),
+    }
+}
