@@ -121,6 +121,17 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
                     .into(),
             )
         })?;
+    // The response has stdout to itself: fd 1 now points at stderr, so whatever the app prints
+    // (print(), C extensions, subprocesses) shows up on the terminal without corrupting the
+    // body a script is capturing.
+    let stdout = if args.output.is_none() {
+        Some(private_stdout().map_err(|source| Error::Write {
+            what: "stdout".into(),
+            source,
+        })?)
+    } else {
+        None
+    };
     let app = crate::load_app(
         &spec_text,
         crate::AppPlace {
@@ -141,7 +152,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     match args.format {
         Format::Raw => {
             let sink = Arc::new(Mutex::new(RawSink {
-                out: Output::new(args.output.clone()),
+                out: Output::new(args.output.clone(), stdout),
                 include: args.include || args.head,
                 head_only,
                 fail,
@@ -163,7 +174,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
                     if head_only {
                         r.body.clear();
                     }
-                    let mut out = Output::new(args.output.clone());
+                    let mut out = Output::new(args.output.clone(), stdout);
                     let mut text = json_response(&r.head, &r.body);
                     text.push('\n');
                     out.write(text.as_bytes()).and_then(|()| out.flush())
@@ -227,6 +238,24 @@ fn json_response(head: &ResponseHead, body: &[u8]) -> String {
     serde_json::to_string(&json).unwrap_or_default()
 }
 
+/// A private copy of stdout for the response, with fd 1 itself re-pointed at stderr.
+fn private_stdout() -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain descriptor calls; the new descriptor is owned by the returned File.
+    unsafe {
+        let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::dup2(2, 1) < 0 {
+            let e = io::Error::last_os_error();
+            libc::close(fd);
+            return Err(e);
+        }
+        Ok(std::fs::File::from_raw_fd(fd))
+    }
+}
+
 /// Where output goes: stdout, or a file created when the first byte is ready (so `-f` leaves
 /// no empty file behind).
 struct Output {
@@ -235,27 +264,34 @@ struct Output {
 }
 
 impl Output {
-    fn new(path: Option<PathBuf>) -> Output {
-        Output { path, file: None }
+    fn new(path: Option<PathBuf>, stdout: Option<std::fs::File>) -> Output {
+        match path {
+            Some(path) => Output {
+                path: Some(path),
+                file: None,
+            },
+            None => Output {
+                path: None,
+                file: stdout,
+            },
+        }
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match &self.path {
-            None => {
-                let mut out = io::stdout().lock();
-                out.write_all(bytes)?;
-                // Streamed responses show up as the app yields them.
-                out.flush()
-            }
-            Some(path) => {
-                if self.file.is_none() {
-                    self.file = Some(std::fs::File::create(path).map_err(|e| {
-                        io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-                    })?);
-                }
-                self.file.as_mut().map_or(Ok(()), |f| f.write_all(bytes))
-            }
+        if self.file.is_none() {
+            let Some(path) = &self.path else {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "stdout is closed",
+                ));
+            };
+            self.file = Some(
+                std::fs::File::create(path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
+            );
         }
+        // Unbuffered: streamed responses show up as the app yields them.
+        self.file.as_mut().map_or(Ok(()), |f| f.write_all(bytes))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -263,10 +299,7 @@ impl Output {
             // An empty body still creates the file, as curl -o does.
             self.file = Some(std::fs::File::create(path)?);
         }
-        match &mut self.file {
-            Some(f) => f.flush(),
-            None => io::stdout().flush(),
-        }
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
     }
 }
 

@@ -26,6 +26,12 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Runs the process: decides the mode and runs it. Returns the exit status.
 pub fn run(argv: Vec<OsString>) -> Result<u8> {
     let mode = mode::detect(&argv, |name| std::env::var_os(name), Path::is_file);
+    let result = run_mode(mode);
+    python::finish();
+    result
+}
+
+fn run_mode(mode: Mode) -> Result<u8> {
     match mode {
         Mode::Call { args } => cli::main(args),
         Mode::Version => {

@@ -181,9 +181,13 @@ fn configure_paths(py: Python<'_>, options: &StartOptions, venv: Option<&Path>) 
     }
     py.import("site")?.call_method0("main")?;
     let sys_path = sys.getattr("path")?.cast_into::<PyList>()?;
-    for (i, dir) in options.path.iter().enumerate() {
+    let mut front: Vec<PathBuf> = Vec::new();
+    for dir in &options.path {
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-        sys_path.insert(i, path_str(py, &dir)?)?;
+        if !front.contains(&dir) {
+            sys_path.insert(front.len(), path_str(py, &dir)?)?;
+            front.push(dir);
+        }
     }
     Ok(())
 }

@@ -49,6 +49,43 @@ impl App {
     }
 }
 
+/// Does what Python does at exit, since the process ends without finalizing the interpreter
+/// (which would cost start-up-sized time on every CGI request): waits for the app's non-daemon
+/// threads, runs its `atexit` handlers and flushes `sys.stdout` and `sys.stderr`.
+pub fn finish() {
+    // SAFETY: Py_IsInitialized may be called at any time.
+    if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+        return;
+    }
+    Python::attach(|py| {
+        let Ok(sys) = py.import("sys") else { return };
+        let modules = sys.getattr("modules").ok();
+        let loaded = |name: &str| {
+            modules
+                .as_ref()
+                .and_then(|m| m.contains(name).ok())
+                .unwrap_or(false)
+        };
+        if loaded("threading") {
+            let _ = py
+                .import("threading")
+                .and_then(|t| t.call_method0("_shutdown"));
+        }
+        if let Err(e) = py
+            .import("atexit")
+            .and_then(|a| a.call_method0("_run_exitfuncs"))
+        {
+            crate::log::error(&format!(
+                "an atexit handler raised\n{}",
+                format_exception(py, &e)
+            ));
+        }
+        for stream in ["stdout", "stderr"] {
+            let _ = sys.getattr(stream).and_then(|s| s.call_method0("flush"));
+        }
+    });
+}
+
 /// The traceback of `err` as Python prints it.
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     let formatted = py
