@@ -88,9 +88,16 @@ pub fn finish() {
 
 /// The traceback of `err` as Python prints it.
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
+    // The three-argument form: on Python 3.11 the traceback travels beside the exception
+    // value, not only in its __traceback__.
     let formatted = py
         .import("traceback")
-        .and_then(|tb| tb.call_method1("format_exception", (err.value(py),)))
+        .and_then(|tb| {
+            tb.call_method1(
+                "format_exception",
+                (err.get_type(py), err.value(py), err.traceback(py)),
+            )
+        })
         .and_then(|lines| lines.extract::<Vec<String>>());
     match formatted {
         Ok(lines) => lines.concat(),

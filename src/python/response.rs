@@ -143,7 +143,8 @@ fn parse_head(
         ))
     })?;
     let status = parse_status(status.to_str()?).map_err(protocol)?;
-    if !(headers.is_instance_of::<PyList>() || headers.is_instance_of::<PyTuple>()) {
+    // PEP 3333: "It must be a Python list" (mod_wsgi and wsgiref refuse anything else too).
+    if !headers.is_instance_of::<PyList>() {
         return Err(PyTypeError::new_err(format!(
             "response headers must be a list of (name, value) tuples, not {}",
             type_name(headers)
