@@ -125,10 +125,12 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     // (print(), C extensions, subprocesses) shows up on the terminal without corrupting the
     // body a script is capturing.
     let stdout = if args.output.is_none() {
-        Some(private_stdout().map_err(|source| Error::Write {
-            what: "stdout".into(),
-            source,
-        })?)
+        Some(
+            crate::stdio::private_stdout().map_err(|source| Error::Write {
+                what: "stdout".into(),
+                source,
+            })?,
+        )
     } else {
         None
     };
@@ -136,6 +138,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         &spec_text,
         crate::AppPlace {
             venv: args.venv.clone(),
+            default_venv: None,
             base_dirs: vec![PathBuf::from(".")],
             cgi_script: None,
             signal_handlers: true,
@@ -236,24 +239,6 @@ fn json_response(head: &ResponseHead, body: &[u8]) -> String {
         body_base64: base64::engine::general_purpose::STANDARD.encode(body),
     };
     serde_json::to_string(&json).unwrap_or_default()
-}
-
-/// A private copy of stdout for the response, with fd 1 itself re-pointed at stderr.
-fn private_stdout() -> io::Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain descriptor calls; the new descriptor is owned by the returned File.
-    unsafe {
-        let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::dup2(2, 1) < 0 {
-            let e = io::Error::last_os_error();
-            libc::close(fd);
-            return Err(e);
-        }
-        Ok(std::fs::File::from_raw_fd(fd))
-    }
 }
 
 /// Where output goes: stdout, or a file created when the first byte is ready (so `-f` leaves

@@ -6,6 +6,7 @@
 //! hands its response to a sink ([`http::ResponseSink`]), which writes what that place expects.
 
 pub mod app_spec;
+pub mod cgi;
 pub mod cli;
 pub mod error;
 pub mod http;
@@ -13,6 +14,7 @@ pub mod log;
 pub mod mode;
 pub mod multipart;
 pub mod python;
+pub mod stdio;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -56,7 +58,7 @@ fn run_mode(mode: Mode) -> Result<u8> {
         }
         Mode::Event { .. } => Err(Error::NotInBuild("the 'event' command (Lambda)")),
         Mode::Lambda { .. } => Err(Error::NotInBuild("Lambda")),
-        Mode::Cgi { .. } => Err(Error::NotInBuild("CGI")),
+        Mode::Cgi { script, args } => cgi::main(script, args),
     }
 }
 
@@ -96,6 +98,8 @@ pub fn env_nonempty(name: &str) -> Option<String> {
 pub struct AppPlace {
     /// `--venv`; `RWSGI_VENV` and `VIRTUAL_ENV` are consulted when it is `None`.
     pub venv: Option<PathBuf>,
+    /// The virtualenv used when none of those is set (CGI: a `.venv` beside the script).
+    pub default_venv: Option<PathBuf>,
     /// The mode's own import folders (the current folder for the CLI), first on `sys.path`.
     pub base_dirs: Vec<PathBuf>,
     /// The CGI drop-in script, when there is one (`sys.argv[0]`).
@@ -119,7 +123,8 @@ pub fn load_app(spec_text: &str, place: AppPlace) -> Result<python::App> {
     let venv = place
         .venv
         .or_else(|| env_nonempty("RWSGI_VENV").map(PathBuf::from))
-        .or_else(|| env_nonempty("VIRTUAL_ENV").map(PathBuf::from));
+        .or_else(|| env_nonempty("VIRTUAL_ENV").map(PathBuf::from))
+        .or(place.default_venv);
     let argv0 = match (&place.cgi_script, &spec.source) {
         (Some(script), _) | (None, app_spec::Source::File(script)) => {
             script.to_string_lossy().into_owned()
