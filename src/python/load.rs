@@ -125,16 +125,19 @@ fn load_script<'py>(
     let result = (|| -> PyResult<Bound<'py, PyAny>> {
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let file = crate::python::interp::path_str(py, &abs)?;
-        let machinery = py.import("importlib.machinery")?;
-        let util = py.import("importlib.util")?;
-        let loader = machinery
-            .getattr("SourceFileLoader")?
-            .call1((&name, &file))?;
+        let (loader_type, spec_type) = import_machinery(py)?;
+        let loader = loader_type.call1((&name, &file))?;
         let kwargs = PyDict::new(py);
-        kwargs.set_item("loader", &loader)?;
-        let module_spec =
-            util.call_method("spec_from_file_location", (&name, &file), Some(&kwargs))?;
-        let module = util.call_method1("module_from_spec", (&module_spec,))?;
+        kwargs.set_item("origin", &file)?;
+        let module_spec = spec_type.call((&name, &loader), Some(&kwargs))?;
+        // What spec_from_file_location would set: __file__ and __cached__ come from the origin.
+        module_spec.setattr("has_location", true)?;
+        let module = pyo3::types::PyModule::new(py, &name)?;
+        module.setattr("__file__", &file)?;
+        module.setattr("__loader__", &loader)?;
+        module.setattr("__spec__", &module_spec)?;
+        module.setattr("__package__", "")?;
+        let module = module.into_any();
         let modules = py.import("sys")?.getattr("modules")?;
         modules.set_item(&name, &module)?;
         if let Err(e) = loader.call_method1("exec_module", (&module,)) {
@@ -144,6 +147,31 @@ fn load_script<'py>(
         Ok(module)
     })();
     result.map_err(|e| import_error(py, spec, &e))
+}
+
+/// `SourceFileLoader` and `ModuleSpec`. They are what `importlib.machinery` re-exports from the
+/// import system's own modules, which are always loaded; taking them from there spares a CGI
+/// request the import of `importlib.util` and its dependencies (about 3 ms).
+fn import_machinery(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
+    let modules = py.import("sys")?.getattr("modules")?;
+    let from_bootstrap = (|| -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
+        Ok((
+            modules
+                .get_item("_frozen_importlib_external")?
+                .getattr("SourceFileLoader")?,
+            modules.get_item("_frozen_importlib")?.getattr("ModuleSpec")?,
+        ))
+    })();
+    match from_bootstrap {
+        Ok(found) => Ok(found),
+        Err(_) => {
+            let machinery = py.import("importlib.machinery")?;
+            Ok((
+                machinery.getattr("SourceFileLoader")?,
+                machinery.getattr("ModuleSpec")?,
+            ))
+        }
+    }
 }
 
 /// Calls `factory(args)` where `args` is the text inside the SPEC's parentheses, read as
