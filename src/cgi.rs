@@ -412,6 +412,8 @@ pub fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
             base_dirs: Vec::new(),
             cgi_script: script.clone(),
             signal_handlers: false,
+            lambda_handler: false,
+            unbuffered: false,
         },
     );
     let app = match app {

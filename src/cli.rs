@@ -90,6 +90,11 @@ pub struct CallArgs {
     /// Mount the app at this path: its SCRIPT_NAME.
     #[arg(long = "script-name", value_name = "PREFIX")]
     pub script_name: Option<String>,
+
+    /// Send the request as that AWS front door would, through the Lambda translation, and show
+    /// what the client would get.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub via: Option<crate::lambda::local::Via>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +139,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     } else {
         None
     };
+    if let Some(via) = args.via {
+        return call_via(&args, via, spec_text, request, stdout);
+    }
     let app = crate::load_app(
         &spec_text,
         crate::AppPlace {
@@ -142,6 +150,8 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             base_dirs: vec![PathBuf::from(".")],
             cgi_script: None,
             signal_handlers: true,
+            lambda_handler: false,
+            unbuffered: false,
         },
     )?;
     let head_only = request.method == "HEAD";
@@ -187,6 +197,74 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             finish(outcome, status, fail, written)
         }
     }
+}
+
+/// `--via`: the request becomes the event that front door would send, runs through the same
+/// translation as on Lambda, and the reply becomes what the front door would send the client.
+fn call_via(
+    args: &CallArgs,
+    via: crate::lambda::local::Via,
+    spec_text: String,
+    request: Request,
+    stdout: Option<std::fs::File>,
+) -> Result<u8> {
+    use crate::lambda::{Invocation, error_body, local};
+    if args.script_name.is_some() {
+        return Err(Error::Usage(
+            "--script-name does not go with --via: the front door decides SCRIPT_NAME \
+             (set RWSGI_BASE_PATH for a base path)"
+                .into(),
+        ));
+    }
+    let handler = local::local_handler(Some(spec_text), args.venv.clone())?;
+    let ctx = local::made_up_context();
+    let head_only = request.method == "HEAD";
+    let event = local::event_for(via, request, &ctx)?;
+    let event = serde_json::to_vec(&event).unwrap_or_default();
+    let reply = match handler.handle(&event, ctx) {
+        Invocation::Reply(reply) => reply,
+        Invocation::Error(report) => {
+            crate::log::error(&String::from_utf8_lossy(&error_body(&report)));
+            return Ok(1);
+        }
+    };
+    let reply: serde_json::Value = serde_json::from_slice(&reply)
+        .map_err(|e| Error::AppInit(format!("the reply is not JSON: {e}")))?;
+    let mut response = local::client_response(via, &reply).map_err(Error::AppInit)?;
+    if head_only {
+        response.body.clear();
+    }
+    let fail = if args.fail_with_body {
+        Fail::WithBody
+    } else if args.fail {
+        Fail::Silent
+    } else {
+        Fail::No
+    };
+    let status = response.head.status.code;
+    let mut out = Output::new(args.output.clone(), stdout);
+    let written = if fail == Fail::Silent && status >= 400 {
+        Ok(())
+    } else if args.format == Format::Json {
+        let mut text = json_response(&response.head, &response.body);
+        text.push('\n');
+        out.write(text.as_bytes())
+    } else {
+        let mut sink = RawSink {
+            out,
+            include: args.include || args.head,
+            head_only,
+            fail,
+            status: 0,
+        };
+        let sent = sink
+            .send_head(&response.head, Some(response.body.len() as u64))
+            .and_then(|()| sink.send_body(&response.body));
+        out = sink.out;
+        sent
+    };
+    let written = written.and_then(|()| out.flush());
+    finish(Outcome::Complete, status, fail, written)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,9 +8,6 @@ pub enum Error {
     /// The command line or the configuration is wrong: exit 2.
     #[error("{0}")]
     Usage(String),
-    /// A mode that this build does not contain: exit 2.
-    #[error("{0} mode is not in this build yet")]
-    NotInBuild(&'static str),
     #[error(transparent)]
     Spec(#[from] crate::app_spec::SpecError),
     /// The virtualenv cannot be used with the embedded Python.
@@ -22,6 +19,9 @@ pub enum Error {
     /// The app could not be imported or is not a WSGI callable.
     #[error(transparent)]
     Load(#[from] crate::python::LoadError),
+    /// The app (or the event handler) could not be set up, as the Lambda runtime reports it.
+    #[error("{0}")]
+    AppInit(String),
     #[error("cannot read {path}: {source}")]
     ReadFile {
         path: PathBuf,
@@ -38,7 +38,7 @@ impl Error {
     /// The process exit status for this error (spec/cli.md: 2 for bad usage, 1 otherwise).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::NotInBuild(_) | Error::Spec(_) => 2,
+            Error::Usage(_) | Error::Spec(_) => 2,
             _ => 1,
         }
     }

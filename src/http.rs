@@ -31,7 +31,34 @@ pub struct Request {
     /// Further environ keys (CGI meta-variables, `-e KEY=VALUE`, `REMOTE_USER`); they win over
     /// the keys derived from the fields above.
     pub extra: Vec<(String, Vec<u8>)>,
+    /// Environ values that are not text (`rwsgi.event`, `rwsgi.context`), built into Python
+    /// objects by the core.
+    pub extensions: Vec<(String, Extension)>,
     pub traits: ServerTraits,
+}
+
+/// A non-text environ value.
+#[derive(Debug, Clone)]
+pub enum Extension {
+    /// A JSON document, given to the app as Python objects (dicts, lists, str, ...).
+    Json(std::sync::Arc<str>),
+    /// The context of a function invocation, given to the app as an object with the attributes
+    /// of AWS's Python runtime context.
+    Invocation(InvocationContext),
+}
+
+/// What AWS's Python runtime tells a handler about its invocation (its `context` argument).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvocationContext {
+    pub aws_request_id: String,
+    pub function_name: String,
+    pub function_version: String,
+    pub invoked_function_arn: String,
+    pub memory_limit_in_mb: i64,
+    pub log_group_name: String,
+    pub log_stream_name: String,
+    /// When the invocation times out, in milliseconds since the Unix epoch.
+    pub deadline_ms: u64,
 }
 
 /// What the hosting process promises the app (PEP 3333, "environ Variables").
@@ -59,6 +86,7 @@ impl Request {
             headers: Vec::new(),
             body: Body::empty(),
             extra: Vec::new(),
+            extensions: Vec::new(),
             traits: ServerTraits {
                 multithread: false,
                 multiprocess: false,

@@ -10,6 +10,7 @@ pub mod cgi;
 pub mod cli;
 pub mod error;
 pub mod http;
+pub mod lambda;
 pub mod log;
 pub mod mode;
 pub mod multipart;
@@ -56,8 +57,8 @@ fn run_mode(mode: Mode) -> Result<u8> {
             }
             Ok(2)
         }
-        Mode::Event { .. } => Err(Error::NotInBuild("the 'event' command (Lambda)")),
-        Mode::Lambda { .. } => Err(Error::NotInBuild("Lambda")),
+        Mode::Event { args } => lambda::local::event_main(args),
+        Mode::Lambda { args } => lambda::runtime::main(args),
         Mode::Cgi { script, args } => cgi::main(script, args),
     }
 }
@@ -106,11 +107,15 @@ pub struct AppPlace {
     pub cgi_script: Option<PathBuf>,
     /// Whether Python may handle SIGINT (interactive use).
     pub signal_handlers: bool,
+    /// Read the SPEC as a Lambda Handler setting too (`module.function`).
+    pub lambda_handler: bool,
+    /// Unbuffered `sys.stdout`/`sys.stderr` (Lambda: prints reach the log at once).
+    pub unbuffered: bool,
 }
 
 /// Starts Python with the right `sys.path` and imports the app named by `spec_text`.
 pub fn load_app(spec_text: &str, place: AppPlace) -> Result<python::App> {
-    let spec = AppSpec::parse(spec_text, false, Path::is_file)?;
+    let spec = AppSpec::parse(spec_text, place.lambda_handler, Path::is_file)?;
     let mut path = Vec::new();
     // A script's own folder comes first, so modules beside it import (mod_wsgi, `python x.py`).
     if let Some(dir) = spec.script_dir() {
@@ -136,7 +141,7 @@ pub fn load_app(spec_text: &str, place: AppPlace) -> Result<python::App> {
         path,
         venv,
         signal_handlers: place.signal_handlers,
-        unbuffered: false,
+        unbuffered: place.unbuffered,
     })?;
     Ok(python::App::load(&spec)?)
 }

@@ -1,22 +1,55 @@
 //! rwsgi's own log lines (warnings about the app's responses, tracebacks), written to stderr:
 //! the terminal for the CLI, the server's error log under CGI, the function's log on Lambda.
+//! With `AWS_LAMBDA_LOG_FORMAT=JSON` each line is one JSON object, as Lambda's JSON log format
+//! expects ("Configuring JSON and plain text log formats", AWS Lambda developer guide).
 
 use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static JSON: AtomicBool = AtomicBool::new(false);
+static REQUEST_ID: Mutex<Option<String>> = Mutex::new(None);
+
+/// Switches to JSON lines (Lambda's `AWS_LAMBDA_LOG_FORMAT=JSON`).
+pub fn set_json(on: bool) {
+    JSON.store(on, Ordering::Relaxed);
+}
+
+/// The invocation the following lines belong to (`requestId` in JSON lines).
+pub fn set_request_id(id: Option<&str>) {
+    *REQUEST_ID.lock().unwrap_or_else(|p| p.into_inner()) = id.map(str::to_string);
+}
 
 /// Writes one message to stderr, prefixed so it can be told apart from the app's own output.
 /// A message of several lines (a traceback) is written whole, in one write.
 pub fn log(level: Level, message: &str) {
-    let mut line = String::with_capacity(message.len() + 24);
-    line.push_str("rwsgi: ");
-    line.push_str(level.as_str());
-    line.push_str(": ");
-    line.push_str(message.trim_end());
-    line.push('\n');
+    let line = if JSON.load(Ordering::Relaxed) {
+        let request_id = REQUEST_ID.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut obj = serde_json::Map::new();
+        obj.insert("timestamp".into(), rfc3339_now().into());
+        obj.insert("level".into(), level.as_str().to_ascii_uppercase().into());
+        obj.insert("message".into(), message.trim_end().into());
+        if let Some(id) = request_id {
+            obj.insert("requestId".into(), id.into());
+        }
+        let mut line = serde_json::Value::Object(obj).to_string();
+        line.push('\n');
+        line
+    } else {
+        let mut line = String::with_capacity(message.len() + 24);
+        line.push_str("rwsgi: ");
+        line.push_str(level.as_str());
+        line.push_str(": ");
+        line.push_str(message.trim_end());
+        line.push('\n');
+        line
+    };
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    Info,
     Warning,
     Error,
 }
@@ -24,10 +57,15 @@ pub enum Level {
 impl Level {
     pub fn as_str(self) -> &'static str {
         match self {
+            Level::Info => "info",
             Level::Warning => "warning",
             Level::Error => "error",
         }
     }
+}
+
+pub fn info(message: &str) {
+    log(Level::Info, message);
 }
 
 pub fn warn(message: &str) {
@@ -36,4 +74,45 @@ pub fn warn(message: &str) {
 
 pub fn error(message: &str) {
     log(Level::Error, message);
+}
+
+/// The current time as `2026-11-21T06:30:00.123Z`.
+fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(now.as_secs(), now.subsec_millis())
+}
+
+fn rfc3339(secs: u64, millis: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(1_795_239_045, 123), "2026-11-21T05:30:45.123Z");
+    }
 }

@@ -5,8 +5,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use crate::http::Request;
+use crate::http::{Extension, Request};
 use crate::python::input::InputStream;
+use crate::python::invocation::LambdaContext;
 use crate::python::response::FileWrapper;
 
 /// A `str` holding one character per byte (U+0000..U+00FF), as PEP 3333 asks of every environ
@@ -34,6 +35,7 @@ pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDi
         body,
         scheme,
         traits,
+        extensions,
         ..
     } = request;
     environ.set_item(pyo3::intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
@@ -59,5 +61,12 @@ pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDi
         pyo3::intern!(py, "wsgi.file_wrapper"),
         py.get_type::<FileWrapper>(),
     )?;
+    for (key, value) in extensions {
+        let value = match value {
+            Extension::Json(text) => py.import("json")?.call_method1("loads", (&*text,))?,
+            Extension::Invocation(ctx) => Bound::new(py, LambdaContext::new(ctx))?.into_any(),
+        };
+        environ.set_item(PyString::new(py, &key), value)?;
+    }
     Ok(environ)
 }

@@ -16,6 +16,8 @@ pub struct LoadError {
     pub message: String,
     /// The Python traceback, when an exception was raised.
     pub traceback: String,
+    /// The traceback's frames, one string each (the Runtime API's `stackTrace`).
+    pub stack: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +114,7 @@ fn load_script<'py>(
                 }
             ),
             traceback: String::new(),
+            stack: Vec::new(),
         });
     }
     let stem: String = path
@@ -159,7 +162,9 @@ fn import_machinery(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyA
             modules
                 .get_item("_frozen_importlib_external")?
                 .getattr("SourceFileLoader")?,
-            modules.get_item("_frozen_importlib")?.getattr("ModuleSpec")?,
+            modules
+                .get_item("_frozen_importlib")?
+                .getattr("ModuleSpec")?,
         ))
     })();
     match from_bootstrap {
@@ -213,6 +218,7 @@ fn call_factory<'py>(
             exception_line(py, &e)
         ),
         traceback: String::new(),
+        stack: Vec::new(),
     })?;
     factory
         .call(positional, Some(&keywords))
@@ -224,6 +230,7 @@ fn call_factory<'py>(
                 exception_line(py, &e)
             ),
             traceback: format_exception(py, &e),
+            stack: crate::python::invocation::stack_lines(py, &e),
         })
 }
 
@@ -263,6 +270,7 @@ fn import_error(py: Python<'_>, spec: &AppSpec, err: &PyErr) -> LoadError {
         } else {
             format_exception(py, err)
         },
+        stack: crate::python::invocation::stack_lines(py, err),
     }
 }
 
@@ -275,6 +283,7 @@ fn not_found(py: Python<'_>, spec: &AppSpec, why: &str) -> LoadError {
             search_path(py)
         ),
         traceback: String::new(),
+        stack: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@
 mod environ;
 mod input;
 pub mod interp;
+mod invocation;
 mod load;
 mod response;
 
@@ -14,6 +15,7 @@ use crate::app_spec::AppSpec;
 use crate::http::Request;
 
 pub use interp::{StartOptions, embedded_version, start};
+pub use invocation::{ErrorReport, EventHandler, set_os_environ};
 pub use load::{LoadError, LoadErrorKind};
 pub use response::{Outcome, SharedSink};
 
@@ -26,6 +28,11 @@ impl App {
     /// Imports the app named by `spec`. The interpreter must have been started.
     pub fn load(spec: &AppSpec) -> Result<App, LoadError> {
         Python::attach(|py| load::load(py, spec).map(|callable| App { callable }))
+    }
+
+    /// Imports a plain `function(event, context)` handler (`RWSGI_EVENT_HANDLER`).
+    pub fn load_event_handler(spec: &AppSpec) -> Result<EventHandler, LoadError> {
+        Python::attach(|py| load::load(py, spec).map(EventHandler::new))
     }
 
     /// Runs one request through the app, delivering the response to `sink`.

@@ -1,0 +1,595 @@
+//! Lambda HTTP event -> [`Request`]: which front door sent the event, and the rules of
+//! spec/lambda-events.md sections 1 and 2 for each.
+//!
+//! Events are read as `serde_json::Value` (with key order kept) rather than typed structs:
+//! the rules need the event's own order of query keys, its header letter cases, and a clear
+//! 400 for a field of the wrong type instead of a default.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::http::{self, Body, Request, ServerTraits};
+
+/// The front door that sent an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// API Gateway REST API, Lambda proxy integration (payload 1.0).
+    RestApi,
+    /// API Gateway HTTP API, payload format 1.0.
+    HttpApiV1,
+    /// API Gateway HTTP API, payload format 2.0.
+    HttpApiV2,
+    /// A Lambda function URL (payload 2.0).
+    FunctionUrl,
+    /// An Application Load Balancer target group.
+    Alb { multi_value: bool },
+    /// VPC Lattice, event version 1.
+    LatticeV1,
+    /// VPC Lattice, event version 2.
+    LatticeV2,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::RestApi => "API Gateway REST API",
+            Source::HttpApiV1 => "API Gateway HTTP API (payload 1.0)",
+            Source::HttpApiV2 => "API Gateway HTTP API (payload 2.0)",
+            Source::FunctionUrl => "Lambda function URL",
+            Source::Alb { multi_value: true } => "Application Load Balancer (multi-value headers)",
+            Source::Alb { multi_value: false } => "Application Load Balancer",
+            Source::LatticeV1 => "VPC Lattice (v1)",
+            Source::LatticeV2 => "VPC Lattice (v2)",
+        }
+    }
+}
+
+/// A field that is present and not null.
+fn present<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.get(key).filter(|x| !x.is_null())
+}
+
+/// Which source sent `event` (spec section 1, in its order: local tools add stray keys, such as
+/// a top-level `httpMethod` on 2.0 events, and the order keeps those working). `None` for an
+/// event that is not an HTTP request.
+pub fn detect(event: &Value) -> Option<Source> {
+    if !event.is_object() {
+        return None;
+    }
+    let context = present(event, "requestContext");
+    let in_context = |key: &str| context.and_then(|c| present(c, key));
+    if in_context("elb").is_some() {
+        return Some(Source::Alb {
+            multi_value: present(event, "multiValueHeaders").is_some(),
+        });
+    }
+    let version = event.get("version").and_then(Value::as_str);
+    if version == Some("2.0") && in_context("http").is_some() {
+        // Function URLs send payload 2.0 from `<url-id>.lambda-url.<region>.on.aws`.
+        let domain = in_context("domainName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if domain.ends_with(".on.aws") && domain.contains(".lambda-url.") {
+            return Some(Source::FunctionUrl);
+        }
+        return Some(Source::HttpApiV2);
+    }
+    if version == Some("2.0")
+        && present(event, "method").is_some()
+        && (in_context("serviceArn").is_some() || in_context("serviceNetworkArn").is_some())
+    {
+        return Some(Source::LatticeV2);
+    }
+    if present(event, "httpMethod").is_some() {
+        return Some(if version == Some("1.0") {
+            Source::HttpApiV1
+        } else {
+            Source::RestApi
+        });
+    }
+    if present(event, "raw_path").is_some() && present(event, "method").is_some() {
+        return Some(Source::LatticeV1);
+    }
+    None
+}
+
+/// Why an event cannot be turned into a request: answered with a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed {source_name} event: {why}")]
+pub struct EventError {
+    pub source_name: &'static str,
+    pub why: String,
+}
+
+/// Settings that change the translation (`RWSGI_BASE_PATH`).
+#[derive(Debug, Clone, Default)]
+pub struct EventOptions {
+    /// A path prefix moved from `PATH_INFO` to `SCRIPT_NAME` (e.g. `/v1` behind a custom
+    /// domain's base path mapping).
+    pub base_path: Option<String>,
+}
+
+struct Reader<'a> {
+    source: Source,
+    event: &'a Value,
+}
+
+impl<'a> Reader<'a> {
+    fn err(&self, why: impl Into<String>) -> EventError {
+        EventError {
+            source_name: self.source.name(),
+            why: why.into(),
+        }
+    }
+
+    /// A string field by dotted path: `None` when missing or null, an error when of another type.
+    fn str_at(&self, path: &str) -> Result<Option<&'a str>, EventError> {
+        let mut v = self.event;
+        for key in path.split('.') {
+            match v.get(key) {
+                Some(next) if !next.is_null() => v = next,
+                _ => return Ok(None),
+            }
+        }
+        match v {
+            Value::String(s) => Ok(Some(s)),
+            other => Err(self.err(format!("{path} must be a string, not {}", json_type(other)))),
+        }
+    }
+
+    fn object_at(&self, key: &str) -> Result<Option<&'a Map<String, Value>>, EventError> {
+        match present(self.event, key) {
+            None => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m)),
+            Some(other) => {
+                Err(self.err(format!("{key} must be an object, not {}", json_type(other))))
+            }
+        }
+    }
+
+    fn bool_at(&self, key: &str) -> Result<bool, EventError> {
+        match present(self.event, key) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(self.err(format!(
+                "{key} must be true or false, not {}",
+                json_type(other)
+            ))),
+        }
+    }
+
+    /// `{name: "value"}` or `{name: ["v1", "v2"]}` as (name, value) pairs in the event's order;
+    /// null values are left out.
+    fn pairs(&self, key: &str, multi: bool) -> Result<Vec<(String, String)>, EventError> {
+        let Some(map) = self.object_at(key)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (name, value) in map {
+            match value {
+                Value::Null => {}
+                Value::String(s) if !multi => out.push((name.clone(), s.clone())),
+                Value::Array(items) if multi => {
+                    for item in items {
+                        match item {
+                            Value::String(s) => out.push((name.clone(), s.clone())),
+                            Value::Null => {}
+                            other => {
+                                return Err(self.err(format!(
+                                    "{key}.{name} must hold strings, not {}",
+                                    json_type(other)
+                                )));
+                            }
+                        }
+                    }
+                }
+                other => {
+                    return Err(self.err(format!(
+                        "{key}.{name} must be {}, not {}",
+                        if multi {
+                            "a list of strings"
+                        } else {
+                            "a string"
+                        },
+                        json_type(other)
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Builds the request for `event`, sent by `source`.
+pub fn to_request(
+    event: &Value,
+    source: Source,
+    options: &EventOptions,
+) -> Result<Request, EventError> {
+    let r = Reader { source, event };
+    if !event.is_object() {
+        return Err(r.err("the event is not a JSON object"));
+    }
+
+    let method = match source {
+        Source::HttpApiV2 | Source::FunctionUrl => r.str_at("requestContext.http.method")?,
+        Source::LatticeV1 | Source::LatticeV2 => r.str_at("method")?,
+        _ => r.str_at("httpMethod")?,
+    }
+    .filter(|m| !m.is_empty())
+    .ok_or_else(|| r.err("it has no HTTP method"))?;
+    let mut request = Request::new(method);
+    request.traits = ServerTraits {
+        multithread: false,
+        multiprocess: false,
+        run_once: false,
+    };
+
+    // Headers, in the event's order. Multi-value headers, when the event has them, hold every
+    // value (REST APIs send both maps; `headers` keeps only the last of each).
+    let headers = match source {
+        Source::RestApi | Source::HttpApiV1 | Source::Alb { multi_value: true }
+            if present(event, "multiValueHeaders").is_some() =>
+        {
+            r.pairs("multiValueHeaders", true)?
+        }
+        Source::LatticeV2 => r.pairs("headers", true)?,
+        _ => r.pairs("headers", false)?,
+    };
+    let mut headers: Vec<(String, Vec<u8>)> = headers
+        .into_iter()
+        .map(|(n, v)| (n, v.into_bytes()))
+        .collect();
+    if matches!(source, Source::HttpApiV2 | Source::FunctionUrl) {
+        // Payload 2.0 moves the Cookie header into `cookies`; when both are present the array
+        // is the whole truth, so it replaces the header rather than doubling it.
+        if let Some(cookies) = present(event, "cookies") {
+            let Value::Array(items) = cookies else {
+                return Err(r.err(format!(
+                    "cookies must be a list, not {}",
+                    json_type(cookies)
+                )));
+            };
+            let mut parts = Vec::new();
+            for item in items {
+                match item {
+                    Value::String(s) => parts.push(s.as_str()),
+                    Value::Null => {}
+                    other => {
+                        return Err(r.err(format!(
+                            "cookies must hold strings, not {}",
+                            json_type(other)
+                        )));
+                    }
+                }
+            }
+            if !parts.is_empty() {
+                headers.retain(|(n, _)| !n.eq_ignore_ascii_case("cookie"));
+                headers.push(("Cookie".into(), parts.join("; ").into_bytes()));
+            }
+        }
+    }
+    let header = |name: &str| -> Option<String> {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+
+    // Scheme: what the client used, as the load balancer or API saw it.
+    let https_by_default = matches!(
+        source,
+        Source::RestApi | Source::HttpApiV1 | Source::HttpApiV2 | Source::FunctionUrl
+    );
+    request.scheme = match header("x-forwarded-proto") {
+        Some(p) if p.trim().eq_ignore_ascii_case("https") => "https".into(),
+        Some(p) if p.trim().eq_ignore_ascii_case("http") => "http".into(),
+        _ if https_by_default => "https".into(),
+        _ => "http".into(),
+    };
+
+    // SERVER_NAME and SERVER_PORT: Host (its port wins), else the API's domain, else localhost.
+    let domain = r.str_at("requestContext.domainName")?;
+    let host = header("host").filter(|h| !h.is_empty());
+    let (name, port_in_host) = match host.as_deref().or(domain) {
+        Some(h) => split_host(h),
+        None => ("localhost".to_string(), None),
+    };
+    request.server_name = name;
+    request.server_port = port_in_host
+        .or_else(|| {
+            header("x-forwarded-port")
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .unwrap_or_else(|| {
+            if request.scheme == "https" {
+                "443"
+            } else {
+                "80"
+            }
+            .into()
+        });
+
+    // REMOTE_ADDR: the address the service saw. Behind a load balancer that is the last
+    // X-Forwarded-For entry, the one it appended; earlier entries are whatever the client sent.
+    let remote = match source {
+        Source::RestApi | Source::HttpApiV1 => r
+            .str_at("requestContext.identity.sourceIp")?
+            .map(str::to_string),
+        Source::HttpApiV2 | Source::FunctionUrl => r
+            .str_at("requestContext.http.sourceIp")?
+            .map(str::to_string),
+        Source::Alb { .. } | Source::LatticeV1 | Source::LatticeV2 => {
+            let all: Vec<String> = headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for"))
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            all.join(",")
+                .rsplit(',')
+                .map(str::trim)
+                .find(|s| !s.is_empty())
+                .map(str::to_string)
+        }
+    };
+    request.remote_addr = remote
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "127.0.0.1".into());
+
+    let protocol = match source {
+        Source::HttpApiV2 | Source::FunctionUrl => r.str_at("requestContext.http.protocol")?,
+        _ => r.str_at("requestContext.protocol")?,
+    };
+    if let Some(p) = protocol.filter(|p| p.starts_with("HTTP/")) {
+        request.server_protocol = p.to_string();
+    }
+
+    // The path as the event gives it, and whether the service already decoded it.
+    let (raw_path, already_decoded, query_in_path) = match source {
+        Source::RestApi | Source::HttpApiV1 | Source::Alb { .. } => (
+            r.str_at("path")?.unwrap_or("/"),
+            source == Source::HttpApiV1,
+            None,
+        ),
+        Source::HttpApiV2 => (r.str_at("rawPath")?.unwrap_or("/"), true, None),
+        Source::FunctionUrl => (r.str_at("rawPath")?.unwrap_or("/"), false, None),
+        Source::LatticeV1 => {
+            let p = r.str_at("raw_path")?.unwrap_or("/");
+            match p.split_once('?') {
+                Some((path, query)) => (path, false, Some(query)),
+                None => (p, false, None),
+            }
+        }
+        Source::LatticeV2 => {
+            let p = r.str_at("path")?.unwrap_or("/");
+            match p.split_once('?') {
+                Some((path, query)) => (path, false, Some(query)),
+                None => (p, false, None),
+            }
+        }
+    };
+    let raw_path = if raw_path.is_empty() { "/" } else { raw_path };
+    let mut path = if already_decoded {
+        // HTTP APIs decode the path before the event is built: `/search/%41` in the event
+        // was `/search/%2541` on the wire, and decoding again would change it.
+        raw_path.as_bytes().to_vec()
+    } else {
+        http::percent_decode(raw_path.as_bytes())
+    };
+
+    // SCRIPT_NAME: the stage, where the URL carries it.
+    let stage = r.str_at("requestContext.stage")?.unwrap_or("");
+    let mut script_name: Vec<u8> = Vec::new();
+    match source {
+        // REST API events carry the resource path without the stage; the stage is in the
+        // URL only on the API's own execute-api domain, not behind a custom domain.
+        Source::RestApi => {
+            let host_name = host.as_deref().map(|h| split_host(h).0).unwrap_or_default();
+            if !stage.is_empty() && is_execute_api_host(&host_name) {
+                script_name = format!("/{stage}").into_bytes();
+            }
+        }
+        // HTTP APIs put a named stage in the path itself; `$default` is not in URLs.
+        Source::HttpApiV1 | Source::HttpApiV2 if !stage.is_empty() && stage != "$default" => {
+            let prefix = format!("/{stage}");
+            if let Some(rest) = strip_segment_prefix(&path, prefix.as_bytes()) {
+                path = rest;
+                script_name = prefix.into_bytes();
+            }
+        }
+        _ => {}
+    }
+    if let Some(base) = options
+        .base_path
+        .as_deref()
+        .map(|b| b.trim_end_matches('/'))
+        .filter(|b| !b.is_empty())
+        && let Some(rest) = strip_segment_prefix(&path, base.as_bytes())
+    {
+        path = rest;
+        script_name.extend_from_slice(base.as_bytes());
+    }
+    request.script_name = script_name;
+    request.path_info = path;
+
+    // QUERY_STRING.
+    let query = match source {
+        Source::HttpApiV2 | Source::FunctionUrl => {
+            r.str_at("rawQueryString")?.unwrap_or("").to_string()
+        }
+        Source::RestApi | Source::HttpApiV1 => {
+            // API Gateway hands over decoded values; encode them again so that `&`, `=`, `+`
+            // and `%` inside a value keep their meaning.
+            let pairs = if present(event, "multiValueQueryStringParameters").is_some() {
+                r.pairs("multiValueQueryStringParameters", true)?
+            } else {
+                r.pairs("queryStringParameters", false)?
+            };
+            join_query(&pairs, true)
+        }
+        Source::Alb { multi_value } => {
+            // ALB passes the query as the client sent it, still encoded.
+            let pairs =
+                if multi_value && present(event, "multiValueQueryStringParameters").is_some() {
+                    r.pairs("multiValueQueryStringParameters", true)?
+                } else {
+                    r.pairs("queryStringParameters", false)?
+                };
+            join_query(&pairs, false)
+        }
+        Source::LatticeV1 => {
+            let pairs = r.pairs("query_string_parameters", false)?;
+            if pairs.is_empty() {
+                query_in_path.unwrap_or("").to_string()
+            } else {
+                join_query(&pairs, false)
+            }
+        }
+        Source::LatticeV2 => {
+            let pairs = r.pairs("queryStringParameters", true)?;
+            if pairs.is_empty() {
+                query_in_path.unwrap_or("").to_string()
+            } else {
+                join_query(&pairs, false)
+            }
+        }
+    };
+    let mut uri = raw_path.as_bytes().to_vec();
+    if !query.is_empty() {
+        uri.push(b'?');
+        uri.extend_from_slice(query.as_bytes());
+    }
+    request.request_uri = Some(uri);
+    request.query_string = query.into_bytes();
+
+    // The body, base64-decoded when the service says so.
+    let base64_flag = match source {
+        Source::LatticeV1 => r.bool_at("is_base64_encoded")?,
+        _ => r.bool_at("isBase64Encoded")?,
+    };
+    let body = match present(event, "body") {
+        None => Vec::new(),
+        Some(Value::String(s)) if base64_flag => decode_base64(s)
+            .ok_or_else(|| r.err("body is marked isBase64Encoded but is not valid base64"))?,
+        Some(Value::String(s)) => s.clone().into_bytes(),
+        Some(other) => {
+            return Err(r.err(format!("body must be a string, not {}", json_type(other))));
+        }
+    };
+    request.body = Body::from_bytes(body);
+    request.headers = headers;
+
+    if let Some(user) = authorizer_principal(&r)? {
+        request
+            .extra
+            .push(("REMOTE_USER".into(), user.into_bytes()));
+    }
+    Ok(request)
+}
+
+/// The principal an authorizer vouched for: a Lambda or Cognito authorizer's `principalId`
+/// or `claims.sub` (REST), a JWT's `sub` claim or the IAM caller's ARN (HTTP API).
+fn authorizer_principal(r: &Reader<'_>) -> Result<Option<String>, EventError> {
+    for path in [
+        "requestContext.authorizer.principalId",
+        "requestContext.authorizer.jwt.claims.sub",
+        "requestContext.authorizer.claims.sub",
+        "requestContext.authorizer.iam.userArn",
+        "requestContext.authorizer.lambda.principalId",
+    ] {
+        // A principal of another type (a number) is the authorizer's business; it is ignored
+        // rather than failing the request.
+        if let Ok(Some(p)) = r.str_at(path)
+            && !p.is_empty()
+        {
+            return Ok(Some(p.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// `abc.execute-api.us-east-1.amazonaws.com` (and the `.com.cn` partitions).
+fn is_execute_api_host(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host.contains(".execute-api.")
+        && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+}
+
+/// `path` without `prefix` when the prefix ends at a segment boundary (`/v1` matches `/v1` and
+/// `/v1/x`, not `/v10`).
+fn strip_segment_prefix(path: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with(b"/")).then(|| rest.to_vec())
+}
+
+/// `example.com:8443` -> (`example.com`, Some(`8443`)); IPv6 literals keep their brackets.
+fn split_host(host: &str) -> (String, Option<String>) {
+    let host = host.trim();
+    if let Some(i) = host.rfind(':')
+        && !host[i..].contains(']')
+    {
+        let port = &host[i + 1..];
+        if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+            return (host[..i].to_string(), Some(port.to_string()));
+        }
+    }
+    (host.to_string(), None)
+}
+
+/// `k=v&k=v`, percent-encoding keys and values (all but RFC 3986 unreserved characters) when
+/// `encode` is set, else joining them as they are.
+pub fn join_query(pairs: &[(String, String)], encode: bool) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        if encode {
+            out.push_str(&encode_component(k));
+            out.push('=');
+            out.push_str(&encode_component(v));
+        } else {
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    out
+}
+
+/// Percent-encodes everything but RFC 3986 section 2.3 unreserved characters.
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Standard base64, with or without padding; whitespace (line breaks from some clients) is
+/// ignored.
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    engine.decode(compact.as_bytes()).ok()
+}

@@ -1,0 +1,170 @@
+//! Lambda mode: the custom-runtime loop, and the translation it shares with `rwsgi event` and
+//! `rwsgi call --via`: event -> [`Request`](crate::http::Request) per source ([`event`]), the
+//! Python core, [`Response`](crate::http::Response) -> reply per source ([`reply`]).
+
+pub mod event;
+pub mod local;
+pub mod reply;
+pub mod runtime;
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::http::{BufferedSink, Extension, InvocationContext, Response, ResponseHead};
+use crate::python::{self, ErrorReport, EventHandler, Outcome};
+use event::{EventOptions, Source};
+use reply::TextTypes;
+
+/// What one invocation produced.
+#[derive(Debug)]
+pub enum Invocation {
+    /// The reply JSON for `/invocation/{id}/response`.
+    Reply(Vec<u8>),
+    /// An error for `/invocation/{id}/error`.
+    Error(ErrorReport),
+}
+
+/// The loaded app with everything that shapes its translation.
+pub struct Handler {
+    pub app: python::App,
+    pub event_handler: Option<EventHandler>,
+    pub options: EventOptions,
+    pub text_types: TextTypes,
+}
+
+impl Handler {
+    /// Settings from `RWSGI_BASE_PATH` and `RWSGI_TEXT_TYPES`.
+    pub fn settings_from_env() -> (EventOptions, TextTypes) {
+        (
+            EventOptions {
+                base_path: crate::env_nonempty("RWSGI_BASE_PATH"),
+            },
+            TextTypes::parse(&crate::env_nonempty("RWSGI_TEXT_TYPES").unwrap_or_default()),
+        )
+    }
+
+    /// Runs one event: an HTTP event through the app, anything else through the event handler.
+    pub fn handle(&self, event_text: &[u8], ctx: InvocationContext) -> Invocation {
+        let event: Value = match serde_json::from_slice(event_text) {
+            Ok(v) => v,
+            Err(e) => {
+                return Invocation::Error(ErrorReport {
+                    error_type: "Rwsgi.InvalidEvent".into(),
+                    message: format!("the event is not valid JSON: {e}"),
+                    stack: Vec::new(),
+                });
+            }
+        };
+        let text: Arc<str> = Arc::from(String::from_utf8_lossy(event_text));
+        match event::detect(&event) {
+            Some(source) => Invocation::Reply(self.http(&event, source, text, ctx)),
+            None => self.other(&event, &text, ctx),
+        }
+    }
+
+    fn http(
+        &self,
+        event: &Value,
+        source: Source,
+        text: Arc<str>,
+        ctx: InvocationContext,
+    ) -> Vec<u8> {
+        let mut request = match event::to_request(event, source, &self.options) {
+            Ok(r) => r,
+            Err(e) => {
+                crate::log::error(&format!("answering 400 Bad Request: {e}"));
+                let (head, body) = ResponseHead::error(400, "Bad Request");
+                let response = Response { head, body };
+                return reply::serialize(source, &response, false, &self.text_types).0;
+            }
+        };
+        request
+            .extensions
+            .push(("rwsgi.event".into(), Extension::Json(text)));
+        request
+            .extensions
+            .push(("rwsgi.context".into(), Extension::Invocation(ctx)));
+        let head_request = request.method.eq_ignore_ascii_case("HEAD");
+        let sink = Arc::new(Mutex::new(BufferedSink::default()));
+        let outcome = self.app.call(request, sink.clone());
+        let collected =
+            std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner())).into_response();
+        let response = match (outcome, collected) {
+            (Outcome::Complete | Outcome::FailedBeforeHeaders, Some(r)) => r,
+            // Nothing has reached the client yet: a failure after the headers still becomes a
+            // clean 500 rather than a truncated body under the app's status.
+            _ => {
+                let (head, body) = ResponseHead::error(500, "Internal Server Error");
+                Response { head, body }
+            }
+        };
+        let (bytes, oversize) = reply::serialize(source, &response, head_request, &self.text_types);
+        if let Some(size) = oversize {
+            crate::log::error(&format!(
+                "the reply would be {size} bytes of JSON, over the {} bytes a synchronous \
+                 invocation may return; answering 500 instead (stream large files from S3, or \
+                 compress them)",
+                reply::MAX_REPLY_BYTES
+            ));
+        }
+        bytes
+    }
+
+    fn other(&self, event: &Value, text: &str, ctx: InvocationContext) -> Invocation {
+        match &self.event_handler {
+            Some(handler) => match handler.call(text, ctx) {
+                Ok(reply) => Invocation::Reply(reply.into_bytes()),
+                Err(report) => {
+                    crate::log::error(&format!(
+                        "RWSGI_EVENT_HANDLER raised {}: {}\n{}",
+                        report.error_type,
+                        report.message,
+                        report.stack.concat()
+                    ));
+                    Invocation::Error(report)
+                }
+            },
+            None => {
+                let keys: Vec<String> = match event {
+                    Value::Object(map) => map.keys().cloned().collect(),
+                    _ => Vec::new(),
+                };
+                let what = if event.is_object() {
+                    format!("an event with the keys {keys:?}")
+                } else {
+                    format!("a JSON {} event", json_kind(event))
+                };
+                Invocation::Error(ErrorReport {
+                    error_type: "Rwsgi.UnsupportedEvent".into(),
+                    message: format!(
+                        "{what} is not an HTTP request from API Gateway, a function URL, an ALB \
+                         or VPC Lattice; set RWSGI_EVENT_HANDLER=module:function to handle it"
+                    ),
+                    stack: Vec::new(),
+                })
+            }
+        }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The error body the Runtime API takes (`/init/error`, `/invocation/{id}/error`).
+pub fn error_body(report: &ErrorReport) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "errorMessage": report.message,
+        "errorType": report.error_type,
+        "stackTrace": report.stack,
+    }))
+    .unwrap_or_default()
+}

@@ -1,0 +1,222 @@
+//! [`Response`] -> the reply JSON each front door expects (spec/lambda-events.md section 3).
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::http::{Response, ResponseHead};
+use crate::lambda::event::Source;
+
+/// The largest reply a synchronous invocation may return: 6 MB (AWS Lambda quotas, "Invocation
+/// payload (request and response)": 6,291,556 bytes).
+pub const MAX_REPLY_BYTES: usize = 6_291_556;
+
+/// The content types sent as text; everything else is base64.
+#[derive(Debug, Clone, Default)]
+pub struct TextTypes {
+    /// Extra media types from `RWSGI_TEXT_TYPES` (lower case, without parameters).
+    pub extra: Vec<String>,
+}
+
+impl TextTypes {
+    /// From `RWSGI_TEXT_TYPES`: a comma-separated list such as `application/vnd.api+json,
+    /// application/x-ndjson`.
+    pub fn parse(list: &str) -> TextTypes {
+        TextTypes {
+            extra: list
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Whether `content_type` names text (spec section 3).
+    pub fn is_text(&self, content_type: &str) -> bool {
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if media.starts_with("text/") {
+            return true;
+        }
+        const TEXT: [&str; 6] = [
+            "application/json",
+            "application/javascript",
+            "application/xml",
+            "application/x-www-form-urlencoded",
+            "application/yaml",
+            "application/graphql",
+        ];
+        TEXT.contains(&media.as_str())
+            || media.ends_with("+json")
+            || media.ends_with("+xml")
+            || media.ends_with("+yaml")
+            || self.extra.iter().any(|t| t == &media)
+    }
+}
+
+/// The body as the reply carries it: text when the spec's three conditions hold, else base64.
+fn body_field(head: &ResponseHead, body: &[u8], text_types: &TextTypes) -> (String, bool) {
+    if body.is_empty() {
+        return (String::new(), false);
+    }
+    let encoded = head
+        .header("content-encoding")
+        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+    let textual = head
+        .header("content-type")
+        .is_some_and(|t| text_types.is_text(t));
+    if !encoded
+        && textual
+        && let Ok(text) = std::str::from_utf8(body)
+    {
+        return (text.to_string(), false);
+    }
+    (base64::engine::general_purpose::STANDARD.encode(body), true)
+}
+
+/// Headers grouped by name, case-insensitively, in first-seen order, with the first-seen
+/// spelling of each name.
+fn grouped(head: &ResponseHead) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, value) in &head.headers {
+        match groups
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some((_, values)) => values.push(value.clone()),
+            None => groups.push((name.clone(), vec![value.clone()])),
+        }
+    }
+    groups
+}
+
+/// `set-cookie` spelled with the letter cases of `n` (a bit per letter): ALB single-value
+/// headers hold one value per name, so extra cookies travel under other spellings, which HTTP
+/// treats as the same header.
+fn case_variant(name: &str, n: usize) -> String {
+    let mut bit = 0;
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                let upper = n >> bit & 1 == 1;
+                bit += 1;
+                if upper {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// The reply for `source`. `head_request` empties the body (a response to HEAD has none).
+pub fn to_reply(
+    source: Source,
+    response: &Response,
+    head_request: bool,
+    text_types: &TextTypes,
+) -> Value {
+    let head = &response.head;
+    let body: &[u8] = if head_request { &[] } else { &response.body };
+    let (body, is_base64) = body_field(head, body, text_types);
+    let mut reply = Map::new();
+    reply.insert("statusCode".into(), json!(head.status.code));
+    match source {
+        Source::RestApi | Source::HttpApiV1 | Source::Alb { multi_value: true } => {
+            if let Source::Alb { .. } = source {
+                reply.insert("statusDescription".into(), json!(head.status.line));
+            }
+            // Every header with its own spelling, repeats as list items.
+            let mut multi = Map::new();
+            for (name, value) in &head.headers {
+                match multi.get_mut(name) {
+                    Some(Value::Array(values)) => values.push(json!(value)),
+                    _ => {
+                        multi.insert(name.clone(), json!([value]));
+                    }
+                }
+            }
+            reply.insert("multiValueHeaders".into(), Value::Object(multi));
+        }
+        Source::HttpApiV2 | Source::FunctionUrl => {
+            let mut headers = Map::new();
+            let mut cookies = Vec::new();
+            for (name, values) in grouped(head) {
+                if name.eq_ignore_ascii_case("set-cookie") {
+                    cookies.extend(values);
+                } else {
+                    headers.insert(name, json!(values.join(", ")));
+                }
+            }
+            reply.insert("headers".into(), Value::Object(headers));
+            reply.insert("cookies".into(), json!(cookies));
+        }
+        Source::Alb { multi_value: false } => {
+            reply.insert("statusDescription".into(), json!(head.status.line));
+            let mut headers = Map::new();
+            for (name, values) in grouped(head) {
+                if name.eq_ignore_ascii_case("set-cookie") {
+                    // Joining cookies with ", " would break them (their dates hold commas).
+                    let mut variant = 0usize;
+                    for value in values {
+                        let mut spelled = case_variant(&name, variant);
+                        while headers.contains_key(&spelled) {
+                            variant += 1;
+                            spelled = case_variant(&name, variant);
+                        }
+                        headers.insert(spelled, json!(value));
+                        variant += 1;
+                    }
+                } else {
+                    headers.insert(name, json!(values.join(", ")));
+                }
+            }
+            reply.insert("headers".into(), Value::Object(headers));
+        }
+        Source::LatticeV1 | Source::LatticeV2 => {
+            let mut headers = Map::new();
+            for (name, values) in grouped(head) {
+                headers.insert(name, json!(values.join(", ")));
+            }
+            reply.insert("headers".into(), Value::Object(headers));
+        }
+    }
+    reply.insert("body".into(), json!(body));
+    reply.insert("isBase64Encoded".into(), json!(is_base64));
+    Value::Object(reply)
+}
+
+/// The reply serialized, or, when that would exceed the synchronous payload limit, a 500 saying
+/// so (the log line says how large it was). Returns the bytes and the oversize length, if any.
+pub fn serialize(
+    source: Source,
+    response: &Response,
+    head_request: bool,
+    text_types: &TextTypes,
+) -> (Vec<u8>, Option<usize>) {
+    let reply = to_reply(source, response, head_request, text_types);
+    let bytes = serde_json::to_vec(&reply).unwrap_or_default();
+    if bytes.len() <= MAX_REPLY_BYTES {
+        return (bytes, None);
+    }
+    let (head, body) = ResponseHead::error(500, "Internal Server Error");
+    let mut body = body;
+    body.extend_from_slice(b"The response is larger than the 6 MB a Lambda function can return.\n");
+    let mut head = head;
+    head.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+    head.headers
+        .push(("Content-Length".into(), body.len().to_string()));
+    let error = Response { head, body };
+    let reply = to_reply(source, &error, head_request, text_types);
+    (
+        serde_json::to_vec(&reply).unwrap_or_default(),
+        Some(bytes.len()),
+    )
+}
