@@ -221,8 +221,8 @@ fn call_via(
     let head_only = request.method == "HEAD";
     let event = local::event_for(via, request, &ctx)?;
     let event = serde_json::to_vec(&event).unwrap_or_default();
-    let reply = match handler.handle(&event, ctx) {
-        Invocation::Reply(reply) => reply,
+    let (reply, app_failed) = match handler.handle(&event, ctx) {
+        Invocation::Reply { reply, app_failed } => (reply, app_failed),
         Invocation::Error(report) => {
             crate::log::error(&String::from_utf8_lossy(&error_body(&report)));
             return Ok(1);
@@ -264,7 +264,12 @@ fn call_via(
         sent
     };
     let written = written.and_then(|()| out.flush());
-    finish(Outcome::Complete, status, fail, written)
+    let outcome = if app_failed {
+        Outcome::FailedBeforeHeaders
+    } else {
+        Outcome::Complete
+    };
+    finish(outcome, status, fail, written)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

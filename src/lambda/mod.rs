@@ -19,8 +19,9 @@ use reply::TextTypes;
 /// What one invocation produced.
 #[derive(Debug)]
 pub enum Invocation {
-    /// The reply JSON for `/invocation/{id}/response`.
-    Reply(Vec<u8>),
+    /// The reply JSON for `/invocation/{id}/response`; `app_failed` when the app raised or broke
+    /// the protocol and the reply is rwsgi's 500 in its place.
+    Reply { reply: Vec<u8>, app_failed: bool },
     /// An error for `/invocation/{id}/error`.
     Error(ErrorReport),
 }
@@ -58,7 +59,10 @@ impl Handler {
         };
         let text: Arc<str> = Arc::from(String::from_utf8_lossy(event_text));
         match event::detect(&event) {
-            Some(source) => Invocation::Reply(self.http(&event, source, text, ctx)),
+            Some(source) => {
+                let (reply, app_failed) = self.http(&event, source, text, ctx);
+                Invocation::Reply { reply, app_failed }
+            }
             None => self.other(&event, &text, ctx),
         }
     }
@@ -69,14 +73,17 @@ impl Handler {
         source: Source,
         text: Arc<str>,
         ctx: InvocationContext,
-    ) -> Vec<u8> {
+    ) -> (Vec<u8>, bool) {
         let mut request = match event::to_request(event, source, &self.options) {
             Ok(r) => r,
             Err(e) => {
                 crate::log::error(&format!("answering 400 Bad Request: {e}"));
                 let (head, body) = ResponseHead::error(400, "Bad Request");
                 let response = Response { head, body };
-                return reply::serialize(source, &response, false, &self.text_types).0;
+                return (
+                    reply::serialize(source, &response, false, &self.text_types).0,
+                    false,
+                );
             }
         };
         request
@@ -90,6 +97,7 @@ impl Handler {
         let outcome = self.app.call(request, sink.clone());
         let collected =
             std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner())).into_response();
+        let app_failed = !matches!(outcome, Outcome::Complete);
         let response = match (outcome, collected) {
             (Outcome::Complete | Outcome::FailedBeforeHeaders, Some(r)) => r,
             // Nothing has reached the client yet: a failure after the headers still becomes a
@@ -108,13 +116,16 @@ impl Handler {
                 reply::MAX_REPLY_BYTES
             ));
         }
-        bytes
+        (bytes, app_failed)
     }
 
     fn other(&self, event: &Value, text: &str, ctx: InvocationContext) -> Invocation {
         match &self.event_handler {
             Some(handler) => match handler.call(text, ctx) {
-                Ok(reply) => Invocation::Reply(reply.into_bytes()),
+                Ok(reply) => Invocation::Reply {
+                    reply: reply.into_bytes(),
+                    app_failed: false,
+                },
                 Err(report) => {
                     crate::log::error(&format!(
                         "RWSGI_EVENT_HANDLER raised {}: {}\n{}",

@@ -159,37 +159,47 @@ pub fn to_reply(
         }
         Source::Alb { multi_value: false } => {
             reply.insert("statusDescription".into(), json!(head.status.line));
-            let mut headers = Map::new();
-            for (name, values) in grouped(head) {
-                if name.eq_ignore_ascii_case("set-cookie") {
-                    // Joining cookies with ", " would break them (their dates hold commas).
-                    let mut variant = 0usize;
-                    for value in values {
-                        let mut spelled = case_variant(&name, variant);
-                        while headers.contains_key(&spelled) {
-                            variant += 1;
-                            spelled = case_variant(&name, variant);
-                        }
-                        headers.insert(spelled, json!(value));
-                        variant += 1;
-                    }
-                } else {
-                    headers.insert(name, json!(values.join(", ")));
-                }
-            }
-            reply.insert("headers".into(), Value::Object(headers));
+            reply.insert("headers".into(), Value::Object(single_value_headers(head)));
         }
         Source::LatticeV1 | Source::LatticeV2 => {
-            let mut headers = Map::new();
-            for (name, values) in grouped(head) {
-                headers.insert(name, json!(values.join(", ")));
-            }
-            reply.insert("headers".into(), Value::Object(headers));
+            reply.insert("headers".into(), Value::Object(single_value_headers(head)));
         }
     }
     reply.insert("body".into(), json!(body));
     reply.insert("isBase64Encoded".into(), json!(is_base64));
     Value::Object(reply)
+}
+
+/// One value per name: repeats joined with `, ` (RFC 9110 section 5.3), except `Set-Cookie`,
+/// which must never be joined (RFC 6265 section 3: its dates hold commas), so each extra cookie
+/// travels under another letter-case spelling of the name, which HTTP treats as the same header.
+fn single_value_headers(head: &ResponseHead) -> Map<String, Value> {
+    let mut headers = Map::new();
+    for (name, values) in grouped(head) {
+        if !name.eq_ignore_ascii_case("set-cookie") {
+            headers.insert(name, json!(values.join(", ")));
+            continue;
+        }
+        let spellings = 1usize << name.chars().filter(char::is_ascii_alphabetic).count();
+        let mut values = values.into_iter();
+        if let Some(first) = values.next() {
+            headers.insert(name.clone(), json!(first));
+        }
+        let mut variant = 0usize;
+        for value in values {
+            while variant < spellings && headers.contains_key(&case_variant(&name, variant)) {
+                variant += 1;
+            }
+            if variant == spellings {
+                crate::log::warn(&format!(
+                    "dropped a Set-Cookie: this front door takes at most {spellings} per response"
+                ));
+                continue;
+            }
+            headers.insert(case_variant(&name, variant), json!(value));
+        }
+    }
+    headers
 }
 
 /// The reply serialized, or, when that would exceed the synchronous payload limit, a 500 saying

@@ -294,7 +294,7 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
 
         let id = super::event::encode_component(&request_id);
         let posted = match handler.handle(&event, ctx.0) {
-            Invocation::Reply(reply) => {
+            Invocation::Reply { reply, .. } => {
                 api.post(&format!("/runtime/invocation/{id}/response"), reply, None)
             }
             Invocation::Error(report) => api.post(
@@ -334,18 +334,31 @@ fn context(
     match lambda_runtime::Context::new(request_id, config.clone(), &headers) {
         Ok(ctx) => (invocation_context(&ctx), trace),
         Err(e) => {
+            // lambda_runtime reads the mobile SDK's Client-Context shape only; any other shape
+            // (or a Cognito identity it cannot read) must not cost the app its deadline or ARN,
+            // which come straight from their own headers.
             crate::log::warn(&format!(
-                "incomplete invocation headers ({e}); using defaults"
+                "cannot read the invocation's client context or identity ({e}); passing none"
             ));
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
             (
                 InvocationContext {
                     aws_request_id: request_id.to_string(),
                     function_name: config.function_name.clone(),
                     function_version: config.version.clone(),
+                    invoked_function_arn: header("lambda-runtime-invoked-function-arn")
+                        .unwrap_or_default(),
                     memory_limit_in_mb: i64::from(config.memory),
                     log_group_name: config.log_group.clone(),
                     log_stream_name: config.log_stream.clone(),
-                    ..InvocationContext::default()
+                    deadline_ms: header("lambda-runtime-deadline-ms")
+                        .and_then(|d| d.trim().parse().ok())
+                        .unwrap_or(0),
                 },
                 trace,
             )

@@ -1,0 +1,678 @@
+//! Integration tests of Lambda without Lambda (spec/cli.md): `rwsgi event` runs one event file
+//! as the runtime would and prints the reply, and `rwsgi call --via SOURCE` shows what a client
+//! of API Gateway, a function URL, an ALB or VPC Lattice would get from the app
+//! (spec/lambda-events.md sections 2 and 3), against the apps of `tests/apps/`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long one run may take before the test kills it and fails.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn apps_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("apps")
+}
+
+/// A file under Cargo's temporary folder for integration tests, unique to this process.
+fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("lambda-local-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).expect("write a temporary file");
+    path
+}
+
+/// One finished run of the binary.
+struct Output {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+    described: String,
+}
+
+impl Output {
+    fn dump(&self) -> String {
+        format!(
+            "{}\n--- exit code: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.described,
+            self.code,
+            String::from_utf8_lossy(&self.stdout),
+            self.stderr
+        )
+    }
+
+    fn assert_code(&self, code: i32) -> &Output {
+        assert_eq!(self.code, Some(code), "{}", self.dump());
+        self
+    }
+
+    fn stdout_str(&self) -> &str {
+        std::str::from_utf8(&self.stdout)
+            .unwrap_or_else(|_| panic!("stdout is not UTF-8\n{}", self.dump()))
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.dump()))
+    }
+}
+
+/// `rwsgi ARGS...` in `tests/apps`, with a clean environment plus `env`, `stdin` as its
+/// standard input; killed, failing the test, when it runs longer than [`TIMEOUT`].
+fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
+    let described = format!("rwsgi {args:?} with {env:?}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rwsgi"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .current_dir(apps_dir())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {described}: {e}"));
+    let writer = stdin.map(|data| {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        let data = data.to_vec();
+        // The child may stop reading early; that is its business.
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        })
+    });
+    let collect = |mut pipe: Box<dyn Read + Send>| -> JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = pipe.read_to_end(&mut all);
+            all
+        })
+    };
+    let stdout = collect(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = collect(Box::new(child.stderr.take().expect("piped stderr")));
+    let end = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll rwsgi") {
+            break status;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{described} ran over {TIMEOUT:?} and was killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    Output {
+        code: status.code(),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: String::from_utf8_lossy(&stderr.join().expect("stderr reader")).into_owned(),
+        described,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rwsgi event
+
+/// An API Gateway HTTP API payload 2.0 event ("Working with AWS Lambda proxy integrations for
+/// HTTP APIs", API Gateway developer guide).
+fn http_v2(path: &str, query: &str) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "cookies": ["session=abc", "theme=dark"],
+        "headers": {
+            "accept": "*/*",
+            "host": "r3pmxmplak.execute-api.us-east-1.amazonaws.com",
+            "user-agent": "curl/8.5.0",
+            "x-forwarded-for": "205.255.255.176",
+            "x-forwarded-port": "443",
+            "x-forwarded-proto": "https"
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "r3pmxmplak",
+            "domainName": "r3pmxmplak.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "r3pmxmplak",
+            "http": {
+                "method": "GET",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "205.255.255.176",
+                "userAgent": "curl/8.5.0"
+            },
+            "requestId": "JKJaXmPLvHcESHA=",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "10/Mar/2020:05:16:23 +0000",
+            "timeEpoch": 1_583_817_383_220u64
+        },
+        "isBase64Encoded": false
+    })
+}
+
+/// What status.py answers `?code=201` with, as an HTTP API 2.0 reply.
+const STATUS_201_REPLY: &str = "{\"statusCode\":201,\"headers\":{\"Content-Type\":\"text/plain\"},\
+     \"cookies\":[],\"body\":\"status 201\\n\",\"isBase64Encoded\":false}\n";
+
+#[test]
+fn event_file_prints_the_reply() {
+    let file = temp_file(
+        "status.json",
+        http_v2("/", "code=201").to_string().as_bytes(),
+    );
+    let file = file.display().to_string();
+    let out = run(&["event", &file], &[("RWSGI_APP", "status")], None);
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), STATUS_201_REPLY, "{}", out.dump());
+    assert_eq!(out.stderr, "", "{}", out.dump());
+}
+
+#[test]
+fn event_from_stdin_with_a_dash() {
+    let event = http_v2("/", "code=201").to_string();
+    let out = run(
+        &["event", "-", "--app", "status"],
+        &[],
+        Some(event.as_bytes()),
+    );
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), STATUS_201_REPLY, "{}", out.dump());
+}
+
+#[test]
+fn event_without_a_file_reads_stdin() {
+    let event = http_v2("/", "code=201").to_string();
+    let out = run(
+        &["event"],
+        &[("RWSGI_APP", "status")],
+        Some(event.as_bytes()),
+    );
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), STATUS_201_REPLY, "{}", out.dump());
+}
+
+#[test]
+fn event_app_option_wins_over_rwsgi_app() {
+    let event = http_v2("/", "code=201").to_string();
+    let out = run(
+        &["event", "--app", "status"],
+        &[("RWSGI_APP", "echo")],
+        Some(event.as_bytes()),
+    );
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), STATUS_201_REPLY, "{}", out.dump());
+}
+
+#[test]
+fn event_runs_the_http_translation() {
+    let event = http_v2("/caf\u{e9}/%41", "a=1&a=2&b=x%20y");
+    let out = run(
+        &["event", "--app", "echo"],
+        &[],
+        Some(event.to_string().as_bytes()),
+    );
+    out.assert_code(0);
+    let reply = out.json();
+    assert_eq!(reply["statusCode"], json!(200), "{}", out.dump());
+    assert_eq!(reply["cookies"], json!([]));
+    assert_eq!(reply["isBase64Encoded"], json!(false));
+    assert_eq!(reply["headers"]["X-Echo-Method"], json!("GET"));
+    let environ: Value =
+        serde_json::from_str(reply["body"].as_str().expect("a text body")).expect("echo's JSON");
+    // HTTP API paths arrive decoded: not decoded again; UTF-8 bytes as latin-1 text.
+    assert_eq!(environ["PATH_INFO"], json!("/caf\u{c3}\u{a9}/%41"));
+    assert_eq!(environ["SCRIPT_NAME"], json!(""));
+    assert_eq!(environ["QUERY_STRING"], json!("a=1&a=2&b=x%20y"));
+    assert_eq!(environ["HTTP_COOKIE"], json!("session=abc; theme=dark"));
+    assert_eq!(environ["REMOTE_ADDR"], json!("205.255.255.176"));
+    assert_eq!(environ["wsgi.url_scheme"], json!("https"));
+    assert_eq!(
+        environ["SERVER_NAME"],
+        json!("r3pmxmplak.execute-api.us-east-1.amazonaws.com")
+    );
+    assert_eq!(environ["SERVER_PORT"], json!("443"));
+    assert_eq!(environ["wsgi.run_once"], json!(false));
+}
+
+#[test]
+fn event_gives_the_app_a_made_up_context() {
+    let event = http_v2("/", "");
+    let out = run(
+        &["event", "--app", "lambda_context"],
+        &[],
+        Some(event.to_string().as_bytes()),
+    );
+    out.assert_code(0);
+    let reply = out.json();
+    let body: Value =
+        serde_json::from_str(reply["body"].as_str().expect("a text body")).expect("JSON body");
+    assert_eq!(body["event"], event);
+    let context = body["context"].as_object().expect("the context");
+    let mut names: Vec<&str> = context.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "aws_request_id",
+            "function_name",
+            "function_version",
+            "invoked_function_arn",
+            "log_group_name",
+            "log_stream_name",
+            "memory_limit_in_mb"
+        ]
+    );
+    let id = context["aws_request_id"].as_str().expect("a request id");
+    let groups: Vec<usize> = id.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 4, 4, 4, 12], "{id:?} is not UUID-shaped");
+    assert!(
+        body["remaining_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{body}"
+    );
+}
+
+#[test]
+fn event_not_http_without_a_handler_prints_the_lambda_error_and_exits_1() {
+    let event = json!({"Records": [{"eventSource": "aws:sqs", "body": "hello"}]});
+    let out = run(
+        &["event", "--app", "echo"],
+        &[],
+        Some(event.to_string().as_bytes()),
+    );
+    out.assert_code(1);
+    let error = out.json();
+    assert_eq!(
+        error,
+        json!({
+            "errorMessage": "an event with the keys [\"Records\"] is not an HTTP request from \
+                API Gateway, a function URL, an ALB or VPC Lattice; set \
+                RWSGI_EVENT_HANDLER=module:function to handle it",
+            "errorType": "Rwsgi.UnsupportedEvent",
+            "stackTrace": []
+        }),
+        "{}",
+        out.dump()
+    );
+}
+
+#[test]
+fn event_not_http_goes_to_the_event_handler() {
+    let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "id": "e-1"});
+    let out = run(
+        &["event", "--app", "echo"],
+        &[("RWSGI_EVENT_HANDLER", "lambda_events:echo_event")],
+        Some(event.to_string().as_bytes()),
+    );
+    out.assert_code(0);
+    let reply = out.json();
+    assert_eq!(reply["received"], event, "{}", out.dump());
+    assert_eq!(reply["function_name"], json!("rwsgi-local"));
+    assert!(
+        reply["aws_request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)
+    );
+}
+
+#[test]
+fn event_handler_raising_prints_the_lambda_error_and_exits_1() {
+    let event = json!({"source": "aws.events", "id": "order-9"});
+    let out = run(
+        &["event", "--app", "echo"],
+        &[("RWSGI_EVENT_HANDLER", "lambda_events:fail")],
+        Some(event.to_string().as_bytes()),
+    );
+    out.assert_code(1);
+    let error = out.json();
+    assert_eq!(error["errorType"], json!("ValueError"), "{}", out.dump());
+    assert_eq!(error["errorMessage"], json!("cannot process order-9"));
+    let line = std::fs::read_to_string(apps_dir().join("lambda_events.py"))
+        .expect("read lambda_events.py")
+        .lines()
+        .position(|l| l.contains("# the failing line"))
+        .expect("the failing line")
+        + 1;
+    let last = error["stackTrace"]
+        .as_array()
+        .and_then(|s| s.last())
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no stack: {error}"));
+    assert!(
+        last.contains(&format!("lambda_events.py\", line {line}, in fail")),
+        "{last:?}"
+    );
+}
+
+#[test]
+fn event_without_an_app_is_bad_usage() {
+    let out = run(&["event"], &[], Some(b"{}"));
+    out.assert_code(2);
+    assert_eq!(out.stdout, b"");
+    assert!(out.stderr.contains("--app"), "{}", out.dump());
+}
+
+#[test]
+fn event_file_that_does_not_exist() {
+    let missing = apps_dir().join("no-such-event.json");
+    let missing = missing.display().to_string();
+    let out = run(&["event", &missing, "--app", "echo"], &[], None);
+    assert_ne!(out.code, Some(0), "{}", out.dump());
+    assert_eq!(out.stdout, b"", "{}", out.dump());
+    assert!(
+        out.stderr
+            .contains(&format!("rwsgi: error: cannot read {missing}")),
+        "{}",
+        out.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// rwsgi call --via
+
+const SOURCES: [&str; 5] = ["v1", "v2", "url", "alb", "lattice"];
+
+/// `rwsgi call --via SOURCE --app APP ARGS...` in tests/apps.
+fn via(source: &str, app: &str, args: &[&str]) -> Output {
+    let mut all = vec!["call", "--via", source, "--app", app];
+    all.extend_from_slice(args);
+    run(&all, &[], None)
+}
+
+/// The environ echo.py saw through `source`.
+fn environ_via(source: &str, args: &[&str]) -> Value {
+    let out = via(source, "echo", args);
+    out.assert_code(0);
+    out.json()
+}
+
+/// A response printed with `-i`: the status line, the headers, the body.
+struct Included {
+    status_line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn included(out: &Output) -> Included {
+    let raw = &out.stdout;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of headers\n{}", out.dump()));
+    let head = std::str::from_utf8(&raw[..end]).expect("a UTF-8 head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default().to_string();
+    let headers = lines
+        .map(|line| {
+            let (name, value) = line
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("bad header line {line:?}\n{}", out.dump()));
+            (name.to_string(), value.to_string())
+        })
+        .collect();
+    Included {
+        status_line,
+        headers,
+        body: raw[end + 4..].to_vec(),
+    }
+}
+
+const COOKIES: [&str; 5] = [
+    "c1=one; Path=/",
+    "c2=two; Path=/; HttpOnly",
+    "c3=three; Path=/; Secure; SameSite=Lax",
+    "c4=four; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT",
+    "c5=five; Max-Age=60",
+];
+
+#[test]
+fn via_the_environ_the_app_sees() {
+    // `%2F` is decoded once into `/`, and `%2541` once into `%41` (never twice into `A`).
+    let target = "/a%2Fb/%2541?x=1&x=2&y=a%20b";
+    for source in SOURCES {
+        let environ = environ_via(source, &["-H", "X-Custom: v", target]);
+        let front_door = matches!(source, "v1" | "v2" | "url");
+        let expected_query = if source == "alb" {
+            // An ALB in single-value mode passes only the last value of a repeated key
+            // ("Lambda functions as targets", Elastic Load Balancing guide).
+            "x=2&y=a%20b"
+        } else {
+            "x=1&x=2&y=a%20b"
+        };
+        let expected = [
+            ("REQUEST_METHOD", json!("GET")),
+            ("SCRIPT_NAME", json!("")),
+            ("PATH_INFO", json!("/a/b/%41")),
+            ("QUERY_STRING", json!(expected_query)),
+            ("REMOTE_ADDR", json!("203.0.113.10")),
+            (
+                "wsgi.url_scheme",
+                json!(if front_door { "https" } else { "http" }),
+            ),
+            ("SERVER_PORT", json!(if front_door { "443" } else { "80" })),
+            ("SERVER_PROTOCOL", json!("HTTP/1.1")),
+            ("HTTP_X_CUSTOM", json!("v")),
+            ("wsgi.run_once", json!(false)),
+            ("body", json!("")),
+        ];
+        for (key, value) in expected {
+            assert_eq!(environ[key], value, "--via {source}: {key} in {environ}");
+        }
+    }
+}
+
+#[test]
+fn via_v1_on_the_default_domain_mounts_the_stage() {
+    let environ = environ_via(
+        "v1",
+        &[
+            "-H",
+            "Host: abc123.execute-api.us-east-1.amazonaws.com",
+            "/x/y?q=%2B",
+        ],
+    );
+    assert_eq!(environ["SCRIPT_NAME"], json!("/prod"));
+    assert_eq!(environ["PATH_INFO"], json!("/x/y"));
+    assert_eq!(environ["QUERY_STRING"], json!("q=%2B"));
+    assert_eq!(
+        environ["SERVER_NAME"],
+        json!("abc123.execute-api.us-east-1.amazonaws.com")
+    );
+}
+
+#[test]
+fn via_a_request_body_reaches_the_app_byte_exact() {
+    let file = temp_file("body.bin", b"\x00\xff\x01 text");
+    let data = format!("@{}", file.display());
+    for source in SOURCES {
+        let environ = environ_via(source, &["-d", &data, "/submit"]);
+        assert_eq!(environ["REQUEST_METHOD"], json!("POST"), "--via {source}");
+        assert_eq!(
+            environ["body"],
+            json!("\u{0}\u{ff}\u{1} text"),
+            "--via {source}"
+        );
+        assert_eq!(environ["CONTENT_LENGTH"], json!("8"), "--via {source}");
+        assert_eq!(
+            environ["CONTENT_TYPE"],
+            json!("application/x-www-form-urlencoded"),
+            "--via {source}"
+        );
+    }
+}
+
+#[test]
+fn via_every_set_cookie_reaches_the_client() {
+    for source in ["v1", "v2", "url", "lattice"] {
+        let out = via(source, "cookies", &["-i", "-H", "Cookie: a=1; b=2", "/"]);
+        out.assert_code(0);
+        let response = included(&out);
+        assert_eq!(response.status_line, "HTTP/1.1 200 OK", "--via {source}");
+        let cookies: Vec<&str> = response
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(cookies, COOKIES, "--via {source}\n{}", out.dump());
+        assert_eq!(response.body, b"cookie: a=1; b=2\n", "--via {source}");
+    }
+}
+
+#[test]
+fn via_alb_single_value_mode_keeps_every_cookie_under_another_letter_case() {
+    let out = via("alb", "cookies", &["-i", "-H", "Cookie: a=1; b=2", "/"]);
+    out.assert_code(0);
+    let response = included(&out);
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK");
+    let set_cookie: Vec<&(String, String)> = response
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .collect();
+    let values: Vec<&str> = set_cookie.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(values, COOKIES, "{}", out.dump());
+    // One value per name in single-value mode: each spelling is used once.
+    let mut names: Vec<&str> = set_cookie.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), COOKIES.len(), "{}", out.dump());
+    assert_eq!(response.body, b"cookie: a=1; b=2\n");
+}
+
+#[test]
+fn via_a_binary_body_is_byte_exact() {
+    let pattern: Vec<u8> = (0..100_000usize)
+        .map(|i| (((i * 131) ^ (i >> 8)) & 0xFF) as u8)
+        .collect();
+    for source in SOURCES {
+        let out = via(source, "binary", &["/"]);
+        out.assert_code(0);
+        assert_eq!(out.stdout, (0..=255).collect::<Vec<u8>>(), "--via {source}");
+        let out = via(source, "binary", &["/?size=100000"]);
+        out.assert_code(0);
+        assert!(out.stdout == pattern, "--via {source}: the body differs");
+    }
+}
+
+#[test]
+fn via_include_shows_the_status_line_and_headers() {
+    for source in SOURCES {
+        let out = via(source, "status", &["-i", "/?code=404"]);
+        out.assert_code(0);
+        let response = included(&out);
+        assert_eq!(
+            response.status_line, "HTTP/1.1 404 Not Found",
+            "--via {source}"
+        );
+        assert_eq!(
+            response.headers,
+            [("Content-Type".to_string(), "text/plain".to_string())],
+            "--via {source}"
+        );
+        assert_eq!(response.body, b"status 404\n", "--via {source}");
+    }
+}
+
+#[test]
+fn via_head_keeps_the_headers_without_a_body() {
+    for source in SOURCES {
+        let out = via(source, "binary", &["-I", "/"]);
+        out.assert_code(0);
+        let response = included(&out);
+        assert_eq!(response.status_line, "HTTP/1.1 200 OK", "--via {source}");
+        assert_eq!(
+            response.headers,
+            [
+                (
+                    "Content-Type".to_string(),
+                    "application/octet-stream".to_string()
+                ),
+                ("Content-Length".to_string(), "256".to_string())
+            ],
+            "--via {source}"
+        );
+        assert_eq!(response.body, b"", "--via {source}");
+    }
+}
+
+#[test]
+fn via_format_json() {
+    for source in SOURCES {
+        let out = via(source, "status", &["--format", "json", "/?code=404"]);
+        out.assert_code(0);
+        assert_eq!(
+            out.json(),
+            json!({
+                "status": 404,
+                "reason": "Not Found",
+                "headers": [["Content-Type", "text/plain"]],
+                "body": "status 404\n",
+                "body_base64": "c3RhdHVzIDQwNAo="
+            }),
+            "--via {source}"
+        );
+    }
+}
+
+#[test]
+fn via_fail_with_a_404_exits_22_and_prints_nothing() {
+    for source in SOURCES {
+        let out = via(source, "status", &["-f", "/?code=404"]);
+        out.assert_code(22);
+        assert_eq!(out.stdout, b"", "--via {source}");
+        assert!(out.stderr.contains("404"), "{}", out.dump());
+        // Below 400, -f changes nothing.
+        let out = via(source, "status", &["-f", "/?code=302"]);
+        out.assert_code(0);
+        assert_eq!(out.stdout, b"status 302\n", "--via {source}");
+    }
+}
+
+#[test]
+fn via_an_app_failure_is_a_500_and_exit_1() {
+    // The client gets the 500 the Lambda translation makes; the exit status is that of any
+    // `rwsgi call` whose app crashed before a response (spec/cli.md): 1.
+    for source in SOURCES {
+        let out = via(source, "raising", &["-i", "/?at=call"]);
+        let response = included(&out);
+        assert_eq!(
+            response.status_line, "HTTP/1.1 500 Internal Server Error",
+            "--via {source}"
+        );
+        assert_eq!(
+            response.headers,
+            [
+                (
+                    "Content-Type".to_string(),
+                    "text/plain; charset=utf-8".to_string()
+                ),
+                ("Content-Length".to_string(), "26".to_string())
+            ],
+            "--via {source}"
+        );
+        assert_eq!(
+            response.body, b"500 Internal Server Error\n",
+            "--via {source}"
+        );
+        assert!(
+            out.stderr.contains("RuntimeError: raised at call"),
+            "{}",
+            out.dump()
+        );
+        out.assert_code(1);
+    }
+}

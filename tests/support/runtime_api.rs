@@ -1,0 +1,743 @@
+//! A fake Lambda Runtime API for the integration tests: the 2018-06-01 interface that a custom
+//! runtime talks to ("Using the Lambda runtime API for custom runtimes" and "AWS Lambda runtime
+//! API" in the AWS Lambda developer guide), served on `127.0.0.1:0` by plain threads.
+//!
+//! It does what Lambda does where rwsgi can tell the difference: `GET .../invocation/next`
+//! holds the connection open until an event is queued (a long poll), hands the event out with
+//! the `Lambda-Runtime-*` headers, and every `POST` of a result is answered `202 Accepted`. It
+//! also does what Lambda only does on a bad day, when a test asks: a 500 or a closed connection
+//! on `/next`, a 413 for a response. Whatever rwsgi posts is recorded for the test to inspect.
+//!
+//! HTTP/1.1 with keep-alive and `Content-Length` bodies is all it speaks: that is what rwsgi's
+//! client (hyper, through `lambda_runtime_api_client`) sends.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+/// The version prefix of every Runtime API path.
+pub const API_VERSION: &str = "/2018-06-01";
+
+/// How often an idle connection or a waiting long poll looks whether the server is stopping.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The largest request body the fake accepts; a little over Lambda's 6 MB response limit, so
+/// that an oversized reply from rwsgi is still read whole and recorded.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Milliseconds since the Unix epoch, the unit of `Lambda-Runtime-Deadline-Ms`.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as u64
+}
+
+/// Makes each default trace id differ from the others.
+static TRACE_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// One queued invocation: the event and the headers `/next` sends with it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub event: Vec<u8>,
+    /// `Lambda-Runtime-Deadline-Ms`: when the invocation times out, in epoch milliseconds.
+    pub deadline_ms: u64,
+    /// `Lambda-Runtime-Invoked-Function-Arn`.
+    pub function_arn: String,
+    /// `Lambda-Runtime-Trace-Id`, the X-Ray tracing header; `None` leaves the header out.
+    pub trace_id: Option<String>,
+    /// `Lambda-Runtime-Client-Context` (invocations from the AWS Mobile SDK).
+    pub client_context: Option<String>,
+    /// `Lambda-Runtime-Cognito-Identity` (invocations from the AWS Mobile SDK).
+    pub cognito_identity: Option<String>,
+}
+
+impl Invocation {
+    /// An invocation of `event` with a deadline a minute away, the ARN of a function named
+    /// `rwsgi-test`, and a trace id of its own (in X-Ray's `Root=1-...` form).
+    pub fn new(request_id: &str, event: &Value) -> Invocation {
+        Invocation {
+            request_id: request_id.to_string(),
+            event: serde_json::to_vec(event).expect("an event serializes"),
+            deadline_ms: now_ms() + 60_000,
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:rwsgi-test".into(),
+            trace_id: Some(format!(
+                "Root=1-5e1b4151-{:024x};Parent=53995c3f42cd8ad8;Sampled=1",
+                TRACE_COUNTER.fetch_add(1, Ordering::Relaxed)
+            )),
+            client_context: None,
+            cognito_identity: None,
+        }
+    }
+
+    /// The same invocation with the raw bytes `event` as its body (which need not be JSON).
+    pub fn raw(mut self, event: &[u8]) -> Invocation {
+        self.event = event.to_vec();
+        self
+    }
+
+    pub fn deadline_ms(mut self, deadline_ms: u64) -> Invocation {
+        self.deadline_ms = deadline_ms;
+        self
+    }
+
+    pub fn trace_id(mut self, trace_id: Option<&str>) -> Invocation {
+        self.trace_id = trace_id.map(str::to_string);
+        self
+    }
+
+    pub fn client_context(mut self, text: &str) -> Invocation {
+        self.client_context = Some(text.to_string());
+        self
+    }
+
+    pub fn cognito_identity(mut self, text: &str) -> Invocation {
+        self.cognito_identity = Some(text.to_string());
+        self
+    }
+}
+
+/// Which Runtime API call a recorded post was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostKind {
+    /// `POST /runtime/invocation/{id}/response`
+    Response,
+    /// `POST /runtime/invocation/{id}/error`
+    Error,
+    /// `POST /runtime/init/error`
+    InitError,
+}
+
+/// One result rwsgi posted, as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub kind: PostKind,
+    /// The `{id}` of the path (percent-decoded); `None` for `/init/error`.
+    pub request_id: Option<String>,
+    /// The `Lambda-Runtime-Function-Error-Type` header, when sent.
+    pub error_type: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    /// The status the fake answered with: 202, or 413 for a rejected response.
+    pub answered: u16,
+}
+
+impl Posted {
+    /// The body parsed as JSON; panics, showing the body, when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "the {:?} posted for {:?} is not JSON ({e}): {}",
+                self.kind,
+                self.request_id,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// What `/next` does instead of handing out an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextFailure {
+    /// Answers `500 Internal Server Error`, as the Runtime API does when the execution
+    /// environment is broken ("the runtime should exit promptly").
+    Status500,
+    /// Closes the connection without an answer.
+    Close,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Invocation>,
+    /// Request ids handed out by `/next`, in order.
+    handed_out: Vec<String>,
+    posted: Vec<Posted>,
+    /// Every request line received: `GET /2018-06-01/runtime/invocation/next`.
+    requests: Vec<String>,
+    next_failure: Option<NextFailure>,
+    /// Request ids whose `/response` is refused with 413.
+    rejected: HashSet<String>,
+    stopping: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// A path prefix served besides the plain paths, e.g. `/.rt`.
+    prefix: Option<String>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The running fake. Dropping it stops it.
+pub struct FakeRuntimeApi {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    acceptor: Option<JoinHandle<()>>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl FakeRuntimeApi {
+    /// Starts the fake on a free port of 127.0.0.1.
+    pub fn start() -> FakeRuntimeApi {
+        FakeRuntimeApi::start_with(None)
+    }
+
+    /// Starts the fake serving `{prefix}/2018-06-01/...` as well as the plain paths, as a
+    /// local emulator that shares its port with other things does.
+    pub fn start_with_prefix(prefix: &str) -> FakeRuntimeApi {
+        FakeRuntimeApi::start_with(Some(prefix.trim_end_matches('/').to_string()))
+    }
+
+    fn start_with(prefix: Option<String>) -> FakeRuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("the listener's address");
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            prefix,
+        });
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let acceptor = {
+            let shared = shared.clone();
+            let connections = connections.clone();
+            std::thread::spawn(move || accept_loop(listener, shared, connections))
+        };
+        FakeRuntimeApi {
+            shared,
+            addr,
+            acceptor: Some(acceptor),
+            connections,
+        }
+    }
+
+    /// `127.0.0.1:PORT`, the form Lambda gives in `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// `http://127.0.0.1:PORT{prefix}`, the form a local emulator with a path prefix gives.
+    pub fn url_with_prefix(&self) -> String {
+        format!(
+            "http://{}{}",
+            self.addr,
+            self.shared.prefix.as_deref().unwrap_or("")
+        )
+    }
+
+    /// Queues an invocation for `/next`.
+    pub fn push(&self, invocation: Invocation) {
+        self.shared.lock().queue.push_back(invocation);
+        self.shared.changed.notify_all();
+    }
+
+    /// Makes every following `/next` (including one already waiting) fail this way.
+    pub fn fail_next(&self, failure: NextFailure) {
+        self.shared.lock().next_failure = Some(failure);
+        self.shared.changed.notify_all();
+    }
+
+    /// Makes the `/response` of `request_id` be refused with `413 Request Entity Too Large`,
+    /// as Lambda refuses a response over its payload limit.
+    pub fn reject_response(&self, request_id: &str) {
+        self.shared.lock().rejected.insert(request_id.to_string());
+    }
+
+    /// The first result posted for `request_id` (a response or an error), waiting for it up to
+    /// `timeout`.
+    pub fn wait_for(&self, request_id: &str, timeout: Duration) -> Option<Posted> {
+        self.wait_until(timeout, |state| {
+            state
+                .posted
+                .iter()
+                .find(|p| p.request_id.as_deref() == Some(request_id))
+                .cloned()
+        })
+    }
+
+    /// The first `/init/error` posted, waiting for it up to `timeout`.
+    pub fn wait_init_error(&self, timeout: Duration) -> Option<Posted> {
+        self.wait_until(timeout, |state| {
+            state
+                .posted
+                .iter()
+                .find(|p| p.kind == PostKind::InitError)
+                .cloned()
+        })
+    }
+
+    /// Waits up to `timeout` until `count` results have been posted; returns them all.
+    pub fn wait_posted(&self, count: usize, timeout: Duration) -> Option<Vec<Posted>> {
+        self.wait_until(timeout, |state| {
+            (state.posted.len() >= count).then(|| state.posted.clone())
+        })
+    }
+
+    /// Waits up to `timeout` until `count` `/next` requests have arrived (the last one may
+    /// still be waiting for an event).
+    pub fn wait_next_requests(&self, count: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |state| {
+            let nexts = state
+                .requests
+                .iter()
+                .filter(|r| r.starts_with("GET ") && r.ends_with("/runtime/invocation/next"))
+                .count();
+            (nexts >= count).then_some(())
+        })
+        .is_some()
+    }
+
+    fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&State) -> Option<T>,
+    ) -> Option<T> {
+        let end = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(found) = check(&state) {
+                return Some(found);
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Everything posted so far, in order.
+    pub fn posted(&self) -> Vec<Posted> {
+        self.shared.lock().posted.clone()
+    }
+
+    /// The request ids `/next` has handed out, in order.
+    pub fn handed_out(&self) -> Vec<String> {
+        self.shared.lock().handed_out.clone()
+    }
+
+    /// Every request line received so far, e.g. `GET /2018-06-01/runtime/invocation/next`.
+    pub fn requests(&self) -> Vec<String> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Stops accepting, ends every connection and waits for the server's threads.
+    pub fn shutdown(&mut self) {
+        self.shared.lock().stopping = true;
+        self.shared.changed.notify_all();
+        if let Some(acceptor) = self.acceptor.take() {
+            // The acceptor is blocked in accept(): one more connection wakes it to see the flag.
+            let _ = TcpStream::connect(self.addr);
+            let _ = acceptor.join();
+        }
+        let threads =
+            std::mem::take(&mut *self.connections.lock().unwrap_or_else(|p| p.into_inner()));
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FakeRuntimeApi {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+) {
+    for stream in listener.incoming() {
+        if shared.lock().stopping {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let shared = shared.clone();
+        let thread = std::thread::spawn(move || serve(stream, &shared));
+        connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(thread);
+    }
+}
+
+/// One parsed request.
+struct HttpRequest {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl HttpRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the fake sends back.
+enum Answer {
+    Http {
+        status: u16,
+        reason: &'static str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// Close the connection without a word.
+    Close,
+}
+
+impl Answer {
+    fn json(status: u16, reason: &'static str, body: &Value) -> Answer {
+        Answer::Http {
+            status,
+            reason,
+            headers: Vec::new(),
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+/// A connection: requests one after another (keep-alive) until the peer closes it, it breaks
+/// the protocol, or the server stops.
+fn serve(mut stream: TcpStream, shared: &Shared) {
+    // A read timeout lets an idle connection notice that the server is stopping.
+    if stream.set_read_timeout(Some(POLL)).is_err() {
+        return;
+    }
+    let mut buffer = Vec::new();
+    loop {
+        let request = match read_request(&mut stream, &mut buffer, shared) {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(why) => {
+                let answer = Answer::json(
+                    400,
+                    "Bad Request",
+                    &serde_json::json!({"errorMessage": why, "errorType": "BadRequest"}),
+                );
+                let _ = write_answer(&mut stream, answer);
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+        };
+        let answer = route(shared, request);
+        match answer {
+            Answer::Close => {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            answer => {
+                if write_answer(&mut stream, answer).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads one request. `Ok(None)` when the connection ended (or the server is stopping) before
+/// a request began; `Err` for a request the fake cannot read.
+fn read_request(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    shared: &Shared,
+) -> Result<Option<HttpRequest>, String> {
+    let head_end = loop {
+        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buffer.len() > 64 * 1024 {
+            return Err("request head over 64 KiB".into());
+        }
+        if !fill(stream, buffer, shared)? {
+            return Ok(None);
+        }
+    };
+    let head = String::from_utf8(buffer[..head_end].to_vec())
+        .map_err(|_| "request head is not UTF-8".to_string())?;
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(path), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!("bad request line {request_line:?}"));
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!("unsupported protocol {version:?}"));
+    }
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("bad header line {line:?}"))?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let mut request = HttpRequest {
+        method: method.to_string(),
+        path: path.to_string(),
+        headers,
+        body: Vec::new(),
+    };
+    if request.header("transfer-encoding").is_some() {
+        return Err("chunked request bodies are not supported; send Content-Length".into());
+    }
+    let length = match request.header("content-length") {
+        None => 0,
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| format!("bad Content-Length {v:?}"))?,
+    };
+    if length > MAX_BODY {
+        return Err(format!("body of {length} bytes is over {MAX_BODY}"));
+    }
+    buffer.drain(..head_end + 4);
+    while buffer.len() < length {
+        if !fill(stream, buffer, shared)? {
+            return Err("the connection closed inside a request body".into());
+        }
+    }
+    request.body = buffer.drain(..length).collect();
+    Ok(Some(request))
+}
+
+/// Reads more bytes into `buffer`. `Ok(false)` at end of stream or when the server stops.
+fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>, shared: &Shared) -> Result<bool, String> {
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        if shared.lock().stopping {
+            return Ok(false);
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                buffer.extend_from_slice(&chunk[..n]);
+                return Ok(true);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Ok(false),
+        }
+    }
+}
+
+fn write_answer(stream: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
+    let Answer::Http {
+        status,
+        reason,
+        headers,
+        body,
+    } = answer
+    else {
+        return Ok(());
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&body);
+    stream.write_all(&bytes)?;
+    stream.flush()
+}
+
+/// `%XX` escapes decoded (request ids are sent percent-encoded as a path segment).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn route(shared: &Shared, request: HttpRequest) -> Answer {
+    {
+        let mut state = shared.lock();
+        state
+            .requests
+            .push(format!("{} {}", request.method, request.path));
+    }
+    shared.changed.notify_all();
+    let mut path = request.path.as_str();
+    if let Some(prefix) = &shared.prefix
+        && let Some(rest) = path.strip_prefix(prefix.as_str())
+    {
+        path = rest;
+    }
+    let Some(path) = path.strip_prefix(API_VERSION) else {
+        return not_found(&request);
+    };
+    match (request.method.as_str(), path) {
+        ("GET", "/runtime/invocation/next") => next(shared),
+        ("POST", "/runtime/init/error") => record(shared, &request, PostKind::InitError, None),
+        ("POST", rest) => {
+            let Some(rest) = rest.strip_prefix("/runtime/invocation/") else {
+                return not_found(&request);
+            };
+            match rest.rsplit_once('/') {
+                Some((id, "response")) => record(
+                    shared,
+                    &request,
+                    PostKind::Response,
+                    Some(percent_decode(id)),
+                ),
+                Some((id, "error")) => {
+                    record(shared, &request, PostKind::Error, Some(percent_decode(id)))
+                }
+                _ => not_found(&request),
+            }
+        }
+        _ => not_found(&request),
+    }
+}
+
+fn not_found(request: &HttpRequest) -> Answer {
+    Answer::json(
+        404,
+        "Not Found",
+        &serde_json::json!({
+            "errorMessage": format!("no such Runtime API call: {} {}", request.method, request.path),
+            "errorType": "NotFound",
+        }),
+    )
+}
+
+/// `GET /runtime/invocation/next`: the next event, waiting for one as long as it takes (Lambda
+/// freezes the environment meanwhile; here the connection simply stays open).
+fn next(shared: &Shared) -> Answer {
+    let mut state = shared.lock();
+    loop {
+        if state.stopping {
+            return Answer::Close;
+        }
+        match state.next_failure {
+            Some(NextFailure::Status500) => {
+                return Answer::json(
+                    500,
+                    "Internal Server Error",
+                    &serde_json::json!({
+                        "errorMessage": "Container error. Non-recoverable state. Runtime should exit promptly.",
+                        "errorType": "InternalError",
+                    }),
+                );
+            }
+            Some(NextFailure::Close) => return Answer::Close,
+            None => {}
+        }
+        if let Some(invocation) = state.queue.pop_front() {
+            state.handed_out.push(invocation.request_id.clone());
+            drop(state);
+            shared.changed.notify_all();
+            let mut headers = vec![
+                (
+                    "Lambda-Runtime-Aws-Request-Id".to_string(),
+                    invocation.request_id.clone(),
+                ),
+                (
+                    "Lambda-Runtime-Deadline-Ms".to_string(),
+                    invocation.deadline_ms.to_string(),
+                ),
+                (
+                    "Lambda-Runtime-Invoked-Function-Arn".to_string(),
+                    invocation.function_arn.clone(),
+                ),
+            ];
+            if let Some(trace) = &invocation.trace_id {
+                headers.push(("Lambda-Runtime-Trace-Id".to_string(), trace.clone()));
+            }
+            if let Some(text) = &invocation.client_context {
+                headers.push(("Lambda-Runtime-Client-Context".to_string(), text.clone()));
+            }
+            if let Some(text) = &invocation.cognito_identity {
+                headers.push(("Lambda-Runtime-Cognito-Identity".to_string(), text.clone()));
+            }
+            return Answer::Http {
+                status: 200,
+                reason: "OK",
+                headers,
+                body: invocation.event,
+            };
+        }
+        state = shared
+            .changed
+            .wait_timeout(state, POLL)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}
+
+/// A posted result: recorded, then answered 202 (or 413 when the test asked for it).
+fn record(
+    shared: &Shared,
+    request: &HttpRequest,
+    kind: PostKind,
+    request_id: Option<String>,
+) -> Answer {
+    let mut state = shared.lock();
+    let rejected = kind == PostKind::Response
+        && request_id
+            .as_ref()
+            .is_some_and(|id| state.rejected.contains(id));
+    let answered = if rejected { 413 } else { 202 };
+    state.posted.push(Posted {
+        kind,
+        request_id,
+        error_type: request
+            .header("lambda-runtime-function-error-type")
+            .map(str::to_string),
+        content_type: request.header("content-type").map(str::to_string),
+        body: request.body.clone(),
+        answered,
+    });
+    drop(state);
+    shared.changed.notify_all();
+    if rejected {
+        Answer::json(
+            413,
+            "Request Entity Too Large",
+            &serde_json::json!({
+                "errorMessage": "Exceeded maximum allowed payload size (6291556 bytes).",
+                "errorType": "RequestEntityTooLarge",
+            }),
+        )
+    } else {
+        Answer::json(202, "Accepted", &serde_json::json!({"status": "OK"}))
+    }
+}
