@@ -300,7 +300,9 @@ pub fn to_request(
     };
 
     // SERVER_NAME and SERVER_PORT: Host (its port wins), else the API's domain, else localhost.
-    let domain = r.str_at("requestContext.domainName")?;
+    let domain = r
+        .str_at("requestContext.domainName")?
+        .filter(|d| !d.is_empty());
     let host = header("host").filter(|h| !h.is_empty());
     let (name, port_in_host) = match host.as_deref().or(domain) {
         Some(h) => split_host(h),
