@@ -413,7 +413,9 @@ pub fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
             cgi_script: script.clone(),
             signal_handlers: false,
             lambda_handler: false,
-            unbuffered: false,
+            // A server may end the program as soon as it has the whole response (lighttpd sends
+            // SIGTERM): what the app printed must already be in the error log by then.
+            line_buffered: true,
         },
     );
     let app = match app {

@@ -151,7 +151,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             cgi_script: None,
             signal_handlers: true,
             lambda_handler: false,
-            unbuffered: false,
+            line_buffered: false,
         },
     )?;
     let head_only = request.method == "HEAD";

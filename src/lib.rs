@@ -109,8 +109,9 @@ pub struct AppPlace {
     pub signal_handlers: bool,
     /// Read the SPEC as a Lambda Handler setting too (`module.function`).
     pub lambda_handler: bool,
-    /// Unbuffered `sys.stdout`/`sys.stderr` (Lambda: prints reach the log at once).
-    pub unbuffered: bool,
+    /// Line-buffered `sys.stdout`/`sys.stderr` (CGI, Lambda: each printed line reaches the log
+    /// at once).
+    pub line_buffered: bool,
 }
 
 /// Starts Python with the right `sys.path` and imports the app named by `spec_text`.
@@ -141,7 +142,7 @@ pub fn load_app(spec_text: &str, place: AppPlace) -> Result<python::App> {
         path,
         venv,
         signal_handlers: place.signal_handlers,
-        unbuffered: place.unbuffered,
+        line_buffered: place.line_buffered,
     })?;
     Ok(python::App::load(&spec)?)
 }

@@ -105,7 +105,7 @@ pub fn init(
         cgi_script: None,
         signal_handlers: false,
         lambda_handler: lambda_style,
-        unbuffered: true,
+        line_buffered: true,
     };
     let app = crate::load_app(&spec_text, place).map_err(|e| init_report(&e))?;
     let event_handler = match crate::env_nonempty("RWSGI_EVENT_HANDLER") {

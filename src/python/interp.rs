@@ -27,8 +27,9 @@ pub struct StartOptions {
     /// Let Python turn SIGINT into `KeyboardInterrupt` (interactive use only: a server or the
     /// Lambda runtime owns its signals).
     pub signal_handlers: bool,
-    /// Unbuffered `sys.stdout`/`sys.stderr`, so that the app's prints reach a log as they happen.
-    pub unbuffered: bool,
+    /// Line-buffered `sys.stdout`/`sys.stderr`, so that each line the app prints reaches the log
+    /// when it is printed, in one piece, rather than when the process exits.
+    pub line_buffered: bool,
 }
 
 /// The version of the Python this binary embeds, as `(major, minor, full)`, read from the
@@ -120,9 +121,6 @@ fn initialize(options: &StartOptions) -> Result<()> {
         config.site_import = 0;
         config.parse_argv = 0;
         config.install_signal_handlers = options.signal_handlers.into();
-        if options.unbuffered {
-            config.buffered_stdio = 0;
-        }
         let args: Vec<CString> = options
             .argv
             .iter()
@@ -178,6 +176,16 @@ fn configure_paths(py: Python<'_>, options: &StartOptions, venv: Option<&Path>) 
     };
     if let Some(exe) = executable {
         sys.setattr("executable", path_str(py, &exe)?)?;
+    }
+    if options.line_buffered {
+        for stream in ["stdout", "stderr"] {
+            let stream = sys.getattr(stream)?;
+            if !stream.is_none() {
+                let kwargs = pyo3::types::PyDict::new(py);
+                kwargs.set_item("line_buffering", true)?;
+                stream.call_method("reconfigure", (), Some(&kwargs))?;
+            }
+        }
     }
     py.import("site")?.call_method0("main")?;
     let sys_path = sys.getattr("path")?.cast_into::<PyList>()?;
