@@ -290,11 +290,13 @@ fn detection_follows_the_spec_order() {
         ("SAM local HTTP API", SAM_HTTP, vec![], Some(HttpApiV2)),
         ("function URL", URL, vec![], Some(FunctionUrl)),
         // Row 2 before row 4: the stray `httpMethod` does not make it a REST event.
+        // No `apiId`: not API Gateway, but a function URL emulator; its stray `httpMethod` does
+        // not make it a REST event either.
         (
-            "cargo-lambda: 2.0 with a top-level httpMethod",
+            "cargo-lambda: 2.0 with a top-level httpMethod and no apiId",
             CARGO_LAMBDA,
             vec![],
-            Some(HttpApiV2),
+            Some(FunctionUrl),
         ),
         (
             "function URL with a stray httpMethod",
@@ -523,8 +525,8 @@ fn environ_path_info() {
         // JSON text is Unicode: UTF-8 encoded, then one character per byte.
         row("HTTP API 2.0, non-ASCII", HTTP_V2, k, "/caf\u{c3}\u{a9}")
             .with(set("/rawPath", json!("/prod/caf\u{e9}"))),
-        // cargo-lambda's events say `localhost`, so they are read as HTTP API events.
-        row("cargo-lambda", CARGO_LAMBDA, k, "/files/a%2Fb%20c"),
+        // cargo-lambda's function URL events keep the path encoded, as a real function URL's.
+        row("cargo-lambda", CARGO_LAMBDA, k, "/files/a/b c"),
     ]);
 }
 

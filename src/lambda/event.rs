@@ -65,11 +65,16 @@ pub fn detect(event: &Value) -> Option<Source> {
     }
     let version = event.get("version").and_then(Value::as_str);
     if version == Some("2.0") && in_context("http").is_some() {
-        // Function URLs send payload 2.0 from `<url-id>.lambda-url.<region>.on.aws`.
+        // Function URLs send payload 2.0 from `<url-id>.lambda-url.<region>.on.aws`. Every
+        // HTTP API event names its API (`apiId`); an event without one comes from a function
+        // URL emulator (`cargo lambda watch` sends `localhost` and a null `apiId`), and its
+        // path is encoded as a function URL's is.
         let domain = in_context("domainName")
             .and_then(Value::as_str)
             .unwrap_or("");
-        if domain.ends_with(".on.aws") && domain.contains(".lambda-url.") {
+        if (domain.ends_with(".on.aws") && domain.contains(".lambda-url."))
+            || in_context("apiId").is_none()
+        {
             return Some(Source::FunctionUrl);
         }
         return Some(Source::HttpApiV2);

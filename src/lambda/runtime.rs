@@ -270,6 +270,11 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
                     return Ok(1);
                 }
             };
+        if status == 408 {
+            // A local emulator's request timeout (`cargo lambda watch --timeout`) on the long
+            // poll: nothing was handed out, so ask again.
+            continue;
+        }
         if status != 200 {
             crate::log::error(&format!(
                 "GET /runtime/invocation/next was answered {status}: {}; stopping",

@@ -1,0 +1,1400 @@
+//! End-to-end tests of the Lambda deployment kit (`bootstrap`, `template/`): the package that
+//! `make build-RwsgiFunction` builds, started as each of the two Lambda runtimes starts it and
+//! driven through the project's fake Runtime API (`tests/support/runtime_api.rs`); the refusals
+//! of the bootstrap and of the Makefile; and the checks a deployment depends on (the glibc that
+//! Amazon Linux 2023 has, cfn-lint on the SAM template, shellcheck on the bootstrap).
+//!
+//! They run the release binary, the one a deployment ships, named by `RWSGI_RELEASE_BINARY`
+//! (`scripts/test` builds it and sets that), and this machine's Python of the version it embeds,
+//! which stands in for both the managed runtime's `/var/lang` and a layer's Python under `/opt`.
+
+// This file uses only part of the fake's interface.
+#[allow(dead_code)]
+#[path = "support/runtime_api.rs"]
+mod runtime_api;
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
+use serde_json::{Value, json};
+
+/// The longest a process that should answer quickly may take before the test gives up.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The longest a `make` run may take: the requirements one downloads from PyPI.
+const MAKE_WAIT: Duration = Duration::from_secs(120);
+
+/// The function's settings, as Lambda puts them in the environment.
+const FUNCTION_NAME: &str = "rwsgi-deploy-test";
+const FUNCTION_VERSION: &str = "$LATEST";
+/// The template's `MemorySize`.
+const MEMORY_MB: &str = "512";
+
+/// `LD_LIBRARY_PATH` as Lambda sets it before starting a runtime ("Defined runtime environment
+/// variables", AWS Lambda developer guide); the bootstrap must keep it behind Python's folder.
+const LAMBDA_LD_LIBRARY_PATH: &str = "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib";
+
+/// The newest glibc symbol version a binary may need to start on Amazon Linux 2023, the OS of
+/// Lambda's current runtimes (python3.12 and later, provided.al2023), which ships glibc 2.34.
+const GLIBC_CEILING: (u32, u32) = (2, 34);
+
+/// The error type the bootstrap reports its refusals under.
+const INVALID_PYTHON: &str = "Runtime.InvalidPython";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn template_dir() -> PathBuf {
+    repo().join("template")
+}
+
+/// The release build of rwsgi, which is what a function package ships.
+fn release_binary() -> PathBuf {
+    let Some(path) = std::env::var_os("RWSGI_RELEASE_BINARY") else {
+        panic!(
+            "RWSGI_RELEASE_BINARY is not set: run scripts/test, which builds rwsgi with \
+             `cargo build --release` and sets it to target/release/rwsgi"
+        );
+    };
+    let path = PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "RWSGI_RELEASE_BINARY={} does not exist: run scripts/test (or `cargo build --release`)",
+        path.display()
+    );
+    path
+}
+
+/// `name` on `PATH`, when it is there.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// `name` on `PATH`, or the test fails saying how to get it.
+fn required_tool(name: &str, how: &str) -> PathBuf {
+    on_path(name).unwrap_or_else(|| panic!("{name} is not on PATH: {how}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temporary folders and processes, both cleaned up by their guards
+
+/// A folder under Cargo's temporary folder for the test binaries, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("deploy-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary folder");
+        // The bootstrap reports the folders it looked in as `cd ... && pwd` spells them, which
+        // is the path without symbolic links.
+        TempDir(path.canonicalize().expect("canonical temporary folder"))
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A started process whose output is collected as it comes; killed when dropped, with whatever
+/// it started, so that no test leaves one behind, whatever assertion fails.
+struct Running {
+    what: String,
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// How a process ended and what it wrote.
+struct Finished {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Finished {
+    fn dump(&self) -> String {
+        format!(
+            "exit code {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 16 * 1024];
+        while let Ok(n) = pipe.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            into.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    })
+}
+
+impl Running {
+    fn start(what: &str, mut command: Command) -> Running {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so that ending it also ends what it started (make's shell
+            // and pip, the bootstrap's curl).
+            .process_group(0);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        // Drained all along, so a chatty process never blocks on a full pipe.
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            drain(child.stdout.take().expect("piped stdout"), stdout.clone()),
+            drain(child.stderr.take().expect("piped stderr"), stderr.clone()),
+        ];
+        Running {
+            what: what.to_string(),
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    fn dump(&self) -> String {
+        format!(
+            "--- {} stdout:\n{}\n--- {} stderr:\n{}",
+            self.what,
+            self.stdout(),
+            self.what,
+            self.stderr()
+        )
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `timeout` for the process to end; kills it and fails the test when it does
+    /// not.
+    fn finish(mut self, timeout: Duration) -> Finished {
+        let end = Instant::now() + timeout;
+        let code = loop {
+            if let Some(status) = self.child.try_wait().expect("poll a child") {
+                break status.code();
+            }
+            if Instant::now() >= end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} did not end within {timeout:?}\n{}",
+                    self.what,
+                    self.dump()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // The output is complete once both pipes reach their end.
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.join();
+        }
+        Finished {
+            code,
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+    }
+
+    fn assert_running(&mut self) {
+        let status = self.child.try_wait().expect("poll a child");
+        assert!(
+            status.is_none(),
+            "{} exited ({status:?})\n{}",
+            self.what,
+            self.dump()
+        );
+    }
+}
+
+/// Kills `child` and the rest of its process group. Until `child` is reaped its id cannot be
+/// reused, so the group signalled is its own.
+fn end_group(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        end_group(&mut self.child);
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// Runs `command` to its end, within `timeout`.
+fn run(what: &str, command: Command, timeout: Duration) -> Finished {
+    Running::start(what, command).finish(timeout)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Python rwsgi embeds, found on this machine
+
+/// This machine's installation of the Python the release binary was built against.
+struct HostPython {
+    /// The command that runs it (`python3.11`, `python3`, or `PYO3_PYTHON`).
+    command: String,
+    /// `3.11`.
+    version: String,
+    /// The interpreter itself, symbolic links resolved: `<prefix>/bin/python3.11`.
+    executable: PathBuf,
+    /// `<prefix>`, the folder above `bin/`.
+    prefix: PathBuf,
+    /// The folder holding `libpython3.X.so.1.0`.
+    libdir: PathBuf,
+    /// The standard library, `.../lib/python3.X`.
+    stdlib: PathBuf,
+}
+
+/// `X.Y` of the Python the release binary embeds, from `rwsgi --version`
+/// (`rwsgi 0.1.0 (Python 3.11.7)`).
+fn embedded_version(binary: &Path) -> String {
+    let mut command = Command::new(binary);
+    command.arg("--version").env_clear();
+    let finished = run("rwsgi --version", command, WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    let full = finished
+        .stdout
+        .trim()
+        .strip_suffix(')')
+        .and_then(|s| s.rsplit_once("(Python "))
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| panic!("unexpected --version output: {}", finished.dump()));
+    let mut parts = full.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => format!("{major}.{minor}"),
+        _ => panic!("unexpected Python version {full:?} in --version"),
+    }
+}
+
+/// The Python of `version` on this machine: `PYO3_PYTHON` (what the build used, when set),
+/// else `pythonX.Y`, else `python3`, whichever is that version.
+fn host_python(version: &str) -> HostPython {
+    let mut commands = Vec::new();
+    if let Ok(pyo3) = std::env::var("PYO3_PYTHON") {
+        commands.push(pyo3);
+    }
+    commands.push(format!("python{version}"));
+    commands.push("python3".to_string());
+    let script = "import sys, sysconfig\n\
+                  print('%d.%d' % sys.version_info[:2])\n\
+                  print(sys.executable)\n\
+                  print(sysconfig.get_config_var('LIBDIR'))\n\
+                  print(sysconfig.get_path('stdlib'))";
+    let mut tried = Vec::new();
+    for name in commands {
+        let program = if name.contains('/') {
+            Some(PathBuf::from(&name))
+        } else {
+            on_path(&name)
+        };
+        let Some(program) = program.filter(|p| p.is_file()) else {
+            tried.push(format!("{name}: not found"));
+            continue;
+        };
+        let mut command = Command::new(program);
+        command.args(["-c", script]);
+        let finished = run(&name, command, WAIT);
+        let lines: Vec<&str> = finished.stdout.lines().collect();
+        if finished.code != Some(0) || lines.len() != 4 {
+            tried.push(format!("{name}: {}", finished.dump()));
+            continue;
+        }
+        if lines[0] != version {
+            tried.push(format!("{name}: Python {}", lines[0]));
+            continue;
+        }
+        let executable = Path::new(lines[1])
+            .canonicalize()
+            .unwrap_or_else(|e| panic!("{name}'s sys.executable {}: {e}", lines[1]));
+        let prefix = executable
+            .parent()
+            .and_then(Path::parent)
+            .expect("the interpreter lives in <prefix>/bin")
+            .to_path_buf();
+        return HostPython {
+            command: name,
+            version: version.to_string(),
+            executable,
+            prefix,
+            libdir: PathBuf::from(lines[2]),
+            stdlib: PathBuf::from(lines[3]),
+        };
+    }
+    panic!(
+        "no Python {version} (the one the release binary embeds) on this machine; tried {tried:?}"
+    );
+}
+
+/// The release binary and the Python it embeds.
+fn setup() -> (PathBuf, HostPython) {
+    let binary = release_binary();
+    let version = embedded_version(&binary);
+    (binary, host_python(&version))
+}
+
+/// A layer root as a Python layer extracts under `/opt`: `lib/libpython3.X.so.1.0` and the
+/// standard library in `lib/python3.X/` (with its compiled modules in `lib-dynload/`), copied
+/// from this machine's Python without what a function never needs.
+fn fake_layer(python: &HostPython, root: &Path) {
+    let lib = root.join("lib");
+    std::fs::create_dir_all(&lib).expect("create the layer's lib/");
+    let libpython = format!("libpython{}.so.1.0", python.version);
+    // fs::copy follows symbolic links, so the layer gets the library itself.
+    std::fs::copy(python.libdir.join(&libpython), lib.join(&libpython)).unwrap_or_else(|e| {
+        panic!(
+            "copy {libpython} from {} (Python must be built with --enable-shared): {e}",
+            python.libdir.display()
+        )
+    });
+    copy_stdlib(
+        &python.stdlib,
+        &lib.join(format!("python{}", python.version)),
+    );
+}
+
+/// Copies the standard library, leaving out its tests, third-party packages, byte-code caches,
+/// the static build kit and the GUI and installer parts.
+fn copy_stdlib(from: &Path, to: &Path) {
+    const SKIPPED: &[&str] = &[
+        "test",
+        "site-packages",
+        "dist-packages",
+        "__pycache__",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+        "ensurepip",
+    ];
+    std::fs::create_dir_all(to).expect("create a layer folder");
+    let entries = std::fs::read_dir(from)
+        .unwrap_or_else(|e| panic!("read the standard library at {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.expect("a standard library entry");
+        let name = entry.file_name();
+        let name_text = name.to_string_lossy();
+        if SKIPPED.contains(&name_text.as_ref()) || name_text.starts_with("config-") {
+            continue;
+        }
+        let source = entry.path();
+        let metadata = std::fs::metadata(&source).expect("a standard library entry's metadata");
+        if metadata.is_dir() {
+            copy_stdlib(&source, &to.join(&name));
+        } else {
+            std::fs::copy(&source, to.join(&name))
+                .unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The package
+
+/// `ARCH` of the Makefile for this machine.
+fn make_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// `make -C <folder> build-RwsgiFunction ...` with the settings a deployment passes: the
+/// release binary, this checkout, and the embedded Python's version. The caller's `make`
+/// settings are not passed on: a jobserver or an `ARTIFACTS_DIR` of the test's own caller
+/// would change what is tested.
+fn make_command(folder: &Path, python: &HostPython, binary: &Path) -> Command {
+    let make = required_tool("make", "install make (Debian: apt-get install make)");
+    let mut command = Command::new(make);
+    command
+        .arg("-C")
+        .arg(folder)
+        .arg("build-RwsgiFunction")
+        .arg(format!("PYTHON_VERSION={}", python.version))
+        .arg(format!("PYTHON={}", python.command))
+        .arg(format!("ARCH={}", make_arch()))
+        .arg(format!("RWSGI_BINARY={}", binary.display()))
+        .arg(format!("RWSGI_SRC={}", repo().display()));
+    for name in [
+        "ARTIFACTS_DIR",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKELEVEL",
+        "MAKEOVERRIDES",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Builds the template's package into `package` and returns it.
+fn build_package(package: &Path, python: &HostPython, binary: &Path) -> PathBuf {
+    let mut command = make_command(&template_dir(), python, binary);
+    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(
+        finished.code,
+        Some(0),
+        "the build failed\n{}",
+        finished.dump()
+    );
+    package.to_path_buf()
+}
+
+/// The names in `folder`, sorted.
+fn listing(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap_or_else(|e| panic!("list {}: {e}", folder.display()))
+        .map(|e| {
+            e.expect("a folder entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn is_executable(path: &Path) -> bool {
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 == 0o111)
+}
+
+/// The `Handler` of the template's function, as `sam deploy` hands it to Lambda in `_HANDLER`.
+fn template_handler() -> String {
+    let text = std::fs::read_to_string(template_dir().join("template.yaml"))
+        .expect("read template/template.yaml");
+    let handlers: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("Handler:"))
+        .map(|value| value.trim().trim_matches(|c| c == '"' || c == '\''))
+        .collect();
+    assert_eq!(
+        handlers.len(),
+        1,
+        "template.yaml should have one Handler: {handlers:?}"
+    );
+    handlers[0].to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting the bootstrap as Lambda does
+
+/// The environment Lambda gives a runtime ("Defined runtime environment variables", AWS Lambda
+/// developer guide), for a function whose code is `package`, talking to `api`. Nothing else of
+/// the test's environment gets through but `PATH`.
+fn lambda_env(api: &FakeRuntimeApi, package: &Path, handler: &str) -> Vec<(String, String)> {
+    [
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("LAMBDA_TASK_ROOT", package.display().to_string()),
+        ("_HANDLER", handler.to_string()),
+        ("AWS_LAMBDA_RUNTIME_API", api.address()),
+        ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME.to_string()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", MEMORY_MB.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", FUNCTION_VERSION.to_string()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{FUNCTION_NAME}"),
+        ),
+        (
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "2026/11/21/[$LATEST]0123456789abcdef0123456789abcdef".to_string(),
+        ),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("LANG", "en_US.UTF-8".to_string()),
+        ("TZ", ":UTC".to_string()),
+        ("LD_LIBRARY_PATH", LAMBDA_LD_LIBRARY_PATH.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// `<package>/bootstrap ARGS...` in the package folder (Lambda's working folder is
+/// `LAMBDA_TASK_ROOT`) with exactly `env`.
+fn bootstrap_command(package: &Path, args: &[&str], env: &[(String, String)]) -> Command {
+    let mut command = Command::new(package.join("bootstrap"));
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(package);
+    command
+}
+
+/// Queues `event` and returns the reply JSON rwsgi posted to `/response` for it.
+fn reply(api: &FakeRuntimeApi, function: &Running, request_id: &str, event: &Value) -> Value {
+    api.push(Invocation::new(request_id, event));
+    let posted = api.wait_for(request_id, WAIT).unwrap_or_else(|| {
+        panic!(
+            "no result for {request_id} within {WAIT:?}; requests: {:?}\n{}",
+            api.requests(),
+            function.dump()
+        )
+    });
+    assert_eq!(
+        (posted.kind, posted.error_type.as_deref()),
+        (PostKind::Response, None),
+        "expected a /response: {}\n{}",
+        String::from_utf8_lossy(&posted.body),
+        function.dump()
+    );
+    posted.json()
+}
+
+/// An API Gateway HTTP API payload 2.0 event for the template's routes (`ANY /` and
+/// `ANY /{proxy+}` on the `$default` stage), in the shape of "Working with AWS Lambda proxy
+/// integrations for HTTP APIs" (API Gateway developer guide).
+fn http_api_event(method: &str, path: &str, query: &str, body: Option<&str>) -> Value {
+    let mut headers = json!({
+        "accept": "*/*",
+        "host": "r3pmxmplak.execute-api.us-east-1.amazonaws.com",
+        "user-agent": "curl/8.5.0",
+        "x-amzn-trace-id": "Root=1-5e6722a7-cc56xmpl46db7ae02d4da47e",
+        "x-forwarded-for": "205.255.255.176",
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https"
+    });
+    if let Some(body) = body {
+        headers["content-type"] = json!("application/json");
+        headers["content-length"] = json!(body.len().to_string());
+    }
+    let route_key = if path == "/" {
+        "ANY /"
+    } else {
+        "ANY /{proxy+}"
+    };
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "r3pmxmplak",
+            "domainName": "r3pmxmplak.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "r3pmxmplak",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "205.255.255.176",
+                "userAgent": "curl/8.5.0"
+            },
+            "requestId": "JKJaXmPLvHcESHA=",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "21/Nov/2026:05:16:23 +0000",
+            "timeEpoch": 1_795_238_183_220u64
+        },
+        "isBase64Encoded": false
+    });
+    if path != "/" {
+        event["pathParameters"] = json!({"proxy": path.trim_start_matches('/')});
+    }
+    if !query.is_empty() {
+        let parameters: serde_json::Map<String, Value> = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        event["queryStringParameters"] = Value::Object(parameters);
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    event
+}
+
+/// The environment of process `pid`, from `/proc/<pid>/environ`.
+fn process_env(pid: u32) -> Vec<(String, String)> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).expect("read /proc/<pid>/environ");
+    raw.split(|&b| b == 0)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let text = String::from_utf8_lossy(entry);
+            let (k, v) = text.split_once('=').unwrap_or((&text, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn env_value(env: &[(String, String)], key: &str) -> Option<String> {
+    env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Way 1: a managed Python runtime with AWS_LAMBDA_EXEC_WRAPPER
+
+#[test]
+fn the_template_builds_a_package_with_the_binary_the_bootstrap_and_the_app() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("package");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+
+    assert_eq!(
+        listing(&package),
+        ["app.py", "bootstrap", "rwsgi", "rwsgi.python"],
+        "with an empty requirements.txt the package holds exactly these"
+    );
+    assert!(is_executable(&package.join("bootstrap")));
+    assert!(is_executable(&package.join("rwsgi")));
+    assert_eq!(
+        std::fs::read_to_string(package.join("rwsgi.python")).unwrap(),
+        format!("{}\n", python.version)
+    );
+    for (packaged, original) in [
+        ("rwsgi", binary.clone()),
+        ("bootstrap", repo().join("bootstrap")),
+        ("app.py", template_dir().join("app.py")),
+    ] {
+        assert!(
+            std::fs::read(package.join(packaged)).unwrap() == std::fs::read(&original).unwrap(),
+            "the package's {packaged} differs from {}",
+            original.display()
+        );
+    }
+}
+
+#[test]
+fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("managed");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    let api = FakeRuntimeApi::start();
+
+    // The managed runtime's start script runs `$AWS_LAMBDA_EXEC_WRAPPER /var/lang/bin/python3.X
+    // /var/runtime/bootstrap.py` ("Modifying the runtime environment", AWS Lambda developer
+    // guide); this machine's interpreter stands in for /var/lang/bin/python3.X.
+    let mut env = lambda_env(&api, &package, &template_handler());
+    let wrapper = package.join("bootstrap").display().to_string();
+    env.push(("AWS_LAMBDA_EXEC_WRAPPER".to_string(), wrapper));
+    let executable = python.executable.display().to_string();
+    let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
+    let mut function = Running::start("bootstrap", command);
+
+    let hello = reply(
+        &api,
+        &function,
+        "0a6c9c2e-4a1f-4c6b-9d7e-000000000001",
+        &http_api_event("GET", "/", "name=Lambda", None),
+    );
+    assert_eq!(
+        hello,
+        json!({
+            "statusCode": 200,
+            "headers": {
+                "Content-Type": "text/plain; charset=utf-8",
+                "Content-Length": "15"
+            },
+            "cookies": [],
+            "body": "Hello, Lambda!\n",
+            "isBase64Encoded": false
+        }),
+        "\n{}",
+        function.dump()
+    );
+
+    let body = r#"{"greeting": "hello", "items": [1, 2, 3]}"#;
+    let echo = reply(
+        &api,
+        &function,
+        "0a6c9c2e-4a1f-4c6b-9d7e-000000000002",
+        &http_api_event("POST", "/echo", "", Some(body)),
+    );
+    let echo_body = echo["body"].as_str().expect("a text body");
+    assert_eq!(
+        echo,
+        json!({
+            "statusCode": 200,
+            "headers": {
+                "Content-Type": "application/json",
+                "Content-Length": echo_body.len().to_string()
+            },
+            "cookies": [],
+            "body": echo_body,
+            "isBase64Encoded": false
+        }),
+        "\n{}",
+        function.dump()
+    );
+    let echoed: Value = serde_json::from_str(echo_body).expect("a JSON body");
+    assert_eq!(
+        echoed,
+        json!({
+            "method": "POST",
+            "path": "/echo",
+            "content_type": "application/json",
+            "length": body.len(),
+            "body": body
+        })
+    );
+
+    // The bootstrap replaced itself with rwsgi (exec), pointed at the interpreter's prefix.
+    function.assert_running();
+    let exe = std::fs::read_link(format!("/proc/{}/exe", function.pid())).expect("/proc/pid/exe");
+    assert_eq!(exe, package.join("rwsgi"));
+    let running_env = process_env(function.pid());
+    assert_eq!(
+        env_value(&running_env, "PYTHONHOME"),
+        Some(python.prefix.display().to_string())
+    );
+    assert_eq!(
+        env_value(&running_env, "LD_LIBRARY_PATH"),
+        Some(format!(
+            "{}/lib:{LAMBDA_LD_LIBRARY_PATH}",
+            python.prefix.display()
+        ))
+    );
+    assert_eq!(
+        api.posted().len(),
+        2,
+        "only the two responses: {:?}",
+        api.requests()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Way 2: provided.al2023 with Python from a layer
+
+/// An app that says which Python runs it.
+const LAYER_PROBE: &str = r#""""Reports which Python runs this function: the deploy test's probe of a layer's Python."""
+
+import json
+import os
+import sys
+
+
+def application(environ, start_response):
+    with open("/proc/self/maps") as maps:
+        libpython = sorted({line.split()[-1] for line in maps if "libpython" in line})
+    loaded = sorted(
+        {m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
+    )
+    report = {
+        "version": "%d.%d" % sys.version_info[:2],
+        "prefix": sys.prefix,
+        "base_prefix": sys.base_prefix,
+        "os_file": os.__file__,
+        "PYTHONHOME": os.environ.get("PYTHONHOME"),
+        "LD_LIBRARY_PATH": os.environ.get("LD_LIBRARY_PATH"),
+        "libpython": libpython,
+        "loaded": loaded,
+        "path": sys.path,
+    }
+    body = json.dumps(report).encode("utf-8")
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+"#;
+
+#[test]
+fn provided_al2023_runs_the_bootstrap_with_python_from_a_layer() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("layer");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    std::fs::write(package.join("layer_probe.py"), LAYER_PROBE).expect("write the probe app");
+    let layer = tmp.join("opt");
+    fake_layer(&python, &layer);
+    let api = FakeRuntimeApi::start();
+
+    // provided.al2023 runs the bootstrap with no arguments and no AWS_LAMBDA_EXEC_WRAPPER.
+    let mut env = lambda_env(&api, &package, "layer_probe.application");
+    env.push(("RWSGI_LAYER_ROOT".to_string(), layer.display().to_string()));
+    let function = Running::start("bootstrap", bootstrap_command(&package, &[], &env));
+
+    let answer = reply(
+        &api,
+        &function,
+        "0a6c9c2e-4a1f-4c6b-9d7e-000000000003",
+        &http_api_event("GET", "/", "", None),
+    );
+    assert_eq!(answer["statusCode"], json!(200), "{answer}");
+    let report: Value =
+        serde_json::from_str(answer["body"].as_str().expect("a text body")).expect("JSON");
+    let layer_text = layer.display().to_string();
+    let stdlib = layer.join("lib").join(format!("python{}", python.version));
+    assert_eq!(report["version"], json!(python.version));
+    assert_eq!(report["prefix"], json!(layer_text));
+    assert_eq!(report["base_prefix"], json!(layer_text));
+    assert_eq!(
+        report["os_file"],
+        json!(stdlib.join("os.py").display().to_string())
+    );
+    assert_eq!(report["PYTHONHOME"], json!(layer_text));
+    assert_eq!(
+        report["LD_LIBRARY_PATH"],
+        json!(format!("{layer_text}/lib:{LAMBDA_LD_LIBRARY_PATH}"))
+    );
+    // The loader took the layer's libpython, not the one the binary's RUNPATH names.
+    assert_eq!(
+        report["libpython"],
+        json!([layer
+            .join("lib")
+            .join(format!("libpython{}.so.1.0", python.version))
+            .display()
+            .to_string()])
+    );
+    // Every module came from the layer's standard library or the package.
+    let probe = package.join("layer_probe.py").display().to_string();
+    let strays: Vec<&str> = report["loaded"]
+        .as_array()
+        .expect("a list of files")
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|file| !Path::new(file).starts_with(&stdlib) && *file != probe)
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "modules loaded from outside the layer: {strays:?}"
+    );
+    let host_prefix = python.prefix.display().to_string();
+    let path = report["path"].as_array().expect("sys.path");
+    assert!(
+        path.iter()
+            .filter_map(Value::as_str)
+            .all(|entry| !entry.starts_with(&host_prefix)),
+        "sys.path reaches this machine's Python: {path:?}"
+    );
+    for needed in [stdlib.clone(), stdlib.join("lib-dynload")] {
+        assert!(
+            path.contains(&json!(needed.display().to_string())),
+            "sys.path lacks {}: {path:?}",
+            needed.display()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bootstrap's refusals
+
+/// Runs a bootstrap that must refuse to start: it exits 1 with `message` (and nothing else) on
+/// stderr, and reports the same message to `/runtime/init/error`, before asking for any event.
+fn assert_refusal(package: &Path, args: &[&str], layer: &Path, message: &str) {
+    required_tool(
+        "curl",
+        "the bootstrap reports refusals with curl; scripts/test installs Debian's curl package",
+    );
+    let api = FakeRuntimeApi::start();
+    let mut env = lambda_env(&api, package, &template_handler());
+    env.push(("RWSGI_LAYER_ROOT".to_string(), layer.display().to_string()));
+    let finished = run("bootstrap", bootstrap_command(package, args, &env), WAIT);
+    assert_eq!(finished.code, Some(1), "{}", finished.dump());
+    assert_eq!(
+        finished.stderr,
+        format!("rwsgi bootstrap: {message}\n"),
+        "{}",
+        finished.dump()
+    );
+    assert_eq!(finished.stdout, "");
+
+    let posted: Posted = api
+        .wait_init_error(WAIT)
+        .unwrap_or_else(|| panic!("no /init/error; requests: {:?}", api.requests()));
+    assert_eq!(posted.error_type.as_deref(), Some(INVALID_PYTHON));
+    assert_eq!(posted.content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        posted.json(),
+        json!({
+            "errorMessage": message,
+            "errorType": INVALID_PYTHON,
+            "stackTrace": []
+        })
+    );
+    assert_eq!(
+        api.requests(),
+        ["POST /2018-06-01/runtime/init/error"],
+        "the refusal is the only call"
+    );
+}
+
+#[test]
+fn the_bootstrap_refuses_a_layer_python_of_another_version() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("other-version");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    std::fs::write(package.join("rwsgi.python"), "3.99\n").unwrap();
+    let layer = tmp.join("opt");
+    fake_layer(&python, &layer);
+    let version = &python.version;
+    assert_refusal(
+        &package,
+        &[],
+        &layer,
+        &format!(
+            "rwsgi was built for Python 3.99, but the Python in {} is {version}: supply Python \
+             3.99 there (a layer holding it), or rebuild rwsgi for Python {version} \
+             (PYTHON_VERSION={version}, which builds it with PYO3_PYTHON=python{version})",
+            layer.display()
+        ),
+    );
+}
+
+#[test]
+fn the_bootstrap_refuses_a_managed_runtime_of_another_version() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("other-runtime");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    std::fs::write(package.join("rwsgi.python"), "3.99\n").unwrap();
+    let empty_layers = tmp.join("opt");
+    std::fs::create_dir(&empty_layers).unwrap();
+    let executable = python.executable.display().to_string();
+    let version = &python.version;
+    assert_refusal(
+        &package,
+        &[&executable, "/var/runtime/bootstrap.py"],
+        &empty_layers,
+        &format!(
+            "rwsgi was built for Python 3.99, but this function's runtime has Python {version} \
+             (in {}): set the function's runtime to python3.99, or rebuild rwsgi for Python \
+             {version} (PYTHON_VERSION={version}, which builds it with \
+             PYO3_PYTHON=python{version})",
+            python.prefix.display()
+        ),
+    );
+}
+
+#[test]
+fn the_bootstrap_refuses_to_start_without_any_python() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("no-python");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    let empty_layers = tmp.join("opt");
+    std::fs::create_dir(&empty_layers).unwrap();
+    let version = &python.version;
+    assert_refusal(
+        &package,
+        &[],
+        &empty_layers,
+        &format!(
+            "rwsgi was built for Python {version}, and no Python {version} is here (looked for \
+             lib/libpython{version}.so.1.0 in /var/lang, {}): use the python{version} runtime \
+             with AWS_LAMBDA_EXEC_WRAPPER, or add a layer holding Python {version}",
+            empty_layers.display()
+        ),
+    );
+}
+
+#[test]
+fn the_bootstrap_refuses_to_start_without_rwsgi_python() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("no-version-file");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    std::fs::remove_file(package.join("rwsgi.python")).unwrap();
+    let empty_layers = tmp.join("opt");
+    std::fs::create_dir(&empty_layers).unwrap();
+    assert_refusal(
+        &package,
+        &[],
+        &empty_layers,
+        &format!(
+            "cannot read {}/rwsgi.python, which names the Python version rwsgi was built for \
+             (the build writes it)",
+            package.display()
+        ),
+    );
+}
+
+#[test]
+fn the_bootstrap_refuses_to_start_without_the_rwsgi_binary() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("no-binary");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    std::fs::remove_file(package.join("rwsgi")).unwrap();
+    let empty_layers = tmp.join("opt");
+    std::fs::create_dir(&empty_layers).unwrap();
+    assert_refusal(
+        &package,
+        &[],
+        &empty_layers,
+        &format!(
+            "cannot find the rwsgi binary (looked beside {}/bootstrap and in {}/bin); put it in \
+             the function package next to this bootstrap",
+            package.display(),
+            empty_layers.display()
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Makefile's refusals and requirements
+
+/// Whether `line` is one of the lines of `text`.
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}
+
+#[test]
+fn the_build_refuses_a_binary_built_for_another_python() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("make-other-python");
+    let package = tmp.join("package");
+    let mut command = make_command(&template_dir(), &python, &binary);
+    // A later assignment on make's command line wins.
+    command
+        .arg("PYTHON_VERSION=3.99")
+        .arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(2), "{}", finished.dump());
+    let message = format!(
+        "{} was not built for Python 3.99 (it links libpython{}.so); build it with \
+         PYO3_PYTHON=python3.99",
+        binary.display(),
+        python.version
+    );
+    assert!(
+        has_line(&finished.stderr, &message),
+        "stderr lacks {message:?}\n{}",
+        finished.dump()
+    );
+    assert_eq!(
+        listing(&package),
+        Vec::<String>::new(),
+        "nothing is packaged"
+    );
+}
+
+#[test]
+fn the_build_refuses_a_binary_for_another_architecture() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("make-other-arch");
+    let package = tmp.join("package");
+    let other = if make_arch() == "x86_64" {
+        "arm64"
+    } else {
+        "x86_64"
+    };
+    let mut command = make_command(&template_dir(), &python, &binary);
+    command
+        .arg(format!("ARCH={other}"))
+        .arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(2), "{}", finished.dump());
+    let machine = if make_arch() == "x86_64" { 62 } else { 183 };
+    let message = format!(
+        "{} is not an ELF binary for {other} (its machine type is {machine}): build it on an \
+         {other} machine",
+        binary.display()
+    );
+    assert!(
+        has_line(&finished.stderr, &message),
+        "stderr lacks {message:?}\n{}",
+        finished.dump()
+    );
+    assert_eq!(
+        listing(&package),
+        Vec::<String>::new(),
+        "nothing is packaged"
+    );
+}
+
+#[test]
+fn the_build_from_source_refuses_another_architecture() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("make-source-other-arch");
+    let package = tmp.join("package");
+    let other = if make_arch() == "x86_64" {
+        "arm64"
+    } else {
+        "x86_64"
+    };
+    let mut command = make_command(&template_dir(), &python, &binary);
+    // An empty RWSGI_BINARY means: build from RWSGI_SRC, which cannot make another architecture.
+    command
+        .arg("RWSGI_BINARY=")
+        .arg(format!("ARCH={other}"))
+        .arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(2), "{}", finished.dump());
+    assert!(
+        finished.stderr.contains(&format!(
+            "; build rwsgi for {other} on an {other} machine (or a container of one) and pass \
+             RWSGI_BINARY"
+        )),
+        "{}",
+        finished.dump()
+    );
+}
+
+#[test]
+fn the_bootstrap_reads_a_version_file_with_crlf_line_ends() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("crlf-version");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    std::fs::write(
+        package.join("rwsgi.python"),
+        format!("{}\r\n", python.version),
+    )
+    .unwrap();
+    let empty_layers = tmp.join("opt");
+    std::fs::create_dir(&empty_layers).unwrap();
+    // The same refusal as without any Python proves the version was read as X.Y, not "X.Y\r".
+    let version = &python.version;
+    assert_refusal(
+        &package,
+        &[],
+        &empty_layers,
+        &format!(
+            "rwsgi was built for Python {version}, and no Python {version} is here (looked for \
+             lib/libpython{version}.so.1.0 in /var/lang, {}): use the python{version} runtime \
+             with AWS_LAMBDA_EXEC_WRAPPER, or add a layer holding Python {version}",
+            empty_layers.display()
+        ),
+    );
+}
+
+#[test]
+fn the_bootstrap_refuses_a_version_file_that_is_not_a_version() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("junk-version");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    std::fs::write(package.join("rwsgi.python"), "3.11\"evil\n").unwrap();
+    let empty_layers = tmp.join("opt");
+    std::fs::create_dir(&empty_layers).unwrap();
+    // The message holds a double quote: the init error body must still be valid JSON, which
+    // assert_refusal checks by parsing it.
+    assert_refusal(
+        &package,
+        &[],
+        &empty_layers,
+        &format!(
+            "{}/rwsgi.python holds '3.11\"evil', not a Python version such as 3.12",
+            package.display()
+        ),
+    );
+}
+
+#[test]
+fn the_build_refuses_to_run_without_artifacts_dir() {
+    let (binary, python) = setup();
+    let command = make_command(&template_dir(), &python, &binary);
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(2), "{}", finished.dump());
+    let message =
+        "ARTIFACTS_DIR is not set: sam build sets it; by hand, pass ARTIFACTS_DIR=/some/folder";
+    assert!(
+        has_line(&finished.stderr, message),
+        "stderr lacks {message:?}\n{}",
+        finished.dump()
+    );
+    assert!(
+        !finished.stdout.contains("mkdir") && !finished.stdout.contains("cp "),
+        "the recipe went on\n{}",
+        finished.dump()
+    );
+}
+
+#[test]
+fn the_build_installs_requirements_for_the_target() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("make-requirements");
+    // A function folder copied from the template, as the README says to start one.
+    let function = tmp.join("myfunction");
+    std::fs::create_dir(&function).unwrap();
+    for name in listing(&template_dir()) {
+        let source = template_dir().join(&name);
+        if source.is_file() {
+            std::fs::copy(&source, function.join(&name)).unwrap();
+        }
+    }
+    std::fs::write(
+        function.join("requirements.txt"),
+        "# A small pure-Python package, pinned.\nsix==1.16.0\n",
+    )
+    .unwrap();
+    let package = tmp.join("package");
+    let mut command = make_command(&function, &python, &binary);
+    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    let announced = format!(
+        "installing requirements.txt for Python {} on {}",
+        python.version,
+        make_arch()
+    );
+    assert!(
+        has_line(&finished.stdout, &announced),
+        "stdout lacks {announced:?}\n{}",
+        finished.dump()
+    );
+
+    assert_eq!(
+        listing(&package),
+        [
+            "app.py",
+            "bootstrap",
+            "rwsgi",
+            "rwsgi.python",
+            "six-1.16.0.dist-info",
+            "six.py"
+        ],
+        "\n{}",
+        finished.dump()
+    );
+    let metadata = std::fs::read_to_string(package.join("six-1.16.0.dist-info").join("METADATA"))
+        .expect("six's METADATA");
+    assert!(has_line(&metadata, "Name: six"), "{metadata}");
+    assert!(has_line(&metadata, "Version: 1.16.0"), "{metadata}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a deployment depends on
+
+/// A glibc symbol version such as `2.2.5`, compared numerically part by part.
+fn glibc_version(text: &str) -> Option<Vec<u32>> {
+    text.split('.').map(|part| part.parse().ok()).collect()
+}
+
+#[test]
+fn the_release_binary_needs_no_glibc_newer_than_amazon_linux_2023s() {
+    let binary = release_binary();
+    let objdump = required_tool(
+        "objdump",
+        "install binutils (Debian: apt-get install binutils)",
+    );
+    let mut command = Command::new(objdump);
+    command.arg("-T").arg(&binary);
+    let finished = run("objdump -T", command, WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+
+    // Lines such as `0000000000000000      DF *UND*  0000000000000000 (GLIBC_2.34) __libc_start_main`;
+    // the version is in parentheses when it is not the symbol's default one.
+    let ceiling = [GLIBC_CEILING.0, GLIBC_CEILING.1];
+    let mut needed = BTreeSet::new();
+    let mut offending = Vec::new();
+    for line in finished.stdout.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(version) = fields.iter().find_map(|f| {
+            f.trim_matches(|c| c == '(' || c == ')')
+                .strip_prefix("GLIBC_")
+        }) else {
+            continue;
+        };
+        let Some(parsed) = glibc_version(version) else {
+            continue;
+        };
+        let symbol = fields.last().copied().unwrap_or_default();
+        if parsed.as_slice() > ceiling.as_slice() {
+            offending.push(format!("{symbol}@GLIBC_{version}"));
+        }
+        needed.insert(parsed);
+    }
+    assert!(
+        !needed.is_empty(),
+        "objdump -T shows no GLIBC_ symbol versions in {}\n{}",
+        binary.display(),
+        finished.dump()
+    );
+    assert!(
+        offending.is_empty(),
+        "{} needs glibc newer than {}.{} (Amazon Linux 2023): {offending:?}; build it on an older \
+         system (Amazon Linux 2023, Debian 12, Ubuntu 22.04)",
+        binary.display(),
+        GLIBC_CEILING.0,
+        GLIBC_CEILING.1
+    );
+}
+
+#[test]
+fn cfn_lint_finds_no_errors_in_the_sam_template() {
+    let Some(venv) = std::env::var_os("RWSGI_TEST_VENV") else {
+        panic!("RWSGI_TEST_VENV is not set: run scripts/test, which makes the test virtualenv");
+    };
+    let cfn_lint = Path::new(&venv).join("bin").join("cfn-lint");
+    assert!(
+        cfn_lint.is_file(),
+        "{} is missing: run scripts/test, which installs cfn-lint into the test virtualenv",
+        cfn_lint.display()
+    );
+    let mut command = Command::new(cfn_lint);
+    command
+        .arg(template_dir().join("template.yaml"))
+        .current_dir(repo());
+    let finished = run("cfn-lint", command, WAIT);
+    // cfn-lint's exit status is a bit set: 2 errors, 4 warnings, 8 informational findings.
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    assert_eq!(finished.stdout, "", "{}", finished.dump());
+}
+
+#[test]
+fn the_templates_handler_names_the_example_app() {
+    let binary = release_binary();
+    let handler = template_handler();
+    // Lambda's Handler spells the app `module.attribute`; `rwsgi call` takes `module:attribute`.
+    let (module, attribute) = handler
+        .rsplit_once('.')
+        .unwrap_or_else(|| panic!("the Handler {handler:?} is not module.attribute"));
+    let spec = format!("{module}:{attribute}");
+    let mut command = Command::new(binary);
+    command
+        .args(["call", "--app", &spec, "GET", "/"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(template_dir());
+    let finished = run("rwsgi call", command, WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    assert_eq!(finished.stdout, "Hello, world!\n", "{}", finished.dump());
+}
+
+#[test]
+fn shellcheck_passes_the_bootstrap() {
+    let shellcheck = required_tool(
+        "shellcheck",
+        "scripts/test installs Debian's shellcheck package (apt-get install shellcheck)",
+    );
+    let mut command = Command::new(shellcheck);
+    command.arg("bootstrap").current_dir(repo());
+    let finished = run("shellcheck", command, WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    assert_eq!(finished.stdout, "", "{}", finished.dump());
+}
