@@ -318,15 +318,7 @@ impl<W: Write + Send> ResponseSink for CgiSink<W> {
         // Always an explicit Status line (RFC 3875 section 6.3.3): without one a server
         // assumes 200 and, for a Location header, may redirect internally.
         let mut text = Vec::with_capacity(256);
-        text.extend_from_slice(b"Status: ");
-        text.extend_from_slice(&http::latin1_bytes(&head.status.line));
-        text.extend_from_slice(b"\r\n");
-        for (name, value) in &head.headers {
-            text.extend_from_slice(name.as_bytes());
-            text.extend_from_slice(b": ");
-            text.extend_from_slice(&http::latin1_bytes(value));
-            text.extend_from_slice(b"\r\n");
-        }
+        head.write_lines(b"Status: ", &mut text);
         // A known length lets the server keep the connection alive without chunking.
         if let Some(n) = body_len
             && head.header("content-length").is_none()

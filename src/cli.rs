@@ -105,15 +105,9 @@ pub enum Format {
 
 /// Runs `rwsgi call` with its own arguments; returns the exit status.
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut argv = vec![OsString::from("rwsgi-call")];
-    argv.extend(args);
-    let args = match CallArgs::try_parse_from(argv) {
+    let args = match parse_args::<CallArgs>("rwsgi-call", args) {
         Ok(args) => args,
-        Err(e) => {
-            // --help and --version print to stdout and succeed; anything else is bad usage.
-            let _ = e.print();
-            return Ok(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(code) => return Ok(code),
     };
     let request = build_request(&args, &mut io::stdin().lock())?;
     let spec_text = args
@@ -155,13 +149,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         },
     )?;
     let head_only = request.method == "HEAD";
-    let fail = if args.fail_with_body {
-        Fail::WithBody
-    } else if args.fail {
-        Fail::Silent
-    } else {
-        Fail::No
-    };
+    let fail = Fail::from_args(&args);
     match args.format {
         Format::Raw => {
             let sink = Arc::new(Mutex::new(RawSink {
@@ -234,13 +222,7 @@ fn call_via(
     if head_only {
         response.body.clear();
     }
-    let fail = if args.fail_with_body {
-        Fail::WithBody
-    } else if args.fail {
-        Fail::Silent
-    } else {
-        Fail::No
-    };
+    let fail = Fail::from_args(args);
     let status = response.head.status.code;
     let mut out = Output::new(args.output.clone(), stdout);
     let written = if fail == Fail::Silent && status >= 400 {
@@ -272,11 +254,34 @@ fn call_via(
     finish(outcome, status, fail, written)
 }
 
+/// Parses a subcommand's arguments; `Err` holds the exit status after clap has printed help,
+/// the version (0), or a usage error (2).
+pub fn parse_args<T: Parser>(name: &str, args: Vec<OsString>) -> std::result::Result<T, u8> {
+    let mut argv = vec![OsString::from(name)];
+    argv.extend(args);
+    T::try_parse_from(argv).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() { 2 } else { 0 }
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fail {
     No,
     Silent,
     WithBody,
+}
+
+impl Fail {
+    fn from_args(args: &CallArgs) -> Fail {
+        if args.fail_with_body {
+            Fail::WithBody
+        } else if args.fail {
+            Fail::Silent
+        } else {
+            Fail::No
+        }
+    }
 }
 
 fn finish(outcome: Outcome, status: u16, fail: Fail, written: io::Result<()>) -> Result<u8> {
@@ -393,15 +398,7 @@ impl ResponseSink for RawSink {
             return Ok(());
         }
         let mut text = Vec::new();
-        text.extend_from_slice(b"HTTP/1.1 ");
-        text.extend_from_slice(&http::latin1_bytes(&head.status.line));
-        text.extend_from_slice(b"\r\n");
-        for (name, value) in &head.headers {
-            text.extend_from_slice(name.as_bytes());
-            text.extend_from_slice(b": ");
-            text.extend_from_slice(&http::latin1_bytes(value));
-            text.extend_from_slice(b"\r\n");
-        }
+        head.write_lines(b"HTTP/1.1 ", &mut text);
         text.extend_from_slice(b"\r\n");
         self.out.write(&text)
     }

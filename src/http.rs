@@ -266,6 +266,21 @@ impl ResponseHead {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The status line after `prefix` (`Status: ` for CGI, `HTTP/1.1 ` for HTTP), then one
+    /// `Name: value` line per header, each ended with CRLF, as latin-1 bytes; the blank line
+    /// that ends a head is the caller's.
+    pub fn write_lines(&self, prefix: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(&latin1_bytes(&self.status.line));
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&latin1_bytes(value));
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
     /// The short plain-text response a server sends in place of an app that failed.
     pub fn error(code: u16, reason: &str) -> (ResponseHead, Vec<u8>) {
         let body = format!("{code} {reason}\n").into_bytes();

@@ -34,14 +34,9 @@ struct EventArgs {
 /// `rwsgi event`: exit 0 when a reply was printed, 1 when the invocation was a Lambda error
 /// (its error JSON is printed instead).
 pub fn event_main(args: Vec<OsString>) -> Result<u8> {
-    let mut argv = vec![OsString::from("rwsgi event")];
-    argv.extend(args);
-    let args = match EventArgs::try_parse_from(argv) {
+    let args = match crate::cli::parse_args::<EventArgs>("rwsgi event", args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return Ok(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(code) => return Ok(code),
     };
     let mut event = Vec::new();
     match args.file.as_deref() {
