@@ -209,7 +209,7 @@ fn call_via(
     let head_only = request.method == "HEAD";
     let event = local::event_for(via, request, &ctx)?;
     let event = serde_json::to_vec(&event).unwrap_or_default();
-    let (reply, app_failed) = match handler.handle(&event, ctx) {
+    let (reply, app_failed) = match handler.handle(event, ctx) {
         Invocation::Reply { reply, app_failed } => (reply, app_failed),
         Invocation::Error(report) => {
             crate::log::error(&String::from_utf8_lossy(&error_body(&report)));

@@ -53,7 +53,7 @@ pub fn event_main(args: Vec<OsString>) -> Result<u8> {
         source,
     })?;
     let handler = local_handler(args.app, args.venv)?;
-    let (code, text) = match handler.handle(&event, made_up_context()) {
+    let (code, text) = match handler.handle(event, made_up_context()) {
         Invocation::Reply { reply, .. } => (0, reply),
         Invocation::Error(report) => (1, error_body(&report)),
     };

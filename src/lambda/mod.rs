@@ -46,8 +46,12 @@ impl Handler {
     }
 
     /// Runs one event: an HTTP event through the app, anything else through the event handler.
-    pub fn handle(&self, event_text: &[u8], ctx: InvocationContext) -> Invocation {
-        let event: Value = match serde_json::from_slice(event_text) {
+    /// The event's bytes are dropped once parsed, and the parsed event goes to the app (as
+    /// `rwsgi.event`) rather than being copied, so a large body is held as few times as it can.
+    pub fn handle(&self, event_bytes: Vec<u8>, ctx: InvocationContext) -> Invocation {
+        let parsed = serde_json::from_slice::<Value>(&event_bytes);
+        drop(event_bytes);
+        let event = match parsed {
             Ok(v) => v,
             Err(e) => {
                 return Invocation::Error(ErrorReport {
@@ -57,24 +61,17 @@ impl Handler {
                 });
             }
         };
-        let text: Arc<str> = Arc::from(String::from_utf8_lossy(event_text));
         match event::detect(&event) {
             Some(source) => {
-                let (reply, app_failed) = self.http(&event, source, text, ctx);
+                let (reply, app_failed) = self.http(event, source, ctx);
                 Invocation::Reply { reply, app_failed }
             }
-            None => self.other(&event, &text, ctx),
+            None => self.other(&event, ctx),
         }
     }
 
-    fn http(
-        &self,
-        event: &Value,
-        source: Source,
-        text: Arc<str>,
-        ctx: InvocationContext,
-    ) -> (Vec<u8>, bool) {
-        let mut request = match event::to_request(event, source, &self.options) {
+    fn http(&self, event: Value, source: Source, ctx: InvocationContext) -> (Vec<u8>, bool) {
+        let mut request = match event::to_request(&event, source, &self.options) {
             Ok(r) => r,
             Err(e) => {
                 crate::log::error(&format!("answering 400 Bad Request: {e}"));
@@ -88,7 +85,7 @@ impl Handler {
         };
         request
             .extensions
-            .push(("rwsgi.event".into(), Extension::Json(text)));
+            .push(("rwsgi.event".into(), Extension::Json(event)));
         request
             .extensions
             .push(("rwsgi.context".into(), Extension::Invocation(ctx)));
@@ -119,9 +116,9 @@ impl Handler {
         (bytes, app_failed)
     }
 
-    fn other(&self, event: &Value, text: &str, ctx: InvocationContext) -> Invocation {
+    fn other(&self, event: &Value, ctx: InvocationContext) -> Invocation {
         match &self.event_handler {
-            Some(handler) => match handler.call(text, ctx) {
+            Some(handler) => match handler.call(event, ctx) {
                 Ok(reply) => Invocation::Reply {
                     reply: reply.into_bytes(),
                     app_failed: false,

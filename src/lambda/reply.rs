@@ -57,10 +57,15 @@ impl TextTypes {
     }
 }
 
-/// The body as the reply carries it: text when the spec's three conditions hold, else base64.
-fn body_field(head: &ResponseHead, body: &[u8], text_types: &TextTypes) -> (String, bool) {
+/// Whether the body goes as text: the spec's three conditions (no content coding, a textual
+/// type, valid UTF-8). An empty body is text (`""`).
+fn body_as_text<'a>(
+    head: &ResponseHead,
+    body: &'a [u8],
+    text_types: &TextTypes,
+) -> Option<&'a str> {
     if body.is_empty() {
-        return (String::new(), false);
+        return Some("");
     }
     let encoded = head
         .header("content-encoding")
@@ -68,13 +73,10 @@ fn body_field(head: &ResponseHead, body: &[u8], text_types: &TextTypes) -> (Stri
     let textual = head
         .header("content-type")
         .is_some_and(|t| text_types.is_text(t));
-    if !encoded
-        && textual
-        && let Ok(text) = std::str::from_utf8(body)
-    {
-        return (text.to_string(), false);
+    if encoded || !textual {
+        return None;
     }
-    (base64::engine::general_purpose::STANDARD.encode(body), true)
+    std::str::from_utf8(body).ok()
 }
 
 /// Headers grouped by name, case-insensitively, in first-seen order, with the first-seen
@@ -122,9 +124,19 @@ pub fn to_reply(
     head_request: bool,
     text_types: &TextTypes,
 ) -> Value {
-    let head = &response.head;
     let body: &[u8] = if head_request { &[] } else { &response.body };
-    let (body, is_base64) = body_field(head, body, text_types);
+    let mut reply = reply_head(source, &response.head);
+    let (body, is_base64) = match body_as_text(&response.head, body, text_types) {
+        Some(text) => (text.to_string(), false),
+        None => (base64::engine::general_purpose::STANDARD.encode(body), true),
+    };
+    reply.insert("body".into(), json!(body));
+    reply.insert("isBase64Encoded".into(), json!(is_base64));
+    Value::Object(reply)
+}
+
+/// Everything in the reply but the body: the status and the headers in the source's shape.
+fn reply_head(source: Source, head: &ResponseHead) -> Map<String, Value> {
     let mut reply = Map::new();
     reply.insert("statusCode".into(), json!(head.status.code));
     match source {
@@ -165,9 +177,7 @@ pub fn to_reply(
             reply.insert("headers".into(), Value::Object(single_value_headers(head)));
         }
     }
-    reply.insert("body".into(), json!(body));
-    reply.insert("isBase64Encoded".into(), json!(is_base64));
-    Value::Object(reply)
+    reply
 }
 
 /// One value per name: repeats joined with `, ` (RFC 9110 section 5.3), except `Set-Cookie`,
@@ -204,29 +214,67 @@ fn single_value_headers(head: &ResponseHead) -> Map<String, Value> {
 
 /// The reply serialized, or, when that would exceed the synchronous payload limit, a 500 saying
 /// so (the log line says how large it was). Returns the bytes and the oversize length, if any.
+///
+/// The body is written straight into the output (base64 encoded there when it is binary), so a
+/// large body exists once as the response and once as the reply, never as a third copy.
 pub fn serialize(
     source: Source,
     response: &Response,
     head_request: bool,
     text_types: &TextTypes,
 ) -> (Vec<u8>, Option<usize>) {
-    let reply = to_reply(source, response, head_request, text_types);
-    let bytes = serde_json::to_vec(&reply).unwrap_or_default();
-    if bytes.len() <= MAX_REPLY_BYTES {
-        return (bytes, None);
+    let body: &[u8] = if head_request { &[] } else { &response.body };
+    let head = reply_head(source, &response.head);
+    let text = body_as_text(&response.head, body, text_types);
+    let mut out = serde_json::to_vec(&Value::Object(head)).unwrap_or_default();
+    // `{...}` without its closing brace, then the body fields.
+    out.pop();
+    const BODY_KEY: &[u8] = b",\"body\":";
+    const BASE64_END: &[u8] = b"\",\"isBase64Encoded\":true}";
+    // Base64's length is known before encoding, so an oversize binary body is never encoded;
+    // text is measured once written (escapes make it longer than its bytes).
+    let size = out.len()
+        + BODY_KEY.len()
+        + match text {
+            Some(t) => t.len() + 2,
+            None => 1 + body.len().div_ceil(3) * 4 + BASE64_END.len(),
+        };
+    if text.is_none() && size > MAX_REPLY_BYTES {
+        return (too_large(source, head_request, text_types), Some(size));
     }
-    let (head, body) = ResponseHead::error(500, "Internal Server Error");
-    let mut body = body;
+    out.reserve(size - out.len() + 32);
+    out.extend_from_slice(BODY_KEY);
+    match text {
+        Some(t) => {
+            let _ = serde_json::to_writer(&mut out, t);
+            out.extend_from_slice(b",\"isBase64Encoded\":false}");
+        }
+        None => {
+            out.push(b'"');
+            let start = out.len();
+            out.resize(start + body.len().div_ceil(3) * 4, 0);
+            let written = base64::engine::general_purpose::STANDARD
+                .encode_slice(body, &mut out[start..])
+                .unwrap_or(0);
+            out.truncate(start + written);
+            out.extend_from_slice(BASE64_END);
+        }
+    }
+    if out.len() > MAX_REPLY_BYTES {
+        let size = out.len();
+        return (too_large(source, head_request, text_types), Some(size));
+    }
+    (out, None)
+}
+
+/// The 500 that takes the place of a reply over the limit.
+fn too_large(source: Source, head_request: bool, text_types: &TextTypes) -> Vec<u8> {
+    let (mut head, mut body) = ResponseHead::error(500, "Internal Server Error");
     body.extend_from_slice(b"The response is larger than the 6 MB a Lambda function can return.\n");
-    let mut head = head;
     head.headers
         .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
     head.headers
         .push(("Content-Length".into(), body.len().to_string()));
     let error = Response { head, body };
-    let reply = to_reply(source, &error, head_request, text_types);
-    (
-        serde_json::to_vec(&reply).unwrap_or_default(),
-        Some(bytes.len()),
-    )
+    serde_json::to_vec(&to_reply(source, &error, head_request, text_types)).unwrap_or_default()
 }

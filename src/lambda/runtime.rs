@@ -185,12 +185,13 @@ impl RuntimeApi {
                 .await
                 .map_err(|e| format!("{method} {path}: {e}"))?;
             let (parts, body) = response.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|e| format!("{method} {path}: reading the answer: {e}"))?
-                .to_bytes()
-                .to_vec();
+            // Bytes into Vec takes over the buffer when it is a single one, without a copy.
+            let bytes = Vec::from(
+                body.collect()
+                    .await
+                    .map_err(|e| format!("{method} {path}: reading the answer: {e}"))?
+                    .to_bytes(),
+            );
             Ok((parts.status.as_u16(), parts.headers, bytes))
         })
     }
@@ -298,7 +299,7 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
         python::set_os_environ("_X_AMZN_TRACE_ID", ctx.1.as_deref());
 
         let id = super::event::encode_component(&request_id);
-        let posted = match handler.handle(&event, ctx.0) {
+        let posted = match handler.handle(event, ctx.0) {
             Invocation::Reply { reply, .. } => {
                 api.post(&format!("/runtime/invocation/{id}/response"), reply, None)
             }

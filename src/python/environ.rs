@@ -25,6 +25,40 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyStrin
     }
 }
 
+/// A JSON value as the Python objects `json.loads` would give, built from the already-parsed
+/// value rather than parsing the text again.
+pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = pyo3::types::PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(PyString::new(py, k), json_to_py(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
 /// Builds the environ for `request`, consuming its body into `wsgi.input`.
 pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDict>> {
     let environ = PyDict::new(py);
@@ -63,7 +97,7 @@ pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDi
     )?;
     for (key, value) in extensions {
         let value = match value {
-            Extension::Json(text) => py.import("json")?.call_method1("loads", (&*text,))?,
+            Extension::Json(value) => json_to_py(py, &value)?,
             Extension::Invocation(ctx) => Bound::new(py, LambdaContext::new(ctx))?.into_any(),
         };
         environ.set_item(PyString::new(py, &key), value)?;

@@ -94,10 +94,42 @@ fn limit(size: Option<i64>) -> Option<u64> {
 
 #[pymethods]
 impl InputStream {
+    /// Reads straight into the new `bytes` object: a body is copied once, from the request into
+    /// Python, however large. Bodies are in memory or in a spooled file by the time the app
+    /// runs, so this never waits on a client.
     #[pyo3(signature = (size = None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
-        let data = self.with(py, |i| i.read(limit(size)))?;
-        Ok(PyBytes::new(py, &data))
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let want = limit(size).map_or(inner.remaining, |m| m.min(inner.remaining));
+        let want = usize::try_from(want).unwrap_or(usize::MAX);
+        let mut got = 0usize;
+        let mut failure = None;
+        let bytes = PyBytes::new_with(py, want, |buf| {
+            while got < want {
+                match inner.reader.read(&mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        inner.remaining -= got as u64;
+        if got < want {
+            // The source ended before the promised length (see Limited::read).
+            inner.remaining = 0;
+        }
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        if got < want {
+            return Ok(PyBytes::new(py, &bytes.as_bytes()[..got]));
+        }
+        Ok(bytes)
     }
 
     #[pyo3(signature = (size = None))]

@@ -132,14 +132,17 @@ impl EventHandler {
         EventHandler { callable }
     }
 
-    /// Calls the handler with the event (JSON text) and returns its result as JSON.
-    pub fn call(&self, event: &str, ctx: InvocationContext) -> Result<String, ErrorReport> {
+    /// Calls the handler with the event and returns its result as JSON.
+    pub fn call(
+        &self,
+        event: &serde_json::Value,
+        ctx: InvocationContext,
+    ) -> Result<String, ErrorReport> {
         Python::attach(|py| {
             let json = py
                 .import("json")
                 .map_err(|e| ErrorReport::from_py(py, &e))?;
-            let event = json
-                .call_method1("loads", (event,))
+            let event = crate::python::environ::json_to_py(py, event)
                 .map_err(|e| ErrorReport::from_py(py, &e))?;
             let context = Bound::new(py, LambdaContext::new(ctx))
                 .map_err(|e| ErrorReport::from_py(py, &e))?;

@@ -2,7 +2,7 @@
 //! app, turns a neutral [`Request`] into a WSGI environ, calls the app and feeds its response to
 //! a [`ResponseSink`](crate::http::ResponseSink).
 
-mod environ;
+pub(crate) mod environ;
 mod input;
 pub mod interp;
 mod invocation;
