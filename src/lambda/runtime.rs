@@ -326,18 +326,23 @@ fn context(
 ) -> (InvocationContext, Option<String>) {
     // lambda_runtime's Context::new requires a deadline header; an emulator that omits it
     // still gets an invocation, with no time left to report.
-    let mut headers = headers.clone();
-    if !headers.contains_key("lambda-runtime-deadline-ms") {
-        headers.insert(
+    let patched;
+    let headers = if headers.contains_key("lambda-runtime-deadline-ms") {
+        headers
+    } else {
+        let mut copy = headers.clone();
+        copy.insert(
             "lambda-runtime-deadline-ms",
             http::HeaderValue::from_static("0"),
         );
-    }
+        patched = copy;
+        &patched
+    };
     let trace = headers
         .get("lambda-runtime-trace-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    match lambda_runtime::Context::new(request_id, config.clone(), &headers) {
+    match lambda_runtime::Context::new(request_id, config.clone(), headers) {
         Ok(ctx) => (invocation_context(&ctx), trace),
         Err(e) => {
             // lambda_runtime reads the mobile SDK's Client-Context shape only; any other shape
