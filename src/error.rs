@@ -27,6 +27,9 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The Lambda runtime's event loop did not start.
+    #[error("cannot start the Runtime API client: {0}")]
+    Runtime(std::io::Error),
     #[error("cannot write {what}: {source}")]
     Write {
         what: String,

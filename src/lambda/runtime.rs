@@ -230,7 +230,7 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::PythonStart(format!("cannot start the async runtime: {e}")))?;
+        .map_err(Error::Runtime)?;
     let api = RuntimeApi {
         client: PooledClient::builder().with_endpoint(base).build(),
         runtime,

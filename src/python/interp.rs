@@ -3,7 +3,7 @@
 //! virtualenv's, when one is given, with its `.pth` files), as `python app.py` inside that
 //! virtualenv would have it.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::mem::MaybeUninit;
 use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
@@ -204,11 +204,6 @@ fn configure_paths(py: Python<'_>, options: &StartOptions, venv: Option<&Path>) 
 pub fn path_str<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyAny>> {
     let bytes = pyo3::types::PyBytes::new(py, path.as_os_str().as_bytes());
     py.import("os")?.call_method1("fsdecode", (bytes,))
-}
-
-/// A path for messages.
-pub fn display_os(s: &OsStr) -> String {
-    s.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]
