@@ -124,24 +124,39 @@ pub fn build_request(
     request.query_string = get("QUERY_STRING").unwrap_or_default().to_vec();
 
     // Some servers (busybox httpd) leave SERVER_NAME and SERVER_PORT out; PEP 3333 requires
-    // both, so they come from Host, else the defaults.
-    let host = text("HTTP_HOST").filter(|h| !h.is_empty());
-    let (host_name, host_port) = match &host {
+    // both, so they come from Host, else the defaults. They are kept as the bytes the server
+    // gave (in `extra`, which the environ takes over the text fields), so a name that is not
+    // ASCII reaches the app byte for byte like every other CGI variable.
+    let nonempty = |name: &str| get(name).filter(|v| !v.is_empty());
+    let (host_name, host_port) = match nonempty("HTTP_HOST") {
         Some(h) => split_host(h),
-        None => ("localhost".to_string(), None),
+        None => (b"localhost".to_vec(), None),
     };
-    request.server_name = text("SERVER_NAME")
-        .filter(|s| !s.is_empty())
-        .unwrap_or(host_name);
-    request.server_port = text("SERVER_PORT")
-        .filter(|s| !s.is_empty())
+    let server_name = nonempty("SERVER_NAME").map_or(host_name, <[u8]>::to_vec);
+    let server_port = nonempty("SERVER_PORT")
+        .map(<[u8]>::to_vec)
         .or(host_port)
-        .unwrap_or_else(|| if https { "443" } else { "80" }.into());
-    if let Some(p) = text("SERVER_PROTOCOL").filter(|p| !p.is_empty()) {
-        request.server_protocol = p;
+        .unwrap_or_else(|| {
+            if https {
+                b"443".to_vec()
+            } else {
+                b"80".to_vec()
+            }
+        });
+    request.server_name = http::latin1_string(&server_name);
+    request.server_port = http::latin1_string(&server_port);
+    request.extra.push(("SERVER_NAME".into(), server_name));
+    request.extra.push(("SERVER_PORT".into(), server_port));
+    if let Some(p) = nonempty("SERVER_PROTOCOL") {
+        request.server_protocol = http::latin1_string(p);
+        request.extra.push(("SERVER_PROTOCOL".into(), p.to_vec()));
     }
-    if let Some(a) = text("REMOTE_ADDR").filter(|a| !a.is_empty()) {
-        request.remote_addr = a;
+    if let Some(a) = nonempty("REMOTE_ADDR") {
+        request.remote_addr = http::latin1_string(a);
+        request.extra.push(("REMOTE_ADDR".into(), a.to_vec()));
+    }
+    if let Some(m) = nonempty("REQUEST_METHOD") {
+        request.extra.push(("REQUEST_METHOD".into(), m.to_vec()));
     }
 
     let chunked = get("HTTP_TRANSFER_ENCODING").is_some_and(|te| {
@@ -165,7 +180,11 @@ pub fn build_request(
         (Some(n), _) => {
             if n > limits.max_body {
                 return Err(Rejection::TooLarge {
-                    size: n.to_string(),
+                    // As given: a length beyond any integer still reads right in the log.
+                    size: text("CONTENT_LENGTH")
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                     limit: limits.max_body,
                 });
             }
@@ -189,6 +208,8 @@ pub fn build_request(
         (None, false) => Body::empty(),
     };
 
+    // Kept out of the pass-through: carried by the request's own fields (the path and query
+    // as bytes), set above, or replaced (the body's length).
     const FIELDS: [&str; 10] = [
         "REQUEST_METHOD",
         "SCRIPT_NAME",
@@ -218,16 +239,16 @@ pub fn build_request(
 }
 
 /// `example.com:8080` -> (`example.com`, `8080`); `[::1]:8080` keeps the brackets.
-fn split_host(host: &str) -> (String, Option<String>) {
-    let split_at = match host.rfind(':') {
-        Some(i) if !host[i..].contains(']') => i,
-        _ => return (host.to_string(), None),
+fn split_host(host: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+    let split_at = match host.iter().rposition(|&b| b == b':') {
+        Some(i) if !host[i..].contains(&b']') => i,
+        _ => return (host.to_vec(), None),
     };
     let port = &host[split_at + 1..];
-    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-        return (host.to_string(), None);
+    if port.is_empty() || !port.iter().all(u8::is_ascii_digit) {
+        return (host.to_vec(), None);
     }
-    (host[..split_at].to_string(), Some(port.to_string()))
+    (host[..split_at].to_vec(), Some(port.to_vec()))
 }
 
 /// Reads up to `max` bytes: in memory while small, then into an unlinked temporary file.

@@ -320,9 +320,26 @@ pub struct Response {
 pub struct BufferedSink {
     head: Option<ResponseHead>,
     body: Vec<u8>,
+    /// The most body bytes to hold; past it the sink refuses more (the app's iteration stops).
+    limit: Option<usize>,
+    overflowed: bool,
 }
 
 impl BufferedSink {
+    /// A sink that holds at most `limit` body bytes: a body that could never be sent (Lambda's
+    /// 6 MB) is refused as it arrives rather than collected until memory runs out.
+    pub fn with_limit(limit: usize) -> BufferedSink {
+        BufferedSink {
+            limit: Some(limit),
+            ..BufferedSink::default()
+        }
+    }
+
+    /// Whether the body went past the limit.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
     /// The collected response; `None` when the core never sent a head.
     pub fn into_response(self) -> Option<Response> {
         self.head.map(|head| Response {
@@ -336,12 +353,23 @@ impl ResponseSink for BufferedSink {
     fn send_head(&mut self, head: &ResponseHead, body_len: Option<u64>) -> io::Result<()> {
         self.head = Some(head.clone());
         if let Some(n) = body_len {
-            self.body.reserve(usize::try_from(n).unwrap_or(0));
+            let n = usize::try_from(n).unwrap_or(0);
+            self.body
+                .reserve(self.limit.map_or(n, |limit| n.min(limit)));
         }
         Ok(())
     }
 
     fn send_body(&mut self, chunk: &[u8]) -> io::Result<()> {
+        if let Some(limit) = self.limit
+            && self.body.len() + chunk.len() > limit
+        {
+            self.overflowed = true;
+            self.body = Vec::new();
+            return Err(io::Error::other(format!(
+                "the response body is larger than {limit} bytes"
+            )));
+        }
         self.body.extend_from_slice(chunk);
         Ok(())
     }

@@ -130,11 +130,22 @@ impl<'a> Reader<'a> {
     /// A string field by dotted path: `None` when missing or null, an error when of another type.
     fn str_at(&self, path: &str) -> Result<Option<&'a str>, EventError> {
         let mut v = self.event;
+        let mut walked = 0;
         for key in path.split('.') {
+            // An object on the way that is something else (`"requestContext": "prod"`) is a
+            // malformed event, not a missing field.
+            if !v.is_object() {
+                return Err(self.err(format!(
+                    "{} must be an object, not {}",
+                    &path[..walked.max(1) - 1],
+                    json_type(v)
+                )));
+            }
             match v.get(key) {
                 Some(next) if !next.is_null() => v = next,
                 _ => return Ok(None),
             }
+            walked += key.len() + 1;
         }
         match v {
             Value::String(s) => Ok(Some(s)),

@@ -90,10 +90,22 @@ impl Handler {
             .extensions
             .push(("rwsgi.context".into(), Extension::Invocation(ctx)));
         let head_request = request.method.eq_ignore_ascii_case("HEAD");
-        let sink = Arc::new(Mutex::new(BufferedSink::default()));
+        // A body past the reply limit can never be sent: the sink refuses it as it comes.
+        let sink = Arc::new(Mutex::new(BufferedSink::with_limit(reply::MAX_REPLY_BYTES)));
         let outcome = self.app.call(request, sink.clone());
-        let collected =
-            std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner())).into_response();
+        let collected = std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner()));
+        if collected.overflowed() {
+            crate::log::error(&format!(
+                "the response body is over the {} bytes a synchronous invocation may return; \
+                 answering 500 instead (stream large files from S3, or compress them)",
+                reply::MAX_REPLY_BYTES
+            ));
+            return (
+                reply::too_large(source, head_request, &self.text_types),
+                false,
+            );
+        }
+        let collected = collected.into_response();
         let app_failed = !matches!(outcome, Outcome::Complete);
         let response = match (outcome, collected) {
             (Outcome::Complete | Outcome::FailedBeforeHeaders, Some(r)) => r,

@@ -268,7 +268,7 @@ pub fn serialize(
 }
 
 /// The 500 that takes the place of a reply over the limit.
-fn too_large(source: Source, head_request: bool, text_types: &TextTypes) -> Vec<u8> {
+pub fn too_large(source: Source, head_request: bool, text_types: &TextTypes) -> Vec<u8> {
     let (mut head, mut body) = ResponseHead::error(500, "Internal Server Error");
     body.extend_from_slice(b"The response is larger than the 6 MB a Lambda function can return.\n");
     head.headers

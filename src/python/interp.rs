@@ -32,6 +32,16 @@ pub struct StartOptions {
     pub line_buffered: bool,
 }
 
+/// Whether Ctrl-C reaches Python as `KeyboardInterrupt` (the CLI). Elsewhere no signal handler
+/// is installed, so a `KeyboardInterrupt` can only be the app's own exception, and is treated
+/// like any other.
+static INTERRUPTIBLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a `KeyboardInterrupt` means the user pressed Ctrl-C.
+pub fn interruptible() -> bool {
+    INTERRUPTIBLE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The version of the Python this binary embeds, as `(major, minor, full)`, read from the
 /// library itself (the call is valid before the interpreter starts).
 pub fn embedded_version() -> (u32, u32, String) {
@@ -121,6 +131,10 @@ fn initialize(options: &StartOptions) -> Result<()> {
         config.site_import = 0;
         config.parse_argv = 0;
         config.install_signal_handlers = options.signal_handlers.into();
+        INTERRUPTIBLE.store(
+            options.signal_handlers,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let args: Vec<CString> = options
             .argv
             .iter()

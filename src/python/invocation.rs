@@ -3,7 +3,6 @@
 //! Runtime API takes, and per-invocation values in `os.environ`.
 
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 
 use crate::http::InvocationContext;
 
@@ -167,19 +166,57 @@ impl EventHandler {
     }
 }
 
-/// Sets (or, with `None`, removes) a variable in Python's `os.environ`, which is a copy taken
-/// at start-up: a `setenv` from Rust afterwards would not reach the app.
+/// Sets (or, with `None`, removes) a per-invocation variable, for the app (`os.environ`, a copy
+/// Python took at start-up, which a `setenv` from Rust would not reach) and for the processes it
+/// starts (the C environment).
+///
+/// `os.environ[name] = value` would call `putenv` with a new copy each time, and glibc never
+/// frees the values it replaces: a new trace id per invocation would leak ~200 bytes each time.
+/// So Python's mapping is updated without it, and the C environment points at one buffer per
+/// variable that rwsgi owns and replaces.
 pub fn set_os_environ(name: &str, value: Option<&str>) {
     Python::attach(|py| {
         let result = py.import("os").and_then(|os| {
             let environ = os.getattr("environ")?;
+            let data = environ.getattr("_data")?;
+            let key = environ.call_method1("encodekey", (name,))?;
             match value {
-                Some(v) => environ.set_item(PyString::new(py, name), v),
-                None => environ.call_method1("pop", (name, py.None())).map(drop),
+                Some(v) => data.set_item(key, environ.call_method1("encodevalue", (v,))?),
+                None => data.call_method1("pop", (key, py.None())).map(drop),
             }
         });
         if let Err(e) = result {
             crate::log::warn(&format!("cannot set os.environ[{name:?}]: {e}"));
         }
     });
+    set_c_environ(name, value);
+}
+
+/// The buffers the C environment points at, one per variable rwsgi sets.
+static C_ENVIRON: std::sync::Mutex<Vec<(String, std::ffi::CString)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn set_c_environ(name: &str, value: Option<&str>) {
+    let mut owned = C_ENVIRON.lock().unwrap_or_else(|p| p.into_inner());
+    let Ok(c_name) = std::ffi::CString::new(name) else {
+        return;
+    };
+    match value.map(|v| std::ffi::CString::new(format!("{name}={v}"))) {
+        Some(Ok(entry)) => {
+            // SAFETY: putenv keeps the pointer; the buffer stays alive in C_ENVIRON until the
+            // next putenv for this name has replaced it in the environment. The runtime calls
+            // this between invocations, with no app code running.
+            unsafe { libc::putenv(entry.as_ptr().cast_mut()) };
+            match owned.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = entry,
+                None => owned.push((name.to_string(), entry)),
+            }
+        }
+        Some(Err(_)) => {}
+        None => {
+            // SAFETY: as above; after unsetenv nothing points at the old buffer.
+            unsafe { libc::unsetenv(c_name.as_ptr()) };
+            owned.retain(|(n, _)| n != name);
+        }
+    }
 }

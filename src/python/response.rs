@@ -12,7 +12,7 @@ use crate::http::{
     HeaderVerdict, ProtocolError, ResponseHead, ResponseSink, check_header, parse_status,
 };
 use crate::log;
-use crate::python::format_exception;
+use crate::python::{format_exception, interp};
 
 /// A sink shared between the caller, which reads it afterwards, and the Python objects that
 /// write into it.
@@ -372,7 +372,7 @@ fn drive(
         (Ok(()), Ok(())) => Outcome::Complete,
         (Err(failure), Ok(())) => fail(py, state, failure),
         (Ok(()), Err(close_error)) => {
-            if close_error.is_instance_of::<PyKeyboardInterrupt>(py) {
+            if close_error.is_instance_of::<PyKeyboardInterrupt>(py) && interp::interruptible() {
                 return Outcome::Interrupted;
             }
             log::error(&format!(
@@ -451,7 +451,7 @@ fn fail(py: Python<'_>, state: &Arc<Mutex<State>>, failure: Failure) -> Outcome 
         Failure::Sink(e) => return Outcome::SinkFailed(e),
         Failure::App(err) => err,
     };
-    if err.is_instance_of::<PyKeyboardInterrupt>(py) {
+    if err.is_instance_of::<PyKeyboardInterrupt>(py) && interp::interruptible() {
         return Outcome::Interrupted;
     }
     let traceback = format_exception(py, &err);
