@@ -132,6 +132,11 @@ pub fn build_request(
         Some(h) => split_host(h),
         None => (b"localhost".to_vec(), None),
     };
+    let host_name = if host_name.is_empty() {
+        b"localhost".to_vec()
+    } else {
+        host_name
+    };
     let server_name = nonempty("SERVER_NAME").map_or(host_name, <[u8]>::to_vec);
     let server_port = nonempty("SERVER_PORT")
         .map(<[u8]>::to_vec)

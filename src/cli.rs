@@ -829,7 +829,14 @@ fn form_part(
     let mut filename = None;
     for param in pieces {
         match param.split_once('=') {
-            Some(("type", t)) => content_type = Some(t.to_string()),
+            Some(("type", t)) => {
+                if t.contains(['\r', '\n', '\0']) {
+                    return Err(Error::Usage(format!(
+                        "the type in -F {text:?} may not hold CR, LF or NUL"
+                    )));
+                }
+                content_type = Some(t.to_string());
+            }
             Some(("filename", f)) => filename = Some(f.trim_matches('"').to_string()),
             _ => {
                 return Err(Error::Usage(format!(

@@ -104,7 +104,7 @@ impl Request {
     }
 
     /// The CGI-style environ keys of this request (everything but the `wsgi.*` entries), in a
-    /// stable order, each key once.
+    /// stable order, each key once. Header names holding `_` are left out (see below).
     ///
     /// Header rules (RFC 3875 section 4.1.18; PEP 3333 "environ Variables"): a header becomes
     /// `HTTP_` plus its name upper-cased with `-` as `_`; names that differ only in letter case
@@ -127,6 +127,13 @@ impl Request {
         vars.set("SERVER_PROTOCOL", self.server_protocol.as_bytes().to_vec());
         vars.set("REMOTE_ADDR", self.remote_addr.as_bytes().to_vec());
         for (name, value) in &self.headers {
+            // `X_Forwarded_For` and `X-Forwarded-For` would be one environ key: a client could
+            // pass a header off as another the front end set. Apache httpd and nginx drop
+            // header names with underscores for that reason (and from CGI variables); so does
+            // rwsgi.
+            if name.contains('_') {
+                continue;
+            }
             if name.eq_ignore_ascii_case("content-type") {
                 vars.set("CONTENT_TYPE", value.clone());
                 continue;
@@ -543,6 +550,22 @@ mod tests {
         assert_eq!(v["CONTENT_LENGTH"], "5");
         assert!(!v.contains_key("HTTP_CONTENT_TYPE"));
         assert!(!v.contains_key("HTTP_CONTENT_LENGTH"));
+    }
+
+    #[test]
+    fn underscore_names_cannot_pose_as_other_headers() {
+        let mut req = Request::new("GET");
+        req.headers = vec![
+            ("X-Forwarded-For".into(), b"203.0.113.9".to_vec()),
+            ("X_Forwarded_For".into(), b"10.0.0.1".to_vec()),
+            ("CONTENT_TYPE".into(), b"text/evil".to_vec()),
+            ("Content_Length".into(), b"5".to_vec()),
+        ];
+        let v = vars(&req);
+        assert_eq!(v["HTTP_X_FORWARDED_FOR"], "203.0.113.9");
+        assert!(!v.contains_key("HTTP_CONTENT_TYPE"));
+        assert!(!v.contains_key("HTTP_CONTENT_LENGTH"));
+        assert!(!v.contains_key("CONTENT_TYPE"));
     }
 
     #[test]

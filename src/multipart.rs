@@ -52,8 +52,9 @@ pub fn build(parts: &[Part], seed: u64) -> Form {
         }
         body.extend_from_slice(b"\r\n");
         if let Some(ct) = &part.content_type {
+            // A line break would end the part's header early and inject another.
             body.extend_from_slice(b"Content-Type: ");
-            body.extend_from_slice(ct.as_bytes());
+            body.extend(ct.bytes().filter(|b| !matches!(b, b'\r' | b'\n' | b'\0')));
             body.extend_from_slice(b"\r\n");
         }
         body.extend_from_slice(b"\r\n");
@@ -183,6 +184,21 @@ mod tests {
         let form = build(&[field("a\"b\r\nc", "v")], 1);
         let text = String::from_utf8_lossy(&form.body);
         assert!(text.contains("name=\"a%22b%0D%0Ac\""), "{text}");
+    }
+
+    #[test]
+    fn a_type_cannot_break_the_part_header() {
+        let part = Part {
+            name: "f".into(),
+            filename: Some("a.txt".into()),
+            content_type: Some("text/plain\r\nX-Injected: 1".into()),
+            data: b"x".to_vec(),
+        };
+        let text = String::from_utf8_lossy(&build(&[part], 5).body).into_owned();
+        assert!(
+            text.contains("Content-Type: text/plainX-Injected: 1\r\n\r\nx"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -324,7 +324,15 @@ pub fn to_request(
         Some(h) => split_host(h),
         None => ("localhost".to_string(), None),
     };
-    request.server_name = name;
+    // A Host of only a port (`:80`) names no server: fall back as if it were absent.
+    request.server_name = if name.is_empty() {
+        domain
+            .map(|d| split_host(d).0)
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    } else {
+        name
+    };
     request.server_port = port_in_host
         .or_else(|| {
             header("x-forwarded-port")
@@ -610,4 +618,37 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
     engine.decode(compact.as_bytes()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn server(event: Value) -> (String, String) {
+        let source = detect(&event).unwrap();
+        let r = to_request(&event, source, &EventOptions::default()).unwrap();
+        (r.server_name, r.server_port)
+    }
+
+    #[test]
+    fn a_host_of_only_a_port_names_no_server() {
+        let (name, port) = server(json!({"httpMethod": "GET", "headers": {"Host": ":80"}}));
+        assert_eq!((name.as_str(), port.as_str()), ("localhost", "80"));
+        let (name, _) = server(json!({
+            "httpMethod": "GET",
+            "headers": {"Host": ":8080"},
+            "requestContext": {"domainName": "api.example.com"}
+        }));
+        assert_eq!(name, "api.example.com");
+    }
+
+    #[test]
+    fn an_object_of_another_type_on_the_way_is_malformed() {
+        let event = json!({"httpMethod": "GET", "requestContext": "prod"});
+        match to_request(&event, Source::RestApi, &EventOptions::default()) {
+            Err(e) => assert_eq!(e.why, "requestContext must be an object, not a string"),
+            Ok(_) => panic!("accepted a requestContext that is a string"),
+        }
+    }
 }
