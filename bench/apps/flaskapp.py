@@ -1,4 +1,5 @@
-"""A small Flask app, served by rwsgi directly and by awslambdaric + apig-wsgi."""
+"""A small Flask app: `app` for rwsgi, and the same app behind apig-wsgi and serverless-wsgi for
+AWS's Python runtime client (awslambdaric)."""
 
 from flask import Flask, jsonify, request
 
@@ -15,9 +16,19 @@ def item(item_id):
     return jsonify(id=item_id, q=request.args.getlist("q"))
 
 
-def apig_handler(event, context):
-    global apig_handler
-    import apig_wsgi
+_apig = None
 
-    apig_handler = apig_wsgi.make_lambda_handler(app)
-    return apig_handler(event, context)
+
+def apig_handler(event, context):
+    global _apig
+    if _apig is None:
+        import apig_wsgi
+
+        _apig = apig_wsgi.make_lambda_handler(app)
+    return _apig(event, context)
+
+
+def sls_handler(event, context):
+    import serverless_wsgi
+
+    return serverless_wsgi.handle_request(app, event, context)

@@ -1,28 +1,48 @@
 //! A fake Lambda Runtime API for benchmarks: it starts a runtime (any command), hands it the
 //! same event N times over keep-alive HTTP/1.1, and reports the cold start (process start to the
-//! first reply posted), warm invocations per second, and the runtime's resident memory.
+//! first reply posted), warm invocations per second, the runtime's CPU time per warm invocation,
+//! and its resident memory (now, and at its peak).
 //!
 //! Usage:
-//!   bench-runtime-api --event FILE --count N [--env K=V ...] -- COMMAND [ARGS...]
-//!   bench-runtime-api --event FILE --count N --self-client
+//!   bench-runtime-api --event FILE --count N [--env K=V ...] [--reply-out FILE]
+//!                     [--timeout SECONDS] [--cpu N] -- COMMAND [ARGS...]
+//!   bench-runtime-api --event FILE --count N [--cpu N] --self-client
 //! `--self-client` drives the server with an in-process client that does nothing else, to show
-//! the server's own ceiling. Output: one JSON object on stdout.
+//! the server's own ceiling. `--reply-out` saves the body of the first reply posted, so a caller
+//! can check that the runtime answered what it should. `--cpu N` runs this server and the runtime
+//! on that one CPU, as in a Lambda function of up to 1,769 MB, which has one vCPU shared by its
+//! runtime and the Runtime API server; it also takes the placement of the two processes, and
+//! the cost of waking one on another CPU, out of the numbers. Output: one JSON object on stdout:
+//!   cold_ms                process start to the first reply posted
+//!   warm_per_s             replies per second after the first one
+//!   cpu_us_per_invocation  the runtime's CPU time (all threads) after the first reply, per reply
+//!   init_cpu_ms            its CPU time up to the first reply
+//!   rss_kb, hwm_kb         its resident set after the last reply, and its peak (VmHWM)
+//!   errors                 replies posted as invocation errors
+//!   reply_bytes            the mean size of a reply
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 struct Shared {
     event: Vec<u8>,
     count: usize,
     handed_out: AtomicUsize,
+    /// When each reply arrived; the main thread waits on `progress` for it to fill.
     replies: Mutex<Vec<Instant>>,
+    progress: Condvar,
     errors: AtomicUsize,
     init_errors: AtomicUsize,
     bytes_in: AtomicUsize,
+    /// The runtime's process id (0 for the self-client), to read its CPU time at the first reply.
+    pid: AtomicU32,
+    init_cpu_ns: Mutex<Option<u64>>,
+    reply_out: Option<String>,
 }
 
 fn main() {
@@ -32,6 +52,8 @@ fn main() {
     let mut envs: Vec<(String, String)> = Vec::new();
     let mut command: Vec<String> = Vec::new();
     let mut self_client = false;
+    let mut reply_out = None;
+    let mut timeout = Duration::from_secs(600);
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -40,12 +62,34 @@ fn main() {
                 i += 1;
             }
             "--count" => {
-                count = args.get(i + 1).and_then(|c| c.parse().ok()).unwrap_or(count);
+                count = match args.get(i + 1).and_then(|c| c.parse().ok()) {
+                    Some(n) if n > 0 => n,
+                    _ => fail("--count needs a positive number"),
+                };
                 i += 1;
             }
             "--env" => {
-                if let Some((k, v)) = args.get(i + 1).and_then(|kv| kv.split_once('=')) {
-                    envs.push((k.to_string(), v.to_string()));
+                match args.get(i + 1).and_then(|kv| kv.split_once('=')) {
+                    Some((k, v)) => envs.push((k.to_string(), v.to_string())),
+                    None => fail("--env needs NAME=VALUE"),
+                }
+                i += 1;
+            }
+            "--reply-out" => {
+                reply_out = args.get(i + 1).cloned();
+                i += 1;
+            }
+            "--timeout" => {
+                match args.get(i + 1).and_then(|s| s.parse::<f64>().ok()) {
+                    Some(s) if s > 0.0 => timeout = Duration::from_secs_f64(s),
+                    _ => fail("--timeout needs a number of seconds"),
+                }
+                i += 1;
+            }
+            "--cpu" => {
+                match args.get(i + 1).and_then(|s| s.parse::<usize>().ok()) {
+                    Some(cpu) => pin_to_cpu(cpu),
+                    None => fail("--cpu needs a CPU number"),
                 }
                 i += 1;
             }
@@ -73,9 +117,13 @@ fn main() {
         count,
         handed_out: AtomicUsize::new(0),
         replies: Mutex::new(Vec::with_capacity(count)),
+        progress: Condvar::new(),
         errors: AtomicUsize::new(0),
         init_errors: AtomicUsize::new(0),
         bytes_in: AtomicUsize::new(0),
+        pid: AtomicU32::new(0),
+        init_cpu_ns: Mutex::new(None),
+        reply_out,
     });
     {
         let shared = shared.clone();
@@ -106,27 +154,51 @@ fn main() {
         for (k, v) in &envs {
             cmd.env(k, v);
         }
-        child = Some(cmd.spawn().unwrap_or_else(|e| fail(&format!("cannot start {}: {e}", command[0]))));
+        // SAFETY: prctl is async-signal-safe, and only it runs between fork and exec.
+        // The runtime must not outlive this process, however this process ends (a benchmark
+        // driver interrupted with ^C, a timeout): it is killed when this thread exits.
+        unsafe {
+            cmd.pre_exec(|| {
+                die_with_parent();
+                Ok(())
+            });
+        }
+        let spawned = cmd
+            .spawn()
+            .unwrap_or_else(|e| fail(&format!("cannot start {}: {e}", command[0])));
+        shared.pid.store(spawned.id(), Ordering::Relaxed);
+        child = Some(spawned);
     }
 
-    let deadline = start + Duration::from_secs(600);
-    loop {
-        let done = shared.replies.lock().map(|r| r.len()).unwrap_or(0);
-        if done >= count || Instant::now() > deadline {
-            break;
-        }
-        if shared.init_errors.load(Ordering::Relaxed) > 0 {
-            break;
-        }
-        if let Some(c) = child.as_mut()
-            && let Ok(Some(status)) = c.try_wait()
+    let deadline = start + timeout;
+    let mut early_exit = None;
+    {
+        let mut replies = shared.replies.lock().unwrap_or_else(|e| e.into_inner());
+        while replies.len() < count
+            && Instant::now() < deadline
+            && shared.init_errors.load(Ordering::Relaxed) == 0
         {
-            fail(&format!("the runtime exited early: {status}"));
+            if let Some(c) = child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                early_exit = Some(status);
+                break;
+            }
+            // Woken by every reply; the timeout only serves to notice a runtime that died.
+            replies = shared
+                .progress
+                .wait_timeout(replies, Duration::from_millis(20))
+                .map(|(r, _)| r)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
-        std::thread::sleep(Duration::from_micros(200));
     }
-    let rss_kb = child.as_ref().map(|c| rss_kb(c.id())).unwrap_or(0);
-    let cpu_ms = child.as_ref().map(|c| cpu_ms(c.id())).unwrap_or(0.0);
+    if let Some(status) = early_exit {
+        fail(&format!("the runtime exited early: {status}"));
+    }
+    let pid = child.as_ref().map(|c| c.id());
+    let rss_kb = pid.map(|p| status_kb(p, "VmRSS:")).unwrap_or(0);
+    let hwm_kb = pid.map(|p| status_kb(p, "VmHWM:")).unwrap_or(0);
+    let end_cpu_ns = pid.and_then(cpu_ns);
     if let Some(mut c) = child {
         let _ = c.kill();
         let _ = c.wait();
@@ -141,16 +213,25 @@ fn main() {
     }
     let cold_ms = replies[0].duration_since(start).as_secs_f64() * 1000.0;
     let warm = if replies.len() > 1 {
-        let span = replies[replies.len() - 1].duration_since(replies[0]).as_secs_f64();
+        let span = replies[replies.len() - 1]
+            .duration_since(replies[0])
+            .as_secs_f64();
         (replies.len() - 1) as f64 / span.max(1e-9)
     } else {
         0.0
     };
+    let init_cpu_ns = shared.init_cpu_ns.lock().ok().and_then(|c| *c);
+    let cpu_per_invocation_us = match (init_cpu_ns, end_cpu_ns) {
+        (Some(a), Some(b)) if count > 1 => b.saturating_sub(a) as f64 / 1000.0 / (count - 1) as f64,
+        _ => 0.0,
+    };
     println!(
-        "{{\"count\": {count}, \"cold_ms\": {cold_ms:.2}, \"warm_per_s\": {warm:.1}, \"cpu_us_per_invocation\": {:.1}, \"rss_kb\": {rss_kb}, \"errors\": {}, \"reply_bytes\": {}}}",
-        cpu_ms * 1000.0 / count as f64,
+        "{{\"count\": {count}, \"cold_ms\": {cold_ms:.3}, \"warm_per_s\": {warm:.1}, \
+         \"cpu_us_per_invocation\": {cpu_per_invocation_us:.2}, \"init_cpu_ms\": {:.2}, \
+         \"rss_kb\": {rss_kb}, \"hwm_kb\": {hwm_kb}, \"errors\": {}, \"reply_bytes\": {}}}",
+        init_cpu_ns.unwrap_or(0) as f64 / 1e6,
         shared.errors.load(Ordering::Relaxed),
-        shared.bytes_in.load(Ordering::Relaxed) / count.max(1)
+        shared.bytes_in.load(Ordering::Relaxed) / count
     );
 }
 
@@ -159,30 +240,76 @@ fn fail(message: &str) -> ! {
     std::process::exit(1)
 }
 
-/// User plus system CPU time a process has used, in milliseconds (from /proc/PID/stat).
-fn cpu_ms(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
-        .sum();
-    // USER_HZ is 100 on Linux for /proc times.
-    let hz = 100.0;
-    ticks * 1000.0 / hz
+/// Binds this thread, and so every thread and process it starts from now on, to one CPU.
+fn pin_to_cpu(cpu: usize) {
+    unsafe extern "C" {
+        fn sched_setaffinity(pid: i32, cpusetsize: usize, mask: *const u64) -> i32;
+    }
+    let mut mask = [0u64; 16];
+    if cpu >= mask.len() * 64 {
+        fail(&format!("no CPU {cpu}"));
+    }
+    mask[cpu / 64] |= 1 << (cpu % 64);
+    // SAFETY: the mask is a live array of exactly the size passed.
+    let status = unsafe { sched_setaffinity(0, std::mem::size_of_val(&mask), mask.as_ptr()) };
+    if status != 0 {
+        fail(&format!(
+            "cannot run on CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
 }
 
-/// The resident set of a process, from /proc (0 where that is not available).
-fn rss_kb(pid: u32) -> u64 {
+/// Asks the kernel to SIGKILL this (forked) process when the thread that forked it exits.
+fn die_with_parent() {
+    unsafe extern "C" {
+        fn prctl(option: i32, ...) -> i32;
+    }
+    const PR_SET_PDEATHSIG: i32 = 1;
+    const SIGKILL: u64 = 9;
+    // SAFETY: PR_SET_PDEATHSIG takes one integer argument; nothing is dereferenced.
+    unsafe {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+    }
+}
+
+/// CPU time a process has used, all its threads together, in nanoseconds: the sum of the
+/// threads' on-CPU times in /proc/PID/task/*/schedstat, which count nanoseconds, where clock
+/// ticks (/proc/PID/stat) would only give 10 ms steps. Falls back to the ticks.
+fn cpu_ns(pid: u32) -> Option<u64> {
+    let from_schedstat = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()
+        .and_then(|tasks| {
+            let mut total = 0u64;
+            let mut any = false;
+            for task in tasks.flatten() {
+                let line = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+                total += line.split_whitespace().next()?.parse::<u64>().ok()?;
+                any = true;
+            }
+            any.then_some(total)
+        });
+    from_schedstat.or_else(|| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r)?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+            .sum();
+        // USER_HZ is 100 on Linux for /proc times.
+        Some(ticks * 10_000_000)
+    })
+}
+
+/// A `kB` line of /proc/PID/status (VmRSS, VmHWM), or 0 where that is not available.
+fn status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())
         })
@@ -199,6 +326,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
     };
     let mut reader = BufReader::with_capacity(64 << 10, stream);
     let mut line = String::new();
+    let mut body = Vec::new();
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -222,7 +350,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 length = value.trim().parse().unwrap_or(0);
             }
         }
-        let mut body = vec![0u8; length];
+        body.resize(length, 0);
         if reader.read_exact(&mut body).is_err() {
             return;
         }
@@ -246,7 +374,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
                  Content-Length: {}\r\n\r\n",
                 shared.event.len()
             );
-            // One write, one segment: the head and the event together.
+            // One write, one segment for small events: the head and the event together.
             let mut message = head.into_bytes();
             message.extend_from_slice(&shared.event);
             let _ = writer.write_all(&message);
@@ -254,23 +382,48 @@ fn serve(stream: TcpStream, shared: &Shared) {
             if path.ends_with("/init/error") {
                 shared.init_errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("init error: {}", String::from_utf8_lossy(&body));
-            } else if path.ends_with("/error") {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
-            }
-            shared.bytes_in.fetch_add(body.len(), Ordering::Relaxed);
-            if !path.ends_with("/init/error")
-                && let Ok(mut r) = shared.replies.lock()
-            {
-                r.push(Instant::now());
+                shared.progress.notify_all();
+            } else {
+                if path.ends_with("/error") {
+                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                shared.bytes_in.fetch_add(body.len(), Ordering::Relaxed);
+                record_reply(shared, &body);
             }
             let _ = writer.write_all(
                 b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n",
             );
-            let _ = writer.flush();
         } else {
             let _ = writer.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         }
     }
+}
+
+/// Notes a reply's arrival; the first one also fixes the end of init for the CPU count and is
+/// saved for `--reply-out`.
+fn record_reply(shared: &Shared, body: &[u8]) {
+    let now = Instant::now();
+    let first = {
+        let Ok(mut replies) = shared.replies.lock() else {
+            return;
+        };
+        replies.push(now);
+        replies.len() == 1
+    };
+    if first {
+        let pid = shared.pid.load(Ordering::Relaxed);
+        if pid != 0
+            && let Ok(mut c) = shared.init_cpu_ns.lock()
+        {
+            *c = cpu_ns(pid);
+        }
+        if let Some(path) = &shared.reply_out
+            && let Err(e) = std::fs::write(path, body)
+        {
+            eprintln!("bench-runtime-api: cannot write {path}: {e}");
+        }
+    }
+    shared.progress.notify_all();
 }
 
 /// A runtime that does no work: the server's ceiling.
@@ -294,11 +447,13 @@ fn do_nothing_client(address: &str) {
             return;
         }
         let reply = b"{\"statusCode\":200,\"body\":\"\"}";
-        let post = format!(
+        let mut post = format!(
             "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
             reply.len()
-        );
-        if writer.write_all(post.as_bytes()).is_err() || writer.write_all(reply).is_err() {
+        )
+        .into_bytes();
+        post.extend_from_slice(reply);
+        if writer.write_all(&post).is_err() {
             return;
         }
         let (_, len) = read_head(&mut reader);
