@@ -169,9 +169,12 @@ pub fn build_request(
             .to_ascii_lowercase()
             .contains("chunked")
     });
+    // RFC 3875 section 4.1.2: `1*digit`. Only ASCII blanks around it are forgiven (str::trim
+    // would also take latin-1's no-break space for white space).
+    let blank = |c: char| c == ' ' || c == '\t';
     let length = match text("CONTENT_LENGTH") {
-        Some(v) if !v.trim().is_empty() => {
-            let t = v.trim();
+        Some(v) if !v.trim_matches(blank).is_empty() => {
+            let t = v.trim_matches(blank);
             if !t.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Rejection::BadLength(v));
             }
@@ -590,7 +593,17 @@ mod tests {
 
     #[test]
     fn bad_lengths() {
-        for bad in [&b"-1"[..], b"abc", b"1e3", b"+5", b"5 5", b"0x10"] {
+        for bad in [
+            &b"-1"[..],
+            b"abc",
+            b"1e3",
+            b"+5",
+            b"5 5",
+            b"0x10",
+            b"\xa0",
+            b"\xa03",
+            b"3\x85",
+        ] {
             let e = build(&[("CONTENT_LENGTH", bad)], b"").unwrap_err();
             assert!(matches!(e, Rejection::BadLength(_)), "{bad:?}: {e}");
             assert_eq!(e.status().0, 400);
