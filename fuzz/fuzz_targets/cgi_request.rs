@@ -133,20 +133,26 @@ fn key_bytes(key: &Key) -> Vec<u8> {
 }
 
 /// What the spec says of CONTENT_LENGTH: absent or blank is no length; otherwise a
-/// non-negative whole number of octets (RFC 3875 section 4.1.2), else 400. Spaces and tabs
-/// around it are forgiven, as servers pad values; nothing else is white space in a CGI variable
-/// (latin-1's no-break space 0xA0 and next-line 0x85 included).
+/// non-negative whole number of octets (RFC 3875 section 4.1.2: `1*digit`), else 400. Spaces
+/// and tabs around it are forgiven, as servers pad values; nothing else is (latin-1's no-break
+/// space 0xA0 and next-line 0x85 are not blanks in a CGI variable).
 fn spec_length(value: Option<&[u8]>) -> Result<Option<u64>, ()> {
     let Some(v) = value else { return Ok(None) };
-    let latin: String = v.iter().map(|&b| b as char).collect();
-    let trimmed = latin.trim_matches(|c: char| c == ' ' || c == '\t');
-    if trimmed.is_empty() {
+    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+    let (Some(start), Some(end)) = (start, end) else {
         return Ok(None);
-    }
-    if !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+    };
+    let t = &v[start..=end];
+    if !t.iter().all(u8::is_ascii_digit) {
         return Err(());
     }
-    Ok(Some(trimmed.parse().unwrap_or(u64::MAX)))
+    Ok(Some(
+        std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(u64::MAX),
+    ))
 }
 
 fuzz_target!(|data: &[u8]| {
