@@ -102,7 +102,9 @@ impl Read for Counted {
 fn temp_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("rwsgi-fuzz-cgi-{}", std::process::id()));
+        // One folder for every run: rwsgi names each spooled body by process and time and
+        // unlinks it at once, so runs never meet there and nothing is left behind.
+        let dir = std::env::temp_dir().join("rwsgi-fuzz-cgi");
         std::fs::create_dir_all(&dir).expect("a folder for spooled bodies");
         dir
     })
