@@ -2,6 +2,7 @@
 //! core turns it into a WSGI environ and drives a [`ResponseSink`], and every sink turns what it
 //! receives into its own output. Owned bytes only; nothing here knows about Python.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, BufRead, Cursor};
 
@@ -113,19 +114,28 @@ impl Request {
     /// `Content-Type` and `Content-Length` travel as `CONTENT_TYPE` and `CONTENT_LENGTH` only;
     /// `HTTP_CONTENT_TYPE`/`HTTP_CONTENT_LENGTH` must not appear (wsgiref.validate refuses them).
     pub fn cgi_variables(&self) -> Vec<(String, Vec<u8>)> {
+        self.cgi_variables_borrowed()
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    /// [`Request::cgi_variables`], borrowing from the request where it can: the environ is
+    /// built from these on every request, and copying each value first would double its work.
+    pub fn cgi_variables_borrowed(&self) -> Vec<(Cow<'_, str>, Cow<'_, [u8]>)> {
         let mut vars = EnvBuilder::default();
-        vars.set("REQUEST_METHOD", self.method.as_bytes().to_vec());
-        vars.set("SCRIPT_NAME", self.script_name.clone());
-        vars.set("PATH_INFO", self.path_info.clone());
-        vars.set("QUERY_STRING", self.query_string.clone());
+        vars.put("REQUEST_METHOD", self.method.as_bytes());
+        vars.put("SCRIPT_NAME", &self.script_name);
+        vars.put("PATH_INFO", &self.path_info);
+        vars.put("QUERY_STRING", &self.query_string);
         if let Some(uri) = &self.request_uri {
-            vars.set("REQUEST_URI", uri.clone());
-            vars.set("RAW_URI", uri.clone());
+            vars.put("REQUEST_URI", uri);
+            vars.put("RAW_URI", uri);
         }
-        vars.set("SERVER_NAME", self.server_name.as_bytes().to_vec());
-        vars.set("SERVER_PORT", self.server_port.as_bytes().to_vec());
-        vars.set("SERVER_PROTOCOL", self.server_protocol.as_bytes().to_vec());
-        vars.set("REMOTE_ADDR", self.remote_addr.as_bytes().to_vec());
+        vars.put("SERVER_NAME", self.server_name.as_bytes());
+        vars.put("SERVER_PORT", self.server_port.as_bytes());
+        vars.put("SERVER_PROTOCOL", self.server_protocol.as_bytes());
+        vars.put("REMOTE_ADDR", self.remote_addr.as_bytes());
         for (name, value) in &self.headers {
             // `X_Forwarded_For` and `X-Forwarded-For` would be one environ key: a client could
             // pass a header off as another the front end set. Apache httpd and nginx drop
@@ -135,7 +145,7 @@ impl Request {
                 continue;
             }
             if name.eq_ignore_ascii_case("content-type") {
-                vars.set("CONTENT_TYPE", value.clone());
+                vars.put("CONTENT_TYPE", value);
                 continue;
             }
             if name.eq_ignore_ascii_case("content-length") {
@@ -145,15 +155,18 @@ impl Request {
             }
             let key = header_environ_key(name);
             let separator: &[u8] = if key == "HTTP_COOKIE" { b"; " } else { b", " };
-            vars.append(&key, value, separator);
+            vars.append(Cow::Owned(key), value, separator);
         }
         if !self.body.is_empty() {
-            vars.set("CONTENT_LENGTH", self.body.len().to_string().into_bytes());
+            vars.set(
+                Cow::Borrowed("CONTENT_LENGTH"),
+                Cow::Owned(self.body.len().to_string().into_bytes()),
+            );
         }
         for (key, value) in &self.extra {
-            vars.set(key, value.clone());
+            vars.set(Cow::Borrowed(key), Cow::Borrowed(value));
         }
-        vars.finish()
+        vars.entries
     }
 }
 
@@ -170,37 +183,62 @@ pub fn header_environ_key(name: &str) -> String {
     key
 }
 
-/// An ordered map of environ keys that keeps the first position of each key.
+/// An ordered map of environ keys that keeps the first position of each key. An environ has a
+/// few dozen keys: a scan finds one faster than hashing it would, and past that many (a request
+/// with hundreds of headers) an index takes over.
 #[derive(Default)]
-struct EnvBuilder {
-    entries: Vec<(String, Vec<u8>)>,
-    index: HashMap<String, usize>,
+struct EnvBuilder<'a> {
+    entries: Vec<(Cow<'a, str>, Cow<'a, [u8]>)>,
+    index: Option<HashMap<String, usize>>,
 }
 
-impl EnvBuilder {
-    fn set(&mut self, key: &str, value: Vec<u8>) {
-        match self.index.get(key) {
-            Some(&i) => self.entries[i].1 = value,
-            None => {
-                self.index.insert(key.to_string(), self.entries.len());
-                self.entries.push((key.to_string(), value));
-            }
+/// How many keys are found by a scan before an index is built.
+const ENV_SCAN_LIMIT: usize = 48;
+
+impl<'a> EnvBuilder<'a> {
+    fn position(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| k == key),
         }
     }
 
-    fn append(&mut self, key: &str, value: &[u8], separator: &[u8]) {
-        match self.index.get(key) {
-            Some(&i) => {
-                let existing = &mut self.entries[i].1;
+    fn put(&mut self, key: &'static str, value: &'a [u8]) {
+        self.set(Cow::Borrowed(key), Cow::Borrowed(value));
+    }
+
+    fn set(&mut self, key: Cow<'a, str>, value: Cow<'a, [u8]>) {
+        match self.position(&key) {
+            Some(i) => self.entries[i].1 = value,
+            None => self.push(key, value),
+        }
+    }
+
+    fn push(&mut self, key: Cow<'a, str>, value: Cow<'a, [u8]>) {
+        if let Some(index) = &mut self.index {
+            index.insert(key.to_string(), self.entries.len());
+        } else if self.entries.len() >= ENV_SCAN_LIMIT {
+            let mut index: HashMap<String, usize> = self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.to_string(), i))
+                .collect();
+            index.insert(key.to_string(), self.entries.len());
+            self.index = Some(index);
+        }
+        self.entries.push((key, value));
+    }
+
+    fn append(&mut self, key: Cow<'a, str>, value: &'a [u8], separator: &[u8]) {
+        match self.position(&key) {
+            Some(i) => {
+                let existing = self.entries[i].1.to_mut();
                 existing.extend_from_slice(separator);
                 existing.extend_from_slice(value);
             }
-            None => self.set(key, value.to_vec()),
+            None => self.push(key, Cow::Borrowed(value)),
         }
-    }
-
-    fn finish(self) -> Vec<(String, Vec<u8>)> {
-        self.entries
     }
 }
 
@@ -527,6 +565,36 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k, latin1_string(&v)))
             .collect()
+    }
+
+    #[test]
+    fn many_headers_keep_their_order_and_join_past_the_scan_limit() {
+        // Enough distinct headers that the builder switches from scanning to its index, with
+        // repeats of early and late names after the switch.
+        let mut req = Request::new("GET");
+        for i in 0..120 {
+            req.headers
+                .push((format!("X-H{i}"), format!("v{i}").into_bytes()));
+        }
+        req.headers.push(("x-h3".into(), b"again".to_vec()));
+        req.headers.push(("X-H119".into(), b"again".to_vec()));
+        req.headers.push(("Cookie".into(), b"a=1".to_vec()));
+        req.headers.push(("cookie".into(), b"b=2".to_vec()));
+        let list = req.cgi_variables();
+        let keys: Vec<&str> = list.iter().map(|(k, _)| k.as_str()).collect();
+        let first = keys.iter().position(|k| *k == "HTTP_X_H0").unwrap();
+        for i in 0..120 {
+            assert_eq!(keys[first + i], format!("HTTP_X_H{i}"));
+        }
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "each key once");
+        let v = vars(&req);
+        assert_eq!(v["HTTP_X_H3"], "v3, again");
+        assert_eq!(v["HTTP_X_H119"], "v119, again");
+        assert_eq!(v["HTTP_X_H60"], "v60");
+        assert_eq!(v["HTTP_COOKIE"], "a=1; b=2");
     }
 
     #[test]

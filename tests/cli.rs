@@ -1862,3 +1862,47 @@ fn validated_head_request() {
     out.assert_ok();
     assert_eq!(out.included().one("X-Echo-Method"), "HEAD");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The garbage collector around the app's import
+
+#[test]
+fn the_collector_is_back_on_after_the_import_with_the_import_frozen() {
+    let out = call(["--app", "gc_state", "/"]).run();
+    out.assert_ok();
+    let state = out.json();
+    assert_eq!(state["enabled"], true, "{state}");
+    // CPython's own default thresholds.
+    assert_eq!(
+        state["threshold"],
+        serde_json::json!([700, 10, 10]),
+        "{state}"
+    );
+    // What the import made (5,000 dicts and more) is out of the collector's way...
+    assert!(state["frozen"].as_u64().unwrap_or(0) > 5000, "{state}");
+    // ...and garbage made later is still collected.
+    assert_eq!(state["cycle_collected"], true, "{state}");
+}
+
+#[test]
+fn an_app_that_disables_the_collector_at_import_keeps_it_off() {
+    let out = call(["--app", "gc_state", "/"])
+        .env("GC_STATE_AT_IMPORT", "disable")
+        .run();
+    out.assert_ok();
+    assert_eq!(out.json()["enabled"], false, "{}", out.json());
+}
+
+#[test]
+fn an_app_that_sets_thresholds_at_import_keeps_them() {
+    let out = call(["--app", "gc_state", "/"])
+        .env("GC_STATE_AT_IMPORT", "threshold")
+        .run();
+    out.assert_ok();
+    assert_eq!(
+        out.json()["threshold"],
+        serde_json::json!([5000, 20, 30]),
+        "{}",
+        out.json()
+    );
+}

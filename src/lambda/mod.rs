@@ -2,6 +2,7 @@
 //! `rwsgi call --via`: event -> [`Request`](crate::http::Request) per source ([`event`]), the
 //! Python core, [`Response`](crate::http::Response) -> reply per source ([`reply`]).
 
+pub mod api;
 pub mod event;
 pub mod local;
 pub mod reply;

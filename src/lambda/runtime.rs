@@ -2,76 +2,70 @@
 //! developer guide): import the app once during init, then `GET /invocation/next`, run the
 //! event, `POST /invocation/{id}/response` or `/error`, forever.
 //!
-//! The Runtime API client, the invocation context and the function configuration are
-//! `lambda_runtime`'s, on a current-thread tokio runtime that does nothing while Python runs.
-//! The loop itself is rwsgi's, because rwsgi must do what `lambda_runtime::run` does not: report
-//! a failed import to `/runtime/init/error`, send a Python `stackTrace` with errors, and keep
-//! serving when an invocation goes wrong.
+//! The loop is rwsgi's own, on a blocking client ([`super::api`]): rwsgi must report a failed
+//! import to `/runtime/init/error`, send a Python `stackTrace` with errors, and keep serving when
+//! an invocation goes wrong, and while Python runs there is nothing else for the process to do.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use http::{HeaderMap, Request, Uri};
-use http_body_util::BodyExt;
-use lambda_runtime_api_client::PooledClient;
-use lambda_runtime_api_client::body::Body;
 
 use crate::error::{Error, Result};
 use crate::http::InvocationContext;
+use crate::lambda::api::{Answer, Client, Endpoint};
 use crate::lambda::{Handler, Invocation, error_body};
 use crate::python::{self, ErrorReport, LoadErrorKind};
 
-const API_VERSION: &str = "/2018-06-01";
-
-/// `127.0.0.1:9001` (what Lambda sets), or a full base URL with a path prefix, as some local
-/// emulators use (`http://127.0.0.1:9000/.rt`).
-pub fn runtime_api_uri(value: &str) -> std::result::Result<Uri, String> {
-    let value = value.trim();
-    let text = if value.contains("://") {
-        value.to_string()
-    } else {
-        format!("http://{value}")
-    };
-    let uri: Uri = text
-        .parse()
-        .map_err(|e| format!("AWS_LAMBDA_RUNTIME_API={value:?} is not an address: {e}"))?;
-    if uri.authority().is_none() {
-        return Err(format!("AWS_LAMBDA_RUNTIME_API={value:?} has no host"));
-    }
-    if uri.scheme_str().is_some_and(|s| s != "http") {
-        return Err(format!(
-            "AWS_LAMBDA_RUNTIME_API={value:?}: the Runtime API speaks plain http"
-        ));
-    }
-    Ok(uri)
+/// The function's settings, from the variables Lambda defines ("Defined runtime environment
+/// variables"), with neutral values where a local emulator leaves one out.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionConfig {
+    pub function_name: String,
+    pub version: String,
+    pub memory_mb: i64,
+    pub log_group: String,
+    pub log_stream: String,
 }
 
-/// The function's settings from the variables Lambda defines, with neutral values where a
-/// local emulator leaves one out.
-fn config_from_env() -> lambda_runtime::Config {
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
-    lambda_runtime::Config {
-        function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
-        memory: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").parse().unwrap_or(0),
-        version: var("AWS_LAMBDA_FUNCTION_VERSION"),
-        log_stream: var("AWS_LAMBDA_LOG_STREAM_NAME"),
-        log_group: var("AWS_LAMBDA_LOG_GROUP_NAME"),
+impl FunctionConfig {
+    pub fn from_env() -> FunctionConfig {
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
+        FunctionConfig {
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
+            version: var("AWS_LAMBDA_FUNCTION_VERSION"),
+            memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .trim()
+                .parse()
+                .unwrap_or(0),
+            log_group: var("AWS_LAMBDA_LOG_GROUP_NAME"),
+            log_stream: var("AWS_LAMBDA_LOG_STREAM_NAME"),
+        }
     }
 }
 
-/// The context of AWS's Python runtime, from `lambda_runtime`'s.
-pub fn invocation_context(ctx: &lambda_runtime::Context) -> InvocationContext {
-    InvocationContext {
-        aws_request_id: ctx.request_id.clone(),
-        function_name: ctx.env_config.function_name.clone(),
-        function_version: ctx.env_config.version.clone(),
-        invoked_function_arn: ctx.invoked_function_arn.clone(),
-        memory_limit_in_mb: i64::from(ctx.env_config.memory),
-        log_group_name: ctx.env_config.log_group.clone(),
-        log_stream_name: ctx.env_config.log_stream.clone(),
-        deadline_ms: ctx.deadline,
-    }
+/// The invocation context from the `/next` answer's `Lambda-Runtime-*` headers ("AWS Lambda
+/// runtime API", Next invocation), and the X-Ray trace id. A missing deadline (some local
+/// emulators send none) leaves no time to report rather than refusing the invocation.
+pub fn invocation_context(
+    request_id: &str,
+    config: &FunctionConfig,
+    next: &Answer,
+) -> (InvocationContext, Option<String>) {
+    let header = |name: &str| next.header(name).map(|v| v.trim().to_string());
+    (
+        InvocationContext {
+            aws_request_id: request_id.to_string(),
+            function_name: config.function_name.clone(),
+            function_version: config.version.clone(),
+            invoked_function_arn: header("lambda-runtime-invoked-function-arn").unwrap_or_default(),
+            memory_limit_in_mb: config.memory_mb,
+            log_group_name: config.log_group.clone(),
+            log_stream_name: config.log_stream.clone(),
+            deadline_ms: header("lambda-runtime-deadline-ms")
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0),
+        },
+        header("lambda-runtime-trace-id").filter(|t| !t.is_empty()),
+    )
 }
 
 /// The app as the function names it: `RWSGI_APP`, else the function's Handler setting
@@ -151,66 +145,24 @@ fn init_report(e: &Error) -> ErrorReport {
     }
 }
 
-/// The Runtime API, reached through `lambda_runtime`'s client.
-struct RuntimeApi {
-    client: PooledClient,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl RuntimeApi {
-    fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Vec<u8>,
-        error_type: Option<&str>,
-    ) -> std::result::Result<(u16, HeaderMap, Vec<u8>), String> {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(format!("{API_VERSION}{path}"))
-            .header("user-agent", format!("rwsgi/{}", crate::VERSION));
-        if method == "POST" {
-            builder = builder.header("content-type", "application/json");
-        }
-        if let Some(t) = error_type {
-            builder = builder.header("lambda-runtime-function-error-type", t);
-        }
-        let request = builder
-            .body(Body::from(body))
-            .map_err(|e| format!("cannot build the request for {path}: {e}"))?;
-        self.runtime.block_on(async {
-            let response = self
-                .client
-                .call(request)
-                .await
-                .map_err(|e| format!("{method} {path}: {e}"))?;
-            let (parts, body) = response.into_parts();
-            // Bytes into Vec takes over the buffer when it is a single one, without a copy.
-            let bytes = Vec::from(
-                body.collect()
-                    .await
-                    .map_err(|e| format!("{method} {path}: reading the answer: {e}"))?
-                    .to_bytes(),
-            );
-            Ok((parts.status.as_u16(), parts.headers, bytes))
-        })
-    }
-
-    fn post(
-        &self,
-        path: &str,
-        body: Vec<u8>,
-        error_type: Option<&str>,
-    ) -> std::result::Result<(), String> {
-        let (status, _, answer) = self.send("POST", path, body, error_type)?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(format!(
-                "POST {path} was answered {status}: {}",
-                String::from_utf8_lossy(&answer).trim()
-            ))
-        }
+/// POSTs a result or an error; an answer other than 2xx is an error.
+fn post(
+    client: &mut Client,
+    path: &str,
+    body: &[u8],
+    error_type: Option<&str>,
+) -> std::result::Result<(), String> {
+    let answer = client
+        .post(path, body, error_type)
+        .map_err(|e| format!("POST {path}: {e}"))?;
+    if (200..300).contains(&answer.status) {
+        Ok(())
+    } else {
+        Err(format!(
+            "POST {path} was answered {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body).trim()
+        ))
     }
 }
 
@@ -226,7 +178,7 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
                 .into(),
         )
     })?;
-    let base = runtime_api_uri(&address).map_err(Error::Usage)?;
+    let mut api = Client::new(Endpoint::parse(&address).map_err(Error::Usage)?);
     // A long-running process that handles large bodies one after another: glibc raises its
     // mmap threshold each time a large block is freed, after which multi-megabyte bodies come
     // from the heap and the freed space is not given back, so the peak grows invocation after
@@ -234,14 +186,6 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
     // freed.
     // SAFETY: mallopt has no preconditions; it is called before any other thread exists.
     unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024) };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
-    let api = RuntimeApi {
-        client: PooledClient::builder().with_endpoint(base).build(),
-        runtime,
-    };
 
     let mut base_dirs = Vec::new();
     if let Some(root) = std::env::var_os("LAMBDA_TASK_ROOT").filter(|r| !r.is_empty()) {
@@ -257,9 +201,10 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
                 report.message,
                 report.stack.concat()
             ));
-            if let Err(e) = api.post(
+            if let Err(e) = post(
+                &mut api,
                 "/runtime/init/error",
-                error_body(&report),
+                &error_body(&report),
                 Some(&report.error_type),
             ) {
                 crate::log::error(&format!("cannot report the init error: {e}"));
@@ -268,31 +213,34 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
         }
     };
 
-    let config = Arc::new(config_from_env());
+    let config = FunctionConfig::from_env();
     loop {
-        let (status, headers, event) =
-            match api.send("GET", "/runtime/invocation/next", Vec::new(), None) {
-                Ok(next) => next,
-                Err(e) => {
-                    crate::log::error(&format!("the Runtime API is gone, stopping: {e}"));
-                    return Ok(1);
-                }
-            };
-        if status == 408 {
+        let next = match api.get("/runtime/invocation/next") {
+            Ok(next) => next,
+            Err(e) => {
+                crate::log::error(&format!(
+                    "the Runtime API is gone, stopping: GET /runtime/invocation/next: {e}"
+                ));
+                return Ok(1);
+            }
+        };
+        if next.status == 408 {
             // A local emulator's request timeout (`cargo lambda watch --timeout`) on the long
             // poll: nothing was handed out, so ask again.
             continue;
         }
-        if status != 200 {
+        if next.status != 200 {
             crate::log::error(&format!(
-                "GET /runtime/invocation/next was answered {status}: {}; stopping",
-                String::from_utf8_lossy(&event).trim()
+                "GET /runtime/invocation/next was answered {}: {}; stopping",
+                next.status,
+                String::from_utf8_lossy(&next.body).trim()
             ));
             return Ok(1);
         }
-        let Some(request_id) = headers
-            .get("lambda-runtime-aws-request-id")
-            .and_then(|v| v.to_str().ok())
+        let Some(request_id) = next
+            .header("lambda-runtime-aws-request-id")
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
             .map(str::to_string)
         else {
             crate::log::error(
@@ -300,19 +248,23 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
             );
             continue;
         };
-        let ctx = context(&request_id, &config, &headers);
+        let (ctx, trace_id) = invocation_context(&request_id, &config, &next);
         crate::log::set_request_id(Some(&request_id));
         // Each invocation's X-Ray trace id, where the AWS SDKs look for it.
-        python::set_os_environ("_X_AMZN_TRACE_ID", ctx.1.as_deref());
+        python::set_os_environ("_X_AMZN_TRACE_ID", trace_id.as_deref());
 
         let id = super::event::encode_component(&request_id);
-        let posted = match handler.handle(event, ctx.0) {
-            Invocation::Reply { reply, .. } => {
-                api.post(&format!("/runtime/invocation/{id}/response"), reply, None)
-            }
-            Invocation::Error(report) => api.post(
+        let posted = match handler.handle(next.body, ctx) {
+            Invocation::Reply { reply, .. } => post(
+                &mut api,
+                &format!("/runtime/invocation/{id}/response"),
+                &reply,
+                None,
+            ),
+            Invocation::Error(report) => post(
+                &mut api,
                 &format!("/runtime/invocation/{id}/error"),
-                error_body(&report),
+                &error_body(&report),
                 Some(&report.error_type),
             ),
         };
@@ -322,80 +274,5 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
             crate::log::error(&e);
         }
         crate::log::set_request_id(None);
-    }
-}
-
-/// The invocation context from the `/next` answer's headers, and the trace id.
-fn context(
-    request_id: &str,
-    config: &Arc<lambda_runtime::Config>,
-    headers: &HeaderMap,
-) -> (InvocationContext, Option<String>) {
-    // lambda_runtime's Context::new requires a deadline header; an emulator that omits it
-    // still gets an invocation, with no time left to report.
-    let patched;
-    let headers = if headers.contains_key("lambda-runtime-deadline-ms") {
-        headers
-    } else {
-        let mut copy = headers.clone();
-        copy.insert(
-            "lambda-runtime-deadline-ms",
-            http::HeaderValue::from_static("0"),
-        );
-        patched = copy;
-        &patched
-    };
-    let trace = headers
-        .get("lambda-runtime-trace-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    match lambda_runtime::Context::new(request_id, config.clone(), headers) {
-        Ok(ctx) => (invocation_context(&ctx), trace),
-        Err(e) => {
-            // lambda_runtime reads the mobile SDK's Client-Context shape only; any other shape
-            // (or a Cognito identity it cannot read) must not cost the app its deadline or ARN,
-            // which come straight from their own headers.
-            crate::log::warn(&format!(
-                "cannot read the invocation's client context or identity ({e}); passing none"
-            ));
-            let header = |name: &str| {
-                headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            (
-                InvocationContext {
-                    aws_request_id: request_id.to_string(),
-                    function_name: config.function_name.clone(),
-                    function_version: config.version.clone(),
-                    invoked_function_arn: header("lambda-runtime-invoked-function-arn")
-                        .unwrap_or_default(),
-                    memory_limit_in_mb: i64::from(config.memory),
-                    log_group_name: config.log_group.clone(),
-                    log_stream_name: config.log_stream.clone(),
-                    deadline_ms: header("lambda-runtime-deadline-ms")
-                        .and_then(|d| d.trim().parse().ok())
-                        .unwrap_or(0),
-                },
-                trace,
-            )
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_addresses() {
-        let ok = |s: &str| runtime_api_uri(s).unwrap().to_string();
-        assert_eq!(ok("127.0.0.1:9001"), "http://127.0.0.1:9001/");
-        assert_eq!(ok("http://127.0.0.1:9000/.rt"), "http://127.0.0.1:9000/.rt");
-        assert_eq!(ok("localhost:9001"), "http://localhost:9001/");
-        assert!(runtime_api_uri("https://x:1").is_err());
-        assert!(runtime_api_uri("").is_err());
-        assert!(runtime_api_uri("a b").is_err());
     }
 }

@@ -52,18 +52,74 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<B
         Value::Object(map) => {
             let dict = PyDict::new(py);
             for (k, v) in map {
-                dict.set_item(PyString::new(py, k), json_to_py(py, v)?)?;
+                // An event's keys are the same from one invocation to the next.
+                dict.set_item(environ_key(py, k), json_to_py(py, v)?)?;
             }
             dict.into_any()
         }
     })
 }
 
+/// The most keys kept as ready-made Python strings: every CGI name, and the header names and
+/// event keys that requests commonly have, but not an unbounded number of names that clients
+/// choose.
+const KEY_CACHE_LIMIT: usize = 512;
+
+/// An environ (or event) key as an interned `str`, so that the app's lookups compare it by
+/// identity, made once per distinct key rather than on every request.
+fn environ_key<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+    type Map = std::collections::HashMap<Box<str>, Py<PyString>, KeyHasher>;
+    type Cache = std::sync::Mutex<Map>;
+    static KEYS: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = KEYS.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(k) = cache.get(key) {
+        return k.bind(py).clone();
+    }
+    let k = PyString::intern(py, key);
+    if cache.len() < KEY_CACHE_LIMIT {
+        cache.insert(key.into(), k.clone().unbind());
+    }
+    k
+}
+
+/// FNV-1a for the key cache: keys are short, and SipHash's resistance to chosen collisions buys
+/// nothing for a map that stops growing at [`KEY_CACHE_LIMIT`] entries.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher;
+
+impl std::hash::BuildHasher for KeyHasher {
+    type Hasher = Fnv1a;
+    fn build_hasher(&self) -> Fnv1a {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct Fnv1a(u64);
+
+impl std::hash::Hasher for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `sys`, looked up once. `sys.stderr` itself is read for each request: an app may replace it.
+fn sys_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static SYS: pyo3::sync::PyOnceLock<Py<PyModule>> = pyo3::sync::PyOnceLock::new();
+    SYS.get_or_try_init(py, || Ok(py.import("sys")?.unbind()))
+        .map(|m| m.bind(py))
+}
+
 /// Builds the environ for `request`, consuming its body into `wsgi.input`.
 pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDict>> {
     let environ = PyDict::new(py);
-    for (key, value) in request.cgi_variables() {
-        environ.set_item(PyString::intern(py, &key), latin1(py, &value)?)?;
+    for (key, value) in request.cgi_variables_borrowed() {
+        environ.set_item(environ_key(py, &key), latin1(py, &value)?)?;
     }
     let Request {
         body,
@@ -86,7 +142,7 @@ pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDi
     environ.set_item(pyo3::intern!(py, "wsgi.input_terminated"), true)?;
     environ.set_item(
         pyo3::intern!(py, "wsgi.errors"),
-        py.import("sys")?.getattr("stderr")?,
+        sys_module(py)?.getattr(pyo3::intern!(py, "stderr"))?,
     )?;
     environ.set_item(pyo3::intern!(py, "wsgi.multithread"), traits.multithread)?;
     environ.set_item(pyo3::intern!(py, "wsgi.multiprocess"), traits.multiprocess)?;

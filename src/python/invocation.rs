@@ -176,12 +176,20 @@ impl EventHandler {
 /// variable that rwsgi owns and replaces.
 pub fn set_os_environ(name: &str, value: Option<&str>) {
     Python::attach(|py| {
-        let result = py.import("os").and_then(|os| {
-            let environ = os.getattr("environ")?;
-            let data = environ.getattr("_data")?;
-            let key = environ.call_method1("encodekey", (name,))?;
+        let result = os_environ(py).and_then(|(data, encodekey, encodevalue)| {
+            // os.environ holds bytes in the filesystem encoding, which agrees with ASCII: an
+            // ASCII name or value (a trace id always is) needs no call into Python's encoder.
+            let encode = |text: &str, encoder: &Py<PyAny>| {
+                if text.is_ascii() {
+                    Ok(pyo3::types::PyBytes::new(py, text.as_bytes()).into_any())
+                } else {
+                    encoder.bind(py).call1((text,))
+                }
+            };
+            let data = data.bind(py);
+            let key = encode(name, encodekey)?;
             match value {
-                Some(v) => data.set_item(key, environ.call_method1("encodevalue", (v,))?),
+                Some(v) => data.set_item(key, encode(v, encodevalue)?),
                 None => data.call_method1("pop", (key, py.None())).map(drop),
             }
         });
@@ -190,6 +198,23 @@ pub fn set_os_environ(name: &str, value: Option<&str>) {
         }
     });
     set_c_environ(name, value);
+}
+
+/// `os.environ`'s underlying mapping and its key and value encoders, looked up once: this runs
+/// for every invocation, and an import and three attribute lookups each time were a tenth of a
+/// warm invocation's cost.
+type OsEnviron = (Py<PyAny>, Py<PyAny>, Py<PyAny>);
+
+fn os_environ(py: Python<'_>) -> PyResult<&'static OsEnviron> {
+    static OS_ENVIRON: pyo3::sync::PyOnceLock<OsEnviron> = pyo3::sync::PyOnceLock::new();
+    OS_ENVIRON.get_or_try_init(py, || {
+        let environ = py.import("os")?.getattr("environ")?;
+        Ok((
+            environ.getattr("_data")?.unbind(),
+            environ.getattr("encodekey")?.unbind(),
+            environ.getattr("encodevalue")?.unbind(),
+        ))
+    })
 }
 
 /// The buffers the C environment points at, one per variable rwsgi sets.

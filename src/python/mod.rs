@@ -27,12 +27,21 @@ pub struct App {
 impl App {
     /// Imports the app named by `spec`. The interpreter must have been started.
     pub fn load(spec: &AppSpec) -> Result<App, LoadError> {
-        Python::attach(|py| load::load(py, spec).map(|callable| App { callable }))
+        Python::attach(|py| {
+            let loaded = load::load(py, spec).map(|callable| App { callable });
+            interp::resume_gc(py);
+            loaded
+        })
     }
 
     /// Imports a plain `function(event, context)` handler (`RWSGI_EVENT_HANDLER`).
     pub fn load_event_handler(spec: &AppSpec) -> Result<EventHandler, LoadError> {
-        Python::attach(|py| load::load(py, spec).map(EventHandler::new))
+        Python::attach(|py| {
+            interp::pause_gc(py);
+            let loaded = load::load(py, spec).map(EventHandler::new);
+            interp::resume_gc(py);
+            loaded
+        })
     }
 
     /// Runs one request through the app, delivering the response to `sink`.

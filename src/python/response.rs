@@ -363,7 +363,14 @@ fn drive(
     let iterated = iterate(py, &result, state);
     // PEP 3333: close() is called whenever the result has one, whether the request completed
     // normally or ended early on an error.
-    let closed = match result.hasattr("close") {
+    // A list or tuple (what most apps return) has no close(); asking would make and drop an
+    // AttributeError each time.
+    let plain = result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>();
+    let closed = match if plain {
+        Ok(false)
+    } else {
+        result.hasattr("close")
+    } {
         Ok(true) => result.call_method0("close").map(drop),
         Ok(false) => Ok(()),
         Err(e) => Err(e),

@@ -9,7 +9,8 @@
 //! on `/next`, a 413 for a response. Whatever rwsgi posts is recorded for the test to inspect.
 //!
 //! HTTP/1.1 with keep-alive and `Content-Length` bodies is all it speaks: that is what rwsgi's
-//! client (hyper, through `lambda_runtime_api_client`) sends.
+//! Runtime API client sends (its answers to chunked and closing framings are unit-tested in
+//! `src/lambda/api.rs`).
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};

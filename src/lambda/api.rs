@@ -1,0 +1,807 @@
+//! The Runtime API client: HTTP/1.1 on one kept-alive blocking TCP connection.
+//!
+//! The Runtime API ("AWS Lambda runtime API", 2018-06-01) is a local HTTP server that a runtime
+//! talks to one request at a time: `GET /runtime/invocation/next` (a long poll that ends when an
+//! event arrives), then a `POST` of the result. Nothing runs beside a request while it is under
+//! way, so the client blocks: a write, then reads until the answer is whole. This keeps a warm
+//! invocation to two `write`s and as many `read`s as the answers take, with no event loop and
+//! no task machinery in between, which is most of what an async client would cost per call here
+//! (bench/RESULTS.md has the measurements).
+//!
+//! Answers are read as RFC 9112 frames them: a `Content-Length` body, a chunked one, or one that
+//! ends with the connection. A kept-alive connection may have been closed by the server while it
+//! sat idle (an emulator's idle timeout): one idle for a while is checked before it is used, and
+//! a `GET` that still fails before any answer arrives is sent again once on a new connection. A
+//! `POST` is not: the server may have acted on it (RFC 9110 section 9.2.2).
+
+use std::io::{self, IoSlice, Read};
+use std::net::TcpStream;
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+/// The version prefix of every Runtime API path.
+const API_VERSION: &str = "/2018-06-01";
+
+/// The largest answer head accepted; the Runtime API's are a few hundred bytes.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// The most header lines in an answer head.
+const MAX_HEADERS: usize = 64;
+
+/// How long a connection may sit idle before it is checked for a close by the server. Within
+/// an invocation's two requests it never is (that would be a system call each time); an app
+/// that takes longer than this, or a function that was frozen between invocations, is.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// Where the Runtime API listens: `host:port` and any path prefix before `/2018-06-01`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `host:port`, as `TcpStream::connect` and the `Host` header take it.
+    pub authority: String,
+    /// A path prefix without a trailing `/` (`/.rt`), or empty.
+    pub prefix: String,
+}
+
+impl Endpoint {
+    /// `127.0.0.1:9001` (what Lambda sets in `AWS_LAMBDA_RUNTIME_API`), or a full base URL with
+    /// a path prefix, as some local emulators use (`http://127.0.0.1:9000/.rt`).
+    pub fn parse(value: &str) -> Result<Endpoint, String> {
+        let value = value.trim();
+        let rest = match value.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+            Some(_) => {
+                return Err(format!(
+                    "AWS_LAMBDA_RUNTIME_API={value:?}: the Runtime API speaks plain http"
+                ));
+            }
+            None => value,
+        };
+        let (authority, path) = match rest.find(['/', '?', '#']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            return Err(format!("AWS_LAMBDA_RUNTIME_API={value:?} has no host"));
+        }
+        if authority.contains('@')
+            || path.contains(['?', '#'])
+            || value
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || !b.is_ascii())
+        {
+            return Err(format!(
+                "AWS_LAMBDA_RUNTIME_API={value:?} is not an address (host:port or \
+                 http://host:port/prefix)"
+            ));
+        }
+        // A port, unless the host is a bracketed IPv6 address alone ("[::1]").
+        let has_port = match authority.rfind(':') {
+            Some(i) => !authority[i..].contains(']'),
+            None => false,
+        };
+        if has_port {
+            let port = &authority[authority.rfind(':').unwrap_or(0) + 1..];
+            if port.parse::<u16>().is_err() {
+                return Err(format!(
+                    "AWS_LAMBDA_RUNTIME_API={value:?}: {port:?} is not a port number"
+                ));
+            }
+        }
+        let authority = if has_port {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Endpoint {
+            authority,
+            prefix: path.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+/// Why a request to the Runtime API got no answer.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("cannot connect to {authority}: {source}")]
+    Connect {
+        authority: String,
+        source: io::Error,
+    },
+    #[error("the connection failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("the connection closed before the answer was whole")]
+    Closed,
+    #[error("the answer is not HTTP/1.1: {0}")]
+    Protocol(String),
+}
+
+/// An answer's header fields: the head's bytes and where each name and value lies in them, so
+/// that reading a head takes two allocations however many fields it has.
+#[derive(Debug, Default)]
+struct Headers {
+    raw: Vec<u8>,
+    fields: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Headers {
+    /// The values of a field, in order; names compare without regard to letter case.
+    fn all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+        self.fields
+            .iter()
+            .filter(move |(n, _)| self.raw[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| &self.raw[v.clone()])
+    }
+
+    /// Whether a comma-separated field lists `token` (`Connection: close`).
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.all(name).any(|v| {
+            v.split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    }
+}
+
+/// One answer from the Runtime API.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// A header's value, when it is present and UTF-8 text (a repeated one: the first).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .all(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
+/// A connection and the bytes read from it but not yet used.
+struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+    /// How much of `buffer` has been used.
+    start: usize,
+    /// Whether a request has been answered on it (so the server may have closed it since).
+    reused: bool,
+    /// When its last answer was read.
+    last_used: Instant,
+}
+
+impl Connection {
+    fn open(authority: &str) -> Result<Connection, ApiError> {
+        let stream = TcpStream::connect(authority).map_err(|source| ApiError::Connect {
+            authority: authority.to_string(),
+            source,
+        })?;
+        // Each request is written whole in one call and then waited on: Nagle's algorithm would
+        // only hold a short final segment back until the previous one is acknowledged.
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            stream,
+            buffer: Vec::with_capacity(8 * 1024),
+            start: 0,
+            reused: false,
+            last_used: Instant::now(),
+        })
+    }
+
+    /// Whether the server has closed the connection (or sent something unasked, such as a 408
+    /// before closing), seen without waiting.
+    fn closed_by_server(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: a one-byte peek into a local buffer on a socket this connection owns.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error().kind();
+            return !matches!(e, io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted);
+        }
+        true
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buffer[self.start..]
+    }
+
+    /// Reads more bytes into the buffer; `false` at the end of the stream.
+    fn fill(&mut self) -> Result<bool, ApiError> {
+        if self.start > 0 && self.start == self.buffer.len() {
+            self.buffer.clear();
+            self.start = 0;
+        }
+        let len = self.buffer.len();
+        if self.buffer.capacity() - len < 4096 {
+            self.buffer.reserve(8 * 1024);
+        }
+        let spare = self.buffer.capacity() - len;
+        self.buffer.resize(len + spare, 0);
+        let read = loop {
+            match self.stream.read(&mut self.buffer[len..]) {
+                Ok(n) => break Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            }
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                self.buffer.truncate(len);
+                return Err(e.into());
+            }
+        };
+        self.buffer.truncate(len + n);
+        Ok(n > 0)
+    }
+
+    /// Moves `n` bytes (or up to the end of the stream, with `None`) into `out`: the buffered
+    /// ones first, then straight from the socket into `out`'s own memory.
+    fn take_into(&mut self, out: &mut Vec<u8>, n: Option<usize>) -> Result<(), ApiError> {
+        let buffered = self.pending().len().min(n.unwrap_or(usize::MAX));
+        // One allocation of the whole body; a length from the server is not a reason to reserve
+        // unbounded memory up front, though.
+        out.reserve(n.unwrap_or(buffered).min(64 * 1024 * 1024));
+        out.extend_from_slice(&self.buffer[self.start..self.start + buffered]);
+        self.start += buffered;
+        match n {
+            Some(n) if buffered == n => Ok(()),
+            Some(n) => {
+                let wanted = (n - buffered) as u64;
+                let got = (&mut self.stream).take(wanted).read_to_end(out)?;
+                if got as u64 == wanted {
+                    Ok(())
+                } else {
+                    Err(ApiError::Closed)
+                }
+            }
+            None => {
+                self.stream.read_to_end(out)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// One line of a chunked body (without its CRLF).
+    fn line(&mut self) -> Result<Vec<u8>, ApiError> {
+        loop {
+            if let Some(i) = self.pending().iter().position(|&b| b == b'\n') {
+                let mut line = self.pending()[..i].to_vec();
+                self.start += i + 1;
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(line);
+            }
+            if self.pending().len() > MAX_HEAD {
+                return Err(ApiError::Protocol("a chunk line is too long".into()));
+            }
+            if !self.fill()? {
+                return Err(ApiError::Closed);
+            }
+        }
+    }
+
+    /// A chunked body (RFC 9112 section 7.1), its trailers read and dropped.
+    fn chunked(&mut self, out: &mut Vec<u8>) -> Result<(), ApiError> {
+        loop {
+            let line = self.line()?;
+            let size_text = line.split(|&b| b == b';').next().unwrap_or_default();
+            let size_text = std::str::from_utf8(size_text)
+                .ok()
+                .map(|s| s.trim_matches([' ', '\t']))
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()));
+            let size = size_text
+                .and_then(|s| usize::from_str_radix(s, 16).ok())
+                .ok_or_else(|| {
+                    ApiError::Protocol(format!(
+                        "bad chunk size {:?}",
+                        String::from_utf8_lossy(&line)
+                    ))
+                })?;
+            if size == 0 {
+                while !self.line()?.is_empty() {}
+                return Ok(());
+            }
+            self.take_into(out, Some(size))?;
+            if !self.line()?.is_empty() {
+                return Err(ApiError::Protocol("a chunk runs past its size".into()));
+            }
+        }
+    }
+}
+
+/// The parts of an answer head that decide how its body is read.
+struct Head {
+    status: u16,
+    headers: Headers,
+    /// The server will close the connection after this answer.
+    close: bool,
+}
+
+fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ApiError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut slots);
+    let used = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(ApiError::Protocol(e.to_string())),
+    };
+    let status = response.code.unwrap_or(0);
+    let http10 = response.version == Some(0);
+    // httparse hands out slices of `bytes`; their offsets locate them in the copy.
+    let base = bytes.as_ptr() as usize;
+    let span = |part: &[u8]| {
+        let start = part.as_ptr() as usize - base;
+        start..start + part.len()
+    };
+    let headers = Headers {
+        raw: bytes[..used].to_vec(),
+        fields: response
+            .headers
+            .iter()
+            .map(|h| (span(h.name.as_bytes()), span(h.value)))
+            .collect(),
+    };
+    let close = headers.has_token("connection", "close")
+        || (http10 && !headers.has_token("connection", "keep-alive"));
+    Ok(Some((
+        used,
+        Head {
+            status,
+            headers,
+            close,
+        },
+    )))
+}
+
+/// A client for one Runtime API endpoint, holding its connection open between requests.
+pub struct Client {
+    endpoint: Endpoint,
+    user_agent: String,
+    connection: Option<Connection>,
+    idle_check: Duration,
+}
+
+impl Client {
+    pub fn new(endpoint: Endpoint) -> Client {
+        Client {
+            endpoint,
+            user_agent: format!("rwsgi/{}", crate::VERSION),
+            connection: None,
+            idle_check: IDLE_CHECK,
+        }
+    }
+
+    /// `GET` a Runtime API path (after `/2018-06-01`).
+    pub fn get(&mut self, path: &str) -> Result<Answer, ApiError> {
+        self.request("GET", path, None, None)
+    }
+
+    /// `POST` a JSON body, with `Lambda-Runtime-Function-Error-Type` when it reports an error.
+    pub fn post(
+        &mut self,
+        path: &str,
+        body: &[u8],
+        error_type: Option<&str>,
+    ) -> Result<Answer, ApiError> {
+        self.request("POST", path, Some(body), error_type)
+    }
+
+    fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        error_type: Option<&str>,
+    ) -> Result<Answer, ApiError> {
+        let head = self.request_head(method, path, body, error_type);
+        let body = body.unwrap_or_default();
+        let mut retried = false;
+        loop {
+            if self
+                .connection
+                .as_ref()
+                .is_some_and(|c| c.last_used.elapsed() >= self.idle_check && c.closed_by_server())
+            {
+                self.connection = None;
+            }
+            let connection = match self.connection.as_mut() {
+                Some(c) => c,
+                None => self
+                    .connection
+                    .insert(Connection::open(&self.endpoint.authority)?),
+            };
+            let reused = connection.reused;
+            match exchange(connection, &head, body) {
+                Ok((answer, close)) => {
+                    if close {
+                        self.connection = None;
+                    } else if let Some(c) = self.connection.as_mut() {
+                        c.reused = true;
+                        c.last_used = Instant::now();
+                    }
+                    return Ok(answer);
+                }
+                Err(Failure { error, answered }) => {
+                    self.connection = None;
+                    // A kept-alive connection the server closed just as the request went out:
+                    // a GET changes nothing on the server, so it goes again on a new one.
+                    if reused && !answered && !retried && method == "GET" {
+                        retried = true;
+                        continue;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    fn request_head(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        error_type: Option<&str>,
+    ) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut head = Vec::with_capacity(256);
+        // Writes into a Vec cannot fail.
+        let _ = write!(
+            head,
+            "{method} {}{API_VERSION}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\n",
+            self.endpoint.prefix, self.endpoint.authority, self.user_agent
+        );
+        if let Some(body) = body {
+            let _ = write!(
+                head,
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            );
+        }
+        if let Some(t) = error_type {
+            // An exception's class name is the app's to choose; only visible ASCII can go in a
+            // header field (RFC 9110 section 5.5).
+            let clean: String = t.chars().filter(|c| c.is_ascii_graphic()).collect();
+            if !clean.is_empty() {
+                let _ = write!(head, "Lambda-Runtime-Function-Error-Type: {clean}\r\n");
+            }
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+}
+
+/// A failed exchange, and whether any of an answer had arrived.
+struct Failure {
+    error: ApiError,
+    answered: bool,
+}
+
+fn fail(error: ApiError, answered: bool) -> Failure {
+    Failure { error, answered }
+}
+
+/// Writes one request and reads its answer; the `bool` says the connection must be closed.
+fn exchange(c: &mut Connection, head: &[u8], body: &[u8]) -> Result<(Answer, bool), Failure> {
+    write_all(&mut c.stream, head, body).map_err(|e| fail(e.into(), false))?;
+    // Interim 1xx answers (RFC 9110 section 15.2) come before the final one and are skipped.
+    let head = loop {
+        let parsed = parse_head(c.pending()).map_err(|e| fail(e, true))?;
+        match parsed {
+            Some((used, head)) => {
+                c.start += used;
+                if (100..200).contains(&head.status) && head.status != 101 {
+                    continue;
+                }
+                break head;
+            }
+            None => {
+                if c.pending().len() > MAX_HEAD {
+                    return Err(fail(
+                        ApiError::Protocol("the answer's head is too long".into()),
+                        true,
+                    ));
+                }
+                let answered = !c.pending().is_empty();
+                match c.fill() {
+                    Ok(true) => {}
+                    Ok(false) => return Err(fail(ApiError::Closed, answered)),
+                    Err(e) => return Err(fail(e, answered)),
+                }
+            }
+        }
+    };
+    let mut body = Vec::new();
+    let mut close = head.close;
+    // RFC 9112 section 6.3: how the body's length is known.
+    let headers = &head.headers;
+    let header = |name: &'static str| headers.all(name);
+    let no_body = head.status == 204 || head.status == 304;
+    let chunked = header("transfer-encoding")
+        .last()
+        .is_some_and(|v| v.trim_ascii().to_ascii_lowercase().ends_with(b"chunked"));
+    let read = if no_body {
+        Ok(())
+    } else if chunked {
+        c.chunked(&mut body)
+    } else if header("transfer-encoding").next().is_some() {
+        close = true;
+        c.take_into(&mut body, None)
+    } else {
+        let mut lengths = header("content-length").map(|v| {
+            std::str::from_utf8(v)
+                .ok()
+                .map(|s| s.trim_matches([' ', '\t']))
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<usize>().ok())
+        });
+        match lengths.next() {
+            None => {
+                close = true;
+                c.take_into(&mut body, None)
+            }
+            Some(Some(n)) if lengths.all(|other| other == Some(n)) => {
+                c.take_into(&mut body, Some(n))
+            }
+            Some(_) => Err(ApiError::Protocol("a bad Content-Length".into())),
+        }
+    };
+    read.map_err(|e| fail(e, true))?;
+    if !c.pending().is_empty() {
+        // Bytes the Runtime API never sends unasked: the connection's state is unknown.
+        close = true;
+    }
+    Ok((
+        Answer {
+            status: head.status,
+            headers: head.headers,
+            body,
+        },
+        close,
+    ))
+}
+
+/// The head and the body in as few writes as the socket takes (one, normally).
+fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let mut parts = [IoSlice::new(head), IoSlice::new(body)];
+    let mut slices = &mut parts[..];
+    while !slices.is_empty() {
+        match send_vectored(stream, slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `sendmsg` with `MSG_NOSIGNAL`: a connection the server has closed is an error to report, never
+/// a SIGPIPE, whatever the app has done to that signal's disposition.
+fn send_vectored(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: msghdr is plain data, for which all zeroes is a valid (empty) value.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is ABI-compatible with iovec on Unix (its documented guarantee); sendmsg only
+    // reads through the pointer.
+    message.msg_iov = slices.as_ptr().cast_mut().cast();
+    message.msg_iovlen = slices.len() as _;
+    // SAFETY: the iovecs point at live slices for the length of the call.
+    let n = unsafe { libc::sendmsg(stream.as_raw_fd(), &message, libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::thread;
+
+    #[test]
+    fn endpoints() {
+        let ok = |s: &str| Endpoint::parse(s).unwrap();
+        assert_eq!(
+            ok("127.0.0.1:9001"),
+            Endpoint {
+                authority: "127.0.0.1:9001".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            ok("http://127.0.0.1:9000/.rt/"),
+            Endpoint {
+                authority: "127.0.0.1:9000".into(),
+                prefix: "/.rt".into()
+            }
+        );
+        assert_eq!(ok("localhost").authority, "localhost:80");
+        assert_eq!(ok("HTTP://[::1]:9001").authority, "[::1]:9001");
+        assert_eq!(ok("[::1]").authority, "[::1]:80");
+        assert_eq!(ok(" localhost:9001 ").authority, "localhost:9001");
+        for bad in [
+            "",
+            "https://x:1",
+            "a b",
+            "http://",
+            "/path",
+            "x:port",
+            "x:99999",
+            "u@x:1",
+            "x:1/p?q",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// A server that answers each request on one connection with the next canned bytes, then
+    /// closes; it reports the requests it read.
+    fn serve(answers: Vec<Vec<u8>>) -> (Endpoint, mpsc::Receiver<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            for answer in answers {
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    request.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                if let Some(len) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|l| l.trim().parse::<usize>().ok())
+                {
+                    let mut body = vec![0; len];
+                    stream.read_exact(&mut body).unwrap();
+                    request.extend_from_slice(&body);
+                }
+                tx.send(request).unwrap();
+                stream.write_all(&answer).unwrap();
+            }
+        });
+        (
+            Endpoint {
+                authority,
+                prefix: "/p".into(),
+            },
+            rx,
+        )
+    }
+
+    #[test]
+    fn reads_each_framing_on_one_connection() {
+        let (endpoint, requests) = serve(vec![
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\
+              Lambda-Runtime-Aws-Request-Id: abc\r\n\r\nhello"
+                .to_vec(),
+            b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n\
+              3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n"
+                .to_vec(),
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end".to_vec(),
+        ]);
+        let mut client = Client::new(endpoint);
+        let a = client.get("/runtime/invocation/next").unwrap();
+        assert_eq!((a.status, a.body.as_slice()), (200, b"hello".as_slice()));
+        assert_eq!(a.header("lambda-runtime-aws-request-id"), Some("abc"));
+        let request = requests.recv().unwrap();
+        assert!(
+            request.starts_with(b"GET /p/2018-06-01/runtime/invocation/next HTTP/1.1\r\n"),
+            "{}",
+            String::from_utf8_lossy(&request)
+        );
+        let b = client
+            .post("/runtime/invocation/abc/error", b"{}", Some("Bad\r\nType"))
+            .unwrap();
+        assert_eq!(
+            (b.status, b.body.as_slice()),
+            (202, b"abc0123456789".as_slice())
+        );
+        let request = String::from_utf8(requests.recv().unwrap()).unwrap();
+        assert!(request.contains("Lambda-Runtime-Function-Error-Type: BadType\r\n"));
+        assert!(request.contains("Content-Length: 2\r\n") && request.ends_with("\r\n\r\n{}"));
+        let c = client.get("/x").unwrap();
+        assert_eq!(c.body, b"to the end");
+        assert!(client.connection.is_none());
+    }
+
+    /// A server that answers one request per connection and then closes it, as an idle timeout
+    /// would; it counts the connections.
+    fn one_per_connection() -> (Endpoint, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+        (
+            Endpoint {
+                authority,
+                prefix: String::new(),
+            },
+            connections,
+        )
+    }
+
+    #[test]
+    fn a_connection_closed_while_idle_is_replaced() {
+        // Checked before use: a POST goes on a new connection, once.
+        let (endpoint, connections) = one_per_connection();
+        let mut client = Client::new(endpoint);
+        client.idle_check = Duration::ZERO;
+        assert_eq!(client.get("/a").unwrap().body, b"ok");
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(client.post("/b", b"{}", None).unwrap().body, b"ok");
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+
+        // Not checked (used again at once): a GET that gets no answer goes again, once; a POST
+        // does not, since the server may have acted on it.
+        let (endpoint, connections) = one_per_connection();
+        let mut client = Client::new(endpoint);
+        assert_eq!(client.get("/a").unwrap().body, b"ok");
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(client.get("/b").unwrap().body, b"ok");
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        thread::sleep(Duration::from_millis(50));
+        assert!(client.post("/c", b"{}", None).is_err());
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn broken_answers_are_errors() {
+        for (answer, what) in [
+            (
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"[..],
+                "closed",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+                "length",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                "chunk",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+                "past",
+            ),
+            (b"SMTP ready\r\n\r\n", "protocol"),
+            (b"HTTP/1.1 200 OK\r\nContent-Le", "closed"),
+        ] {
+            let (endpoint, _requests) = serve(vec![answer.to_vec()]);
+            let mut client = Client::new(endpoint);
+            let result = client.get("/x");
+            assert!(result.is_err(), "{what}: {result:?}");
+        }
+    }
+}
