@@ -611,13 +611,22 @@ pub fn encode_component(s: &str) -> String {
 /// Standard base64, with or without padding; whitespace (line breaks from some clients) is
 /// ignored.
 fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
-    engine.decode(compact.as_bytes()).ok()
+    let bytes = s.as_bytes();
+    // Bodies from AWS have no whitespace: a copy without it is made only when there is some.
+    if !bytes.iter().any(u8::is_ascii_whitespace) {
+        return engine.decode(bytes).ok();
+    }
+    let compact: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    engine.decode(&compact).ok()
 }
 
 #[cfg(test)]
@@ -629,6 +638,16 @@ mod tests {
         let source = detect(&event).unwrap();
         let r = to_request(&event, source, &EventOptions::default()).unwrap();
         (r.server_name, r.server_port)
+    }
+
+    #[test]
+    fn base64_bodies_with_and_without_padding_or_line_breaks() {
+        assert_eq!(decode_base64("aGVsbG8="), Some(b"hello".to_vec()));
+        assert_eq!(decode_base64("aGVsbG8"), Some(b"hello".to_vec()));
+        assert_eq!(decode_base64("aGVs\r\nbG8=\n"), Some(b"hello".to_vec()));
+        assert_eq!(decode_base64(""), Some(Vec::new()));
+        assert_eq!(decode_base64("aGVsbG8*"), None);
+        assert_eq!(decode_base64("caf\u{e9}"), None);
     }
 
     #[test]
