@@ -123,7 +123,10 @@ impl Request {
     /// [`Request::cgi_variables`], borrowing from the request where it can: the environ is
     /// built from these on every request, and copying each value first would double its work.
     pub fn cgi_variables_borrowed(&self) -> Vec<(Cow<'_, str>, Cow<'_, [u8]>)> {
-        let mut vars = EnvBuilder::default();
+        let mut vars = EnvBuilder {
+            entries: Vec::with_capacity(16 + self.headers.len() + self.extra.len()),
+            index: None,
+        };
         vars.put("REQUEST_METHOD", self.method.as_bytes());
         vars.put("SCRIPT_NAME", &self.script_name);
         vars.put("PATH_INFO", &self.path_info);
@@ -172,21 +175,19 @@ impl Request {
 
 /// `Accept-Language` -> `HTTP_ACCEPT_LANGUAGE` (RFC 3875 section 4.1.18).
 pub fn header_environ_key(name: &str) -> String {
-    let mut key = String::with_capacity(name.len() + 5);
-    key.push_str("HTTP_");
-    for c in name.chars() {
-        key.push(match c {
-            '-' => '_',
-            c => c.to_ascii_uppercase(),
-        });
-    }
-    key
+    let mut key = Vec::with_capacity(name.len() + 5);
+    key.extend_from_slice(b"HTTP_");
+    key.extend(name.bytes().map(|b| match b {
+        b'-' => b'_',
+        b => b.to_ascii_uppercase(),
+    }));
+    // Only ASCII bytes changed, so UTF-8 stays UTF-8.
+    String::from_utf8(key).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// An ordered map of environ keys that keeps the first position of each key. An environ has a
 /// few dozen keys: a scan finds one faster than hashing it would, and past that many (a request
 /// with hundreds of headers) an index takes over.
-#[derive(Default)]
 struct EnvBuilder<'a> {
     entries: Vec<(Cow<'a, str>, Cow<'a, [u8]>)>,
     index: Option<HashMap<String, usize>>,

@@ -166,6 +166,8 @@ impl Answer {
 struct Connection {
     stream: TcpStream,
     buffer: Vec<u8>,
+    /// Where the bytes read but not yet used end in `buffer`.
+    end: usize,
     /// How much of `buffer` has been used.
     start: usize,
     /// Whether a request has been answered on it (so the server may have closed it since).
@@ -185,7 +187,8 @@ impl Connection {
         stream.set_nodelay(true)?;
         Ok(Connection {
             stream,
-            buffer: Vec::with_capacity(8 * 1024),
+            buffer: vec![0; 8 * 1024],
+            end: 0,
             start: 0,
             reused: false,
             last_used: Instant::now(),
@@ -213,36 +216,32 @@ impl Connection {
     }
 
     fn pending(&self) -> &[u8] {
-        &self.buffer[self.start..]
+        &self.buffer[self.start..self.end]
     }
 
-    /// Reads more bytes into the buffer; `false` at the end of the stream.
+    /// Reads more bytes into the buffer; `false` at the end of the stream. The buffer is zeroed
+    /// once, when it grows, not before each read.
     fn fill(&mut self) -> Result<bool, ApiError> {
-        if self.start > 0 && self.start == self.buffer.len() {
-            self.buffer.clear();
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
-        let len = self.buffer.len();
-        if self.buffer.capacity() - len < 4096 {
-            self.buffer.reserve(8 * 1024);
+        if self.buffer.len() - self.end < 4096 {
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.buffer.len() - self.end < 4096 {
+                self.buffer.resize(self.buffer.len() + 8 * 1024, 0);
+            }
         }
-        let spare = self.buffer.capacity() - len;
-        self.buffer.resize(len + spare, 0);
-        let read = loop {
-            match self.stream.read(&mut self.buffer[len..]) {
-                Ok(n) => break Ok(n),
+        let n = loop {
+            match self.stream.read(&mut self.buffer[self.end..]) {
+                Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(e),
+                Err(e) => return Err(e.into()),
             }
         };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                self.buffer.truncate(len);
-                return Err(e.into());
-            }
-        };
-        self.buffer.truncate(len + n);
+        self.end += n;
         Ok(n > 0)
     }
 

@@ -153,6 +153,16 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A field of any type by dotted path; `None` when it, or an object on the way, is missing
+    /// or null (or not an object).
+    fn value_at(&self, path: &str) -> Option<&'a Value> {
+        let mut v = self.event;
+        for key in path.split('.') {
+            v = v.get(key).filter(|next| !next.is_null())?;
+        }
+        Some(v)
+    }
+
     fn object_at(&self, key: &str) -> Result<Option<&'a Map<String, Value>>, EventError> {
         match present(self.event, key) {
             None => Ok(None),
@@ -528,6 +538,10 @@ pub fn to_request(
 /// The principal an authorizer vouched for: a Lambda or Cognito authorizer's `principalId`
 /// or `claims.sub` (REST), a JWT's `sub` claim or the IAM caller's ARN (HTTP API).
 fn authorizer_principal(r: &Reader<'_>) -> Result<Option<String>, EventError> {
+    // Most requests have no authorizer: one lookup says so before the five paths are walked.
+    if r.value_at("requestContext.authorizer").is_none() {
+        return Ok(None);
+    }
     for path in [
         "requestContext.authorizer.principalId",
         "requestContext.authorizer.jwt.claims.sub",
