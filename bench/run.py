@@ -943,6 +943,18 @@ def machine():
     }
 
 
+def python_start_ms(runs=21):
+    """The median wall time of `python -S -c pass`: a yardstick for the host itself. A host
+    that is slow for reasons of its own (another tenant, a throttled CPU) shows here, where
+    the load of this machine's own processes (OtherLoad) does not."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([str(PYTHON), "-S", "-c", "pass"], env=BASE_ENV, check=False)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(median(times), 2)
+
+
 def os_name():
     try:
         text = Path("/etc/os-release").read_text()
@@ -1179,6 +1191,15 @@ def render_markdown(results):
             if load.get("other_share", 0) > BUSY_SHARE
             else ""
         ),
+    ]
+    if results.get("yardstick_ms"):
+        y = results["yardstick_ms"]
+        out.append(
+            f"- The host's own speed: `python -S -c pass` took {y['before']:.1f} ms before the run and "
+            f"{y['after']:.1f} ms after it (medians of 21; compare runs by this, since a slow host "
+            "shows here and not in the load of its processes)"
+        )
+    out += [
         "",
         "Each comparison runs its sides alternately (A B C A B C ...) and reports medians; a ratio is "
         "always rwsgi / the other side. The Lambda comparisons run the runtime and the fake Runtime API "
@@ -1834,6 +1855,7 @@ def main():
     loadavg = Path("/proc/loadavg").read_text().split()[0]
     if float(loadavg) > 0.5:
         log(f"  the machine is busy (load average {loadavg}): expect noisy numbers")
+    yardstick_before = python_start_ms()
     whole_run = OtherLoad()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rwsgi-bench-") as tmp:
@@ -1858,6 +1880,7 @@ def main():
             ctx.cgi.stderr.close()
     results["seconds"] = round(time.monotonic() - started, 1)
     results["load"] = {"loadavg_before": float(loadavg), **whole_run.result()}
+    results["yardstick_ms"] = {"before": yardstick_before, "after": python_start_ms()}
     results["targets"] = [t.__dict__ for t in targets(results)]
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     write_reports(results, out_dir)

@@ -31,10 +31,22 @@ const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines in an answer head.
 const MAX_HEADERS: usize = 64;
 
-/// How long a connection may sit idle before it is checked for a close by the server. Within
-/// an invocation's two requests it never is (that would be a system call each time); an app
-/// that takes longer than this, or a function that was frozen between invocations, is.
-const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// How long a connection may sit idle before it is checked for a close by the server (an idle
+/// timeout is seconds long). Within a hello-world invocation's two requests it is not: that
+/// would be a system call each time; any app that takes longer, and a function that was frozen
+/// between invocations, is.
+const IDLE_CHECK: Duration = Duration::from_millis(50);
+
+/// The largest answer body accepted: an event is at most 6 MB (Lambda's payload limit), and a
+/// server that sends more than this is not the Runtime API.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// How long an answer's body may stall once its head has arrived. The long poll itself waits
+/// as long as it takes; a body the server stopped sending halfway must not hang the function.
+const BODY_STALL: Duration = Duration::from_secs(30);
+
+/// The most interim (1xx) answers before the final one.
+const MAX_INTERIM: usize = 16;
 
 /// Where the Runtime API listens: `host:port` and any path prefix before `/2018-06-01`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +128,8 @@ pub enum ApiError {
     Closed,
     #[error("the answer is not HTTP/1.1: {0}")]
     Protocol(String),
+    #[error("the answer stopped arriving for {} s after its head", BODY_STALL.as_secs())]
+    Stalled,
 }
 
 /// An answer's header fields: the head's bytes and where each name and value lies in them, so
@@ -174,6 +188,12 @@ struct Connection {
     reused: bool,
     /// When its last answer was read.
     last_used: Instant,
+    /// Reads are of an answer's body, which may not stall for longer than [`BODY_STALL`].
+    in_body: bool,
+    /// The socket has `stall` as its read timeout.
+    stall_armed: bool,
+    /// [`BODY_STALL`], but for tests.
+    stall: Duration,
 }
 
 impl Connection {
@@ -192,6 +212,9 @@ impl Connection {
             start: 0,
             reused: false,
             last_used: Instant::now(),
+            in_body: false,
+            stall_armed: false,
+            stall: BODY_STALL,
         })
     }
 
@@ -219,9 +242,30 @@ impl Connection {
         &self.buffer[self.start..self.end]
     }
 
+    /// Before a read of a body from the socket: the stall limit, set once per answer (most
+    /// answers arrive whole with their head and need no such read).
+    fn arm_stall(&mut self) -> Result<(), ApiError> {
+        if self.in_body && !self.stall_armed {
+            self.stream.set_read_timeout(Some(self.stall))?;
+            self.stall_armed = true;
+        }
+        Ok(())
+    }
+
+    /// Back to reads that wait as long as they must (the long poll), after an answer.
+    fn end_answer(&mut self) -> Result<(), ApiError> {
+        self.in_body = false;
+        if self.stall_armed {
+            self.stall_armed = false;
+            self.stream.set_read_timeout(None)?;
+        }
+        Ok(())
+    }
+
     /// Reads more bytes into the buffer; `false` at the end of the stream. The buffer is zeroed
     /// once, when it grows, not before each read.
     fn fill(&mut self) -> Result<bool, ApiError> {
+        self.arm_stall()?;
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -238,7 +282,7 @@ impl Connection {
             match self.stream.read(&mut self.buffer[self.end..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(stall_or(e)),
             }
         };
         self.end += n;
@@ -248,34 +292,44 @@ impl Connection {
     /// Moves `n` bytes (or up to the end of the stream, with `None`) into `out`: the buffered
     /// ones first, then straight from the socket into `out`'s own memory.
     fn take_into(&mut self, out: &mut Vec<u8>, n: Option<usize>) -> Result<(), ApiError> {
+        if n.is_some_and(|n| out.len().saturating_add(n) > MAX_BODY) {
+            return Err(too_large());
+        }
         let buffered = self.pending().len().min(n.unwrap_or(usize::MAX));
-        // One allocation of the whole body; a length from the server is not a reason to reserve
-        // unbounded memory up front, though.
-        out.reserve(n.unwrap_or(buffered).min(64 * 1024 * 1024));
+        // One allocation of the whole body.
+        out.reserve(n.unwrap_or(buffered));
         out.extend_from_slice(&self.buffer[self.start..self.start + buffered]);
         self.start += buffered;
+        if n == Some(buffered) {
+            return Ok(());
+        }
+        self.arm_stall()?;
+        // Straight from the socket, up to the length, or (to the end) one byte past the limit.
+        let wanted = match n {
+            Some(n) => (n - buffered) as u64,
+            None => (MAX_BODY + 1).saturating_sub(out.len()) as u64,
+        };
+        let got = (&mut self.stream)
+            .take(wanted)
+            .read_to_end(out)
+            .map_err(stall_or)?;
         match n {
-            Some(n) if buffered == n => Ok(()),
-            Some(n) => {
-                let wanted = (n - buffered) as u64;
-                let got = (&mut self.stream).take(wanted).read_to_end(out)?;
-                if got as u64 == wanted {
-                    Ok(())
-                } else {
-                    Err(ApiError::Closed)
-                }
-            }
-            None => {
-                self.stream.read_to_end(out)?;
-                Ok(())
-            }
+            Some(_) if got as u64 != wanted => Err(ApiError::Closed),
+            None if out.len() > MAX_BODY => Err(too_large()),
+            _ => Ok(()),
         }
     }
 
     /// One line of a chunked body (without its CRLF).
     fn line(&mut self) -> Result<Vec<u8>, ApiError> {
+        // How much of the pending bytes is known to hold no line end: each read is searched once.
+        let mut searched = 0;
         loop {
-            if let Some(i) = self.pending().iter().position(|&b| b == b'\n') {
+            if let Some(i) = self.pending()[searched..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| i + searched)
+            {
                 let mut line = self.pending()[..i].to_vec();
                 self.start += i + 1;
                 if line.last() == Some(&b'\r') {
@@ -286,6 +340,7 @@ impl Connection {
             if self.pending().len() > MAX_HEAD {
                 return Err(ApiError::Protocol("a chunk line is too long".into()));
             }
+            searched = self.pending().len();
             if !self.fill()? {
                 return Err(ApiError::Closed);
             }
@@ -310,8 +365,18 @@ impl Connection {
                     ))
                 })?;
             if size == 0 {
-                while !self.line()?.is_empty() {}
-                return Ok(());
+                // Trailer fields, dropped; as much of them as a head may hold.
+                let mut trailers = 0;
+                loop {
+                    let line = self.line()?;
+                    if line.is_empty() {
+                        return Ok(());
+                    }
+                    trailers += line.len();
+                    if trailers > MAX_HEAD {
+                        return Err(ApiError::Protocol("the trailers are too long".into()));
+                    }
+                }
             }
             self.take_into(out, Some(size))?;
             if !self.line()?.is_empty() {
@@ -324,6 +389,7 @@ impl Connection {
 /// The parts of an answer head that decide how its body is read.
 struct Head {
     status: u16,
+    http10: bool,
     headers: Headers,
     /// The server will close the connection after this answer.
     close: bool,
@@ -359,6 +425,7 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Head)>, ApiError> {
         used,
         Head {
             status,
+            http10,
             headers,
             close,
         },
@@ -371,6 +438,7 @@ pub struct Client {
     user_agent: String,
     connection: Option<Connection>,
     idle_check: Duration,
+    body_stall: Duration,
 }
 
 impl Client {
@@ -380,6 +448,7 @@ impl Client {
             user_agent: format!("rwsgi/{}", crate::VERSION),
             connection: None,
             idle_check: IDLE_CHECK,
+            body_stall: BODY_STALL,
         }
     }
 
@@ -418,9 +487,11 @@ impl Client {
             }
             let connection = match self.connection.as_mut() {
                 Some(c) => c,
-                None => self
-                    .connection
-                    .insert(Connection::open(&self.endpoint.authority)?),
+                None => {
+                    let mut c = Connection::open(&self.endpoint.authority)?;
+                    c.stall = self.body_stall;
+                    self.connection.insert(c)
+                }
             };
             let reused = connection.reused;
             match exchange(connection, &head, body) {
@@ -433,11 +504,17 @@ impl Client {
                     }
                     return Ok(answer);
                 }
-                Err(Failure { error, answered }) => {
+                Err(Failure {
+                    error,
+                    sent,
+                    answered,
+                }) => {
                     self.connection = None;
-                    // A kept-alive connection the server closed just as the request went out:
-                    // a GET changes nothing on the server, so it goes again on a new one.
-                    if reused && !answered && !retried && method == "GET" {
+                    // A kept-alive connection the server had closed: a request none of which
+                    // left never reached it, and a GET that got no answer changes nothing on
+                    // the server; either goes again, once, on a new connection. A POST the
+                    // server may have taken is not sent twice.
+                    if reused && !answered && !retried && (!sent || method == "GET") {
                         retried = true;
                         continue;
                     }
@@ -482,26 +559,74 @@ impl Client {
     }
 }
 
-/// A failed exchange, and whether any of an answer had arrived.
+/// A failed exchange: whether any of the request left (so the server may have seen it), and
+/// whether any of an answer had arrived.
 struct Failure {
     error: ApiError,
+    sent: bool,
     answered: bool,
 }
 
 fn fail(error: ApiError, answered: bool) -> Failure {
-    Failure { error, answered }
+    Failure {
+        error,
+        sent: true,
+        answered,
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::Protocol(format!("the answer's body is over {} MiB", MAX_BODY >> 20))
+}
+
+/// A read that timed out is a stalled body (the only reads with a timeout).
+fn stall_or(e: io::Error) -> ApiError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ApiError::Stalled,
+        _ => ApiError::Io(e),
+    }
 }
 
 /// Writes one request and reads its answer; the `bool` says the connection must be closed.
 fn exchange(c: &mut Connection, head: &[u8], body: &[u8]) -> Result<(Answer, bool), Failure> {
-    write_all(&mut c.stream, head, body).map_err(|e| fail(e.into(), false))?;
+    let result = read_answer(c, head, body);
+    let reset = c.end_answer();
+    let (answer, close) = result?;
+    match reset {
+        Ok(()) => Ok((answer, close)),
+        // The answer is whole; only the connection cannot be used again.
+        Err(_) => Ok((answer, true)),
+    }
+}
+
+fn read_answer(c: &mut Connection, head: &[u8], body: &[u8]) -> Result<(Answer, bool), Failure> {
+    write_all(&mut c.stream, head, body).map_err(|(e, sent)| Failure {
+        error: e.into(),
+        sent,
+        answered: false,
+    })?;
+    let mut interim = 0;
     // Interim 1xx answers (RFC 9110 section 15.2) come before the final one and are skipped.
     let head = loop {
         let parsed = parse_head(c.pending()).map_err(|e| fail(e, true))?;
         match parsed {
             Some((used, head)) => {
                 c.start += used;
-                if (100..200).contains(&head.status) && head.status != 101 {
+                if head.status == 101 {
+                    // Nothing here asks to switch protocols.
+                    return Err(fail(
+                        ApiError::Protocol("101 Switching Protocols, unasked".into()),
+                        true,
+                    ));
+                }
+                if (100..200).contains(&head.status) {
+                    interim += 1;
+                    if interim > MAX_INTERIM {
+                        return Err(fail(
+                            ApiError::Protocol("too many interim answers".into()),
+                            true,
+                        ));
+                    }
                     continue;
                 }
                 break head;
@@ -522,20 +647,30 @@ fn exchange(c: &mut Connection, head: &[u8], body: &[u8]) -> Result<(Answer, boo
             }
         }
     };
+    c.in_body = true;
     let mut body = Vec::new();
     let mut close = head.close;
     // RFC 9112 section 6.3: how the body's length is known.
     let headers = &head.headers;
     let header = |name: &'static str| headers.all(name);
     let no_body = head.status == 204 || head.status == 304;
-    let chunked = header("transfer-encoding")
-        .last()
-        .is_some_and(|v| v.trim_ascii().to_ascii_lowercase().ends_with(b"chunked"));
+    // Chunked when it is the last coding listed (RFC 9112 section 6.3, item 4).
+    let last_coding = header("transfer-encoding")
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+        .last();
+    let chunked = last_coding.is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
+    if last_coding.is_some() && (head.http10 || header("content-length").next().is_some()) {
+        // Transfer-Encoding in an HTTP/1.0 answer, or beside a Content-Length, is faulty
+        // framing (RFC 9112 sections 6.1 and 6.3): read as the coding says, then close.
+        close = true;
+    }
     let read = if no_body {
         Ok(())
     } else if chunked {
         c.chunked(&mut body)
-    } else if header("transfer-encoding").next().is_some() {
+    } else if last_coding.is_some() {
         close = true;
         c.take_into(&mut body, None)
     } else {
@@ -572,16 +707,21 @@ fn exchange(c: &mut Connection, head: &[u8], body: &[u8]) -> Result<(Answer, boo
     ))
 }
 
-/// The head and the body in as few writes as the socket takes (one, normally).
-fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+/// The head and the body in as few writes as the socket takes (one, normally). A failure says
+/// whether any of it had been sent.
+fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> Result<(), (io::Error, bool)> {
     let mut parts = [IoSlice::new(head), IoSlice::new(body)];
     let mut slices = &mut parts[..];
+    let mut sent = false;
     while !slices.is_empty() {
         match send_vectored(stream, slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Ok(0) => return Err((io::ErrorKind::WriteZero.into(), sent)),
+            Ok(n) => {
+                sent = true;
+                IoSlice::advance_slices(&mut slices, n);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err((e, sent)),
         }
     }
     Ok(())
@@ -762,10 +902,11 @@ mod tests {
         assert_eq!(client.post("/b", b"{}", None).unwrap().body, b"ok");
         assert_eq!(connections.load(Ordering::SeqCst), 2);
 
-        // Not checked (used again at once): a GET that gets no answer goes again, once; a POST
-        // does not, since the server may have acted on it.
+        // Not checked (used again soon enough): a GET that gets no answer goes again, once; a
+        // POST does not, since the server may have acted on it.
         let (endpoint, connections) = one_per_connection();
         let mut client = Client::new(endpoint);
+        client.idle_check = Duration::from_secs(3600);
         assert_eq!(client.get("/a").unwrap().body, b"ok");
         thread::sleep(Duration::from_millis(50));
         assert_eq!(client.get("/b").unwrap().body, b"ok");
@@ -773,6 +914,56 @@ mod tests {
         thread::sleep(Duration::from_millis(50));
         assert!(client.post("/c", b"{}", None).is_err());
         assert_eq!(connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn framing_edge_cases() {
+        let (endpoint, _requests) = serve(vec![
+            // Not chunked: "xchunked" is another coding, so the body runs to the close.
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_vec(),
+        ]);
+        let mut client = Client::new(endpoint);
+        let a = client.get("/x").unwrap();
+        assert_eq!(a.body, b"3\r\nabc\r\n0\r\n\r\n");
+        assert!(client.connection.is_none());
+
+        // Chunked in an HTTP/1.0 answer, or beside a Content-Length: read, then closed.
+        for answer in [
+            &b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        ] {
+            let mut bytes = answer.to_vec();
+            bytes.extend_from_slice(b"2\r\nok\r\n0\r\n\r\n");
+            let (endpoint, _requests) = serve(vec![bytes]);
+            let mut client = Client::new(endpoint);
+            assert_eq!(client.get("/x").unwrap().body, b"ok");
+            assert!(client.connection.is_none());
+        }
+    }
+
+    #[test]
+    fn a_stalled_body_is_an_error_not_a_hang() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        let (done, wait) = mpsc::channel::<()>();
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+            // Holds the connection open without sending the rest.
+            let _ = wait.recv();
+        });
+        let mut client = Client::new(Endpoint {
+            authority,
+            prefix: String::new(),
+        });
+        client.body_stall = Duration::from_millis(200);
+        let started = Instant::now();
+        let result = client.get("/x");
+        assert!(matches!(result, Err(ApiError::Stalled)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+        drop(done);
     }
 
     #[test]
@@ -795,6 +986,18 @@ mod tests {
                 "past",
             ),
             (b"SMTP ready\r\n\r\n", "protocol"),
+            (
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+                "upgrade",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
+                "too large",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffff\r\n",
+                "huge chunk",
+            ),
             (b"HTTP/1.1 200 OK\r\nContent-Le", "closed"),
         ] {
             let (endpoint, _requests) = serve(vec![answer.to_vec()]);

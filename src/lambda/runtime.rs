@@ -226,7 +226,9 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
         };
         if next.status == 408 {
             // A local emulator's request timeout (`cargo lambda watch --timeout`) on the long
-            // poll: nothing was handed out, so ask again.
+            // poll: nothing was handed out, so ask again, after a pause in case the emulator
+            // answers each poll at once.
+            std::thread::sleep(std::time::Duration::from_millis(10));
             continue;
         }
         if next.status != 200 {
