@@ -3,7 +3,8 @@
 //! "Environ"; PEP 3333 native strings), every Lambda front door carries a request to the app and
 //! the app's answer back to the client intact (spec/lambda-events.md sections 2 and 3), the
 //! text-or-base64 choice for a reply body never changes the body, and the checks of
-//! `start_response` let nothing through that could split a response (RFC 9110 section 5.5).
+//! `start_response` let nothing through that could split a response (RFC 9110 section 5.5), and
+//! the Runtime API client reads any answer, however framed or broken, to a body or an error.
 //!
 //! Every property runs a bounded number of cases (a few seconds for the file in all). A failure
 //! prints the smallest input proptest could shrink it to; nothing is written to the source tree.
@@ -20,6 +21,7 @@ use rwsgi::http::{
     HeaderVerdict, Request, Response, ResponseHead, check_header, latin1_string, parse_status,
     percent_decode, read_all,
 };
+use rwsgi::lambda::api::{Client, Endpoint};
 use rwsgi::lambda::event::{EventOptions, Source, detect, to_request};
 use rwsgi::lambda::reply::{TextTypes, serialize, to_reply};
 
@@ -950,5 +952,112 @@ proptest! {
             && status[..3].parse::<u16>().is_ok_and(|c| c >= 100)
             && is_header_text(&status);
         prop_assert_eq!(parse_status(&status).is_ok(), well_formed, "{:?}", status);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Runtime API client: every answer ends in a body or an error, and framing never changes a
+// body.
+
+/// Serves one connection: reads the request's head, writes `pieces` one write each (so that
+/// they tend to arrive as separate segments), then closes. Returns the client's endpoint.
+fn answer_once(pieces: Vec<Vec<u8>>) -> Endpoint {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let authority = listener.local_addr().expect("an address").to_string();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        for piece in pieces {
+            if stream.write_all(&piece).is_err() {
+                return;
+            }
+        }
+    });
+    Endpoint::parse(&authority).expect("an endpoint")
+}
+
+/// Cuts `bytes` into pieces at the given points.
+fn cut(bytes: &[u8], points: &[Index]) -> Vec<Vec<u8>> {
+    let mut at: Vec<usize> = points.iter().map(|p| p.index(bytes.len() + 1)).collect();
+    at.push(0);
+    at.push(bytes.len());
+    at.sort_unstable();
+    at.dedup();
+    at.windows(2).map(|w| bytes[w[0]..w[1]].to_vec()).collect()
+}
+
+/// Answer heads a server might send, sound and not, for arbitrary bytes to follow.
+fn answer_head() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        (0usize..64)
+            .prop_map(|n| format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes()),
+        Just(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()),
+        Just(b"HTTP/1.0 200 OK\r\n\r\n".to_vec()),
+        Just(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()),
+        Just(b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()),
+        Just(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n".to_vec()),
+        Just(Vec::new()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(200))]
+
+    #[test]
+    fn the_api_client_reads_any_answer_to_a_body_or_an_error(
+        head in answer_head(),
+        tail in bytes(0..200),
+        points in prop::collection::vec(any::<Index>(), 0..4),
+    ) {
+        let mut answer = head;
+        answer.extend_from_slice(&tail);
+        let total = answer.len();
+        let mut client = Client::new(answer_once(cut(&answer, &points)));
+        // The server closes after its bytes, so every read ends: no case can hang.
+        if let Ok(a) = client.get("/runtime/invocation/next") {
+            prop_assert!((200..1000).contains(&a.status), "status {}", a.status);
+            prop_assert!(a.body.len() <= total);
+        }
+    }
+
+    #[test]
+    fn the_api_client_keeps_every_body_byte_under_any_framing(
+        body in bytes(0..3000),
+        chunk_points in prop::collection::vec(any::<Index>(), 0..6),
+        segment_points in prop::collection::vec(any::<Index>(), 0..6),
+        chunked in any::<bool>(),
+        extension in any::<bool>(),
+    ) {
+        let mut answer = Vec::new();
+        if chunked {
+            answer.extend_from_slice(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            for chunk in cut(&body, &chunk_points).iter().filter(|c| !c.is_empty()) {
+                let ext = if extension { ";name=value" } else { "" };
+                answer.extend_from_slice(format!("{:X}{ext}\r\n", chunk.len()).as_bytes());
+                answer.extend_from_slice(chunk);
+                answer.extend_from_slice(b"\r\n");
+            }
+            answer.extend_from_slice(b"0\r\nTrailer-Field: x\r\n\r\n");
+        } else {
+            answer.extend_from_slice(
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+            );
+            answer.extend_from_slice(&body);
+        }
+        let mut client = Client::new(answer_once(cut(&answer, &segment_points)));
+        let got = client.get("/runtime/invocation/next");
+        prop_assert!(got.is_ok(), "{:?}", got.err());
+        prop_assert_eq!(got.map(|a| a.body).unwrap_or_default(), body);
     }
 }
