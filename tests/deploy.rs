@@ -8,21 +8,20 @@
 //! (`scripts/test` builds it and sets that), and this machine's Python of the version it embeds,
 //! which stands in for both the managed runtime's `/var/lang` and a layer's Python under `/opt`.
 
+#[path = "support/captured.rs"]
+mod captured;
 // This file uses only part of the fake's interface.
 #[allow(dead_code)]
 #[path = "support/runtime_api.rs"]
 mod runtime_api;
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use captured::Captured;
 use runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
 use serde_json::{Value, json};
 
@@ -123,10 +122,7 @@ impl Drop for TempDir {
 /// it started, so that no test leaves one behind, whatever assertion fails.
 struct Running {
     what: String,
-    child: Child,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<JoinHandle<()>>,
+    process: Captured,
 }
 
 /// How a process ended and what it wrote.
@@ -145,52 +141,22 @@ impl Finished {
     }
 }
 
-fn drain(mut pipe: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 16 * 1024];
-        while let Ok(n) = pipe.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            into.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    })
-}
-
 impl Running {
+    /// In a process group of its own, so that ending it also ends what it started (make's
+    /// shell and pip, the bootstrap's curl).
     fn start(what: &str, mut command: Command) -> Running {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so that ending it also ends what it started (make's shell
-            // and pip, the bootstrap's curl).
-            .process_group(0);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        // Drained all along, so a chatty process never blocks on a full pipe.
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let readers = vec![
-            drain(child.stdout.take().expect("piped stdout"), stdout.clone()),
-            drain(child.stderr.take().expect("piped stderr"), stderr.clone()),
-        ];
         Running {
             what: what.to_string(),
-            child,
-            stdout,
-            stderr,
-            readers,
+            process: Captured::start_group(&mut command, what),
         }
     }
 
     fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+        self.process.stdout()
     }
 
     fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+        self.process.stderr()
     }
 
     fn dump(&self) -> String {
@@ -204,71 +170,34 @@ impl Running {
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Waits up to `timeout` for the process to end; kills it and fails the test when it does
     /// not.
     fn finish(mut self, timeout: Duration) -> Finished {
-        let end = Instant::now() + timeout;
-        let code = loop {
-            if let Some(status) = self.child.try_wait().expect("poll a child") {
-                break status.code();
-            }
-            if Instant::now() >= end {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{} did not end within {timeout:?}\n{}",
-                    self.what,
-                    self.dump()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let Some(status) = self.process.wait_exit(timeout) else {
+            panic!(
+                "{} did not end within {timeout:?}\n{}",
+                self.what,
+                self.dump()
+            );
         };
-        // The output is complete once both pipes reach their end.
-        for reader in std::mem::take(&mut self.readers) {
-            let _ = reader.join();
-        }
         Finished {
-            code,
+            code: status.code(),
             stdout: self.stdout(),
             stderr: self.stderr(),
         }
     }
 
     fn assert_running(&mut self) {
-        let status = self.child.try_wait().expect("poll a child");
+        let status = self.process.child.try_wait().expect("poll a child");
         assert!(
             status.is_none(),
             "{} exited ({status:?})\n{}",
             self.what,
             self.dump()
         );
-    }
-}
-
-/// Kills `child` and the rest of its process group. Until `child` is reaped its id cannot be
-/// reused, so the group signalled is its own.
-fn end_group(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        let group = format!("-{}", child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        end_group(&mut self.child);
-        for reader in std::mem::take(&mut self.readers) {
-            let _ = reader.join();
-        }
     }
 }
 

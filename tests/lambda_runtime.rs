@@ -3,15 +3,16 @@
 //! Runtime API (`tests/support/runtime_api.rs`), with the apps of `tests/apps/` as the
 //! function's code, and each test looks at what rwsgi posted back and wrote to its log.
 
+#[path = "support/captured.rs"]
+mod captured;
 #[path = "support/runtime_api.rs"]
 mod runtime_api;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use captured::Captured;
 
 use base64::Engine as _;
 use runtime_api::{FakeRuntimeApi, Invocation, NextFailure, PostKind, Posted, now_ms};
@@ -102,54 +103,25 @@ impl Launch {
             .args(&self.args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(apps_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("start rwsgi");
-        // The pipes are drained all along, so a chatty process never blocks on a full pipe.
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let readers = vec![
-            drain(child.stdout.take().expect("piped stdout"), stdout.clone()),
-            drain(child.stderr.take().expect("piped stderr"), stderr.clone()),
-        ];
+            .current_dir(apps_dir());
         Function {
-            child,
-            stdout,
-            stderr,
-            readers,
+            process: Captured::start(&mut command, "rwsgi"),
         }
     }
-}
-
-fn drain(mut pipe: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 16 * 1024];
-        while let Ok(n) = pipe.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            into.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    })
 }
 
 /// A running rwsgi; killed when dropped, so no test leaves one behind.
 struct Function {
-    child: Child,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<JoinHandle<()>>,
+    process: Captured,
 }
 
 impl Function {
     fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+        self.process.stderr()
     }
 
     fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+        self.process.stdout()
     }
 
     fn dump(&self) -> String {
@@ -168,17 +140,9 @@ impl Function {
 
     /// stderr once `check` holds for it; `what` describes the wait for a failure message.
     fn wait_stderr_where(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + WAIT;
-        loop {
-            let text = self.stderr();
-            if check(&text) {
-                return text;
-            }
-            if Instant::now() >= end {
-                panic!("stderr lacks {what} after {WAIT:?}\n{}", self.dump());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.process
+            .wait_stderr(WAIT, check)
+            .unwrap_or_else(|_| panic!("stderr lacks {what} after {WAIT:?}\n{}", self.dump()))
     }
 
     /// The result rwsgi posted for `id`; fails the test when none comes.
@@ -220,41 +184,19 @@ impl Function {
     /// The exit code, waiting for the process to end; kills it and fails the test when it
     /// does not end in time.
     fn wait_exit(&mut self) -> Option<i32> {
-        let end = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll rwsgi") {
-                // The output is complete once the pipes reach end of file.
-                for reader in std::mem::take(&mut self.readers) {
-                    let _ = reader.join();
-                }
-                return status.code();
-            }
-            if Instant::now() >= end {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("rwsgi did not exit within {WAIT:?}\n{}", self.dump());
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        match self.process.wait_exit(WAIT) {
+            Some(status) => status.code(),
+            None => panic!("rwsgi did not exit within {WAIT:?}\n{}", self.dump()),
         }
     }
 
     fn assert_running(&mut self) {
-        let status = self.child.try_wait().expect("poll rwsgi");
+        let status = self.process.child.try_wait().expect("poll rwsgi");
         assert!(
             status.is_none(),
             "rwsgi exited ({status:?})\n{}",
             self.dump()
         );
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in std::mem::take(&mut self.readers) {
-            let _ = reader.join();
-        }
     }
 }
 

@@ -15,6 +15,8 @@
 
 #[path = "support/bounded.rs"]
 mod bounded;
+#[path = "support/captured.rs"]
+mod captured;
 #[allow(dead_code)]
 #[path = "support/runtime_api.rs"]
 mod runtime_api;

@@ -13,9 +13,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::captured::Captured;
 
 /// The longest a single run may take: far beyond what a working rwsgi needs, there so that a
 /// broken one fails instead of hanging.
@@ -156,25 +156,8 @@ impl Cmd {
     /// stops it (the Lambda runtime loop).
     pub fn spawn(self) -> Running {
         let what = self.describe();
-        let mut command = self.command();
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let readers = vec![
-            drain(child.stdout.take().expect("piped stdout"), stdout.clone()),
-            drain(child.stderr.take().expect("piped stderr"), stderr.clone()),
-        ];
         Running {
-            child,
-            stdout,
-            stderr,
-            readers,
+            process: Captured::start(&mut self.command(), &what),
             what,
         }
     }
@@ -224,18 +207,6 @@ fn collect(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
         let _ = send.send(all);
     });
     receive
-}
-
-fn drain(mut pipe: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 16 * 1024];
-        while let Ok(n) = pipe.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            into.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    })
 }
 
 /// What a run printed and how it ended.
@@ -359,20 +330,17 @@ impl Drop for Piped {
 
 /// A process that runs until the test ends it; killed when dropped, so none is left behind.
 pub struct Running {
-    pub child: Child,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<JoinHandle<()>>,
+    process: Captured,
     what: String,
 }
 
 impl Running {
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+        self.process.stderr()
     }
 
     pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+        self.process.stdout()
     }
 
     pub fn dump(&self) -> String {
@@ -385,43 +353,27 @@ impl Running {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
-        self.child.try_wait().expect("poll rwsgi").is_none()
+        self.process.running()
     }
 
     /// stderr once `check` holds for it, waiting up to [`LIMIT`]: the pipe is read by another
     /// thread, so a line written before a result was posted may arrive a moment after it.
     pub fn wait_stderr(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + LIMIT;
-        loop {
-            let text = self.stderr();
-            if check(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < end,
-                "stderr lacks {what} after {LIMIT:?}\n{}",
-                self.dump()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.process
+            .wait_stderr(LIMIT, check)
+            .unwrap_or_else(|_| panic!("stderr lacks {what} after {LIMIT:?}\n{}", self.dump()))
     }
 
     /// The exit code, waiting up to `limit`; kills the process and fails the test when it does
     /// not end in time.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        match wait_until(&mut self.child, Instant::now() + limit) {
-            Some(status) => {
-                // The output is complete once the pipes reach their end.
-                for reader in std::mem::take(&mut self.readers) {
-                    let _ = reader.join();
-                }
-                status.code()
-            }
+        match self.process.wait_exit(limit) {
+            Some(status) => status.code(),
             None => panic!("rwsgi did not exit within {limit:?}\n{}", self.dump()),
         }
     }
@@ -435,15 +387,5 @@ impl Running {
             .and_then(|v| v.trim().strip_suffix("kB"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no VmRSS in {path}:\n{text}"))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in std::mem::take(&mut self.readers) {
-            let _ = reader.join();
-        }
     }
 }
