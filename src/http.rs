@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, BufRead, Cursor};
+use std::sync::Arc;
 
 /// One HTTP request as a server would hand it to a WSGI gateway.
 ///
@@ -52,12 +53,13 @@ pub enum Extension {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InvocationContext {
     pub aws_request_id: String,
-    pub function_name: String,
-    pub function_version: String,
+    // The function's own settings are the same for every invocation: shared, not copied.
+    pub function_name: Arc<str>,
+    pub function_version: Arc<str>,
     pub invoked_function_arn: String,
     pub memory_limit_in_mb: i64,
-    pub log_group_name: String,
-    pub log_stream_name: String,
+    pub log_group_name: Arc<str>,
+    pub log_stream_name: Arc<str>,
     /// When the invocation times out, in milliseconds since the Unix epoch.
     pub deadline_ms: u64,
 }

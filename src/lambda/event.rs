@@ -611,6 +611,11 @@ pub fn join_query(pairs: &[(String, String)], encode: bool) -> String {
 
 /// Percent-encodes everything but RFC 3986 section 2.3 unreserved characters.
 pub fn encode_component(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -102,7 +102,7 @@ pub fn made_up_context() -> InvocationContext {
     InvocationContext {
         aws_request_id: request_id(now.as_nanos()),
         invoked_function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
-        function_name: name,
+        function_name: name.into(),
         function_version: "$LATEST".into(),
         memory_limit_in_mb: 128,
         log_group_name: "/aws/lambda/rwsgi-local".into(),

@@ -8,6 +8,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::http::InvocationContext;
@@ -19,25 +20,25 @@ use crate::python::{self, ErrorReport, LoadErrorKind};
 /// variables"), with neutral values where a local emulator leaves one out.
 #[derive(Debug, Clone, Default)]
 pub struct FunctionConfig {
-    pub function_name: String,
-    pub version: String,
+    pub function_name: Arc<str>,
+    pub version: Arc<str>,
     pub memory_mb: i64,
-    pub log_group: String,
-    pub log_stream: String,
+    pub log_group: Arc<str>,
+    pub log_stream: Arc<str>,
 }
 
 impl FunctionConfig {
     pub fn from_env() -> FunctionConfig {
         let var = |name: &str| std::env::var(name).unwrap_or_default();
         FunctionConfig {
-            function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
-            version: var("AWS_LAMBDA_FUNCTION_VERSION"),
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME").into(),
+            version: var("AWS_LAMBDA_FUNCTION_VERSION").into(),
             memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
                 .trim()
                 .parse()
                 .unwrap_or(0),
-            log_group: var("AWS_LAMBDA_LOG_GROUP_NAME"),
-            log_stream: var("AWS_LAMBDA_LOG_STREAM_NAME"),
+            log_group: var("AWS_LAMBDA_LOG_GROUP_NAME").into(),
+            log_stream: var("AWS_LAMBDA_LOG_STREAM_NAME").into(),
         }
     }
 }

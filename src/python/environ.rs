@@ -128,7 +128,9 @@ pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDi
         extensions,
         ..
     } = request;
-    environ.set_item(pyo3::intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
+    static VERSION: pyo3::sync::PyOnceLock<Py<PyTuple>> = pyo3::sync::PyOnceLock::new();
+    let version = VERSION.get_or_try_init(py, || PyTuple::new(py, [1, 0]).map(Bound::unbind))?;
+    environ.set_item(pyo3::intern!(py, "wsgi.version"), version.bind(py))?;
     environ.set_item(
         pyo3::intern!(py, "wsgi.url_scheme"),
         PyString::intern(py, &scheme),
