@@ -6,13 +6,14 @@
 //! way, so the client blocks: a write, then reads until the answer is whole. This keeps a warm
 //! invocation to two `write`s and as many `read`s as the answers take, with no event loop and
 //! no task machinery in between, which is most of what an async client would cost per call here
-//! (bench/RESULTS.md has the measurements).
+//! (README.md, "Speed", has the measurements).
 //!
 //! Answers are read as RFC 9112 frames them: a `Content-Length` body, a chunked one, or one that
 //! ends with the connection. A kept-alive connection may have been closed by the server while it
-//! sat idle (an emulator's idle timeout): one idle for a while is checked before it is used, and
-//! a `GET` that still fails before any answer arrives is sent again once on a new connection. A
-//! `POST` is not: the server may have acted on it (RFC 9110 section 9.2.2).
+//! sat idle (an emulator's idle timeout): one idle for a while is checked before it is used. A
+//! request that fails on a reused connection before any answer arrives is sent again, once, on a
+//! new one when that is safe: when none of it had left, or when it is a `GET`. A `POST` that may
+//! have reached the server is not sent twice (RFC 9110 section 9.2.2).
 
 use std::io::{self, IoSlice, Read};
 use std::net::TcpStream;
@@ -31,10 +32,9 @@ const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines in an answer head.
 const MAX_HEADERS: usize = 64;
 
-/// How long a connection may sit idle before it is checked for a close by the server (an idle
-/// timeout is seconds long). Within a hello-world invocation's two requests it is not: that
-/// would be a system call each time; any app that takes longer, and a function that was frozen
-/// between invocations, is.
+/// How long a connection may sit idle before it is checked for a close by the server (idle
+/// timeouts are seconds long). The check is a system call, so a connection used again sooner,
+/// as in a quick invocation, is not checked.
 const IDLE_CHECK: Duration = Duration::from_millis(50);
 
 /// The largest answer body accepted: an event is at most 6 MB (Lambda's payload limit), and a
