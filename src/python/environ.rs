@@ -76,10 +76,13 @@ fn environ_key<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
     if let Some(k) = cache.get(key) {
         return k.bind(py).clone();
     }
-    let k = PyString::intern(py, key);
-    if cache.len() < KEY_CACHE_LIMIT {
-        cache.insert(key.into(), k.clone().unbind());
+    if cache.len() >= KEY_CACHE_LIMIT {
+        // Not interned: Python 3.12 makes interned strings immortal, and past the cache these
+        // are names that clients made up.
+        return PyString::new(py, key);
     }
+    let k = PyString::intern(py, key);
+    cache.insert(key.into(), k.clone().unbind());
     k
 }
 
