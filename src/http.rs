@@ -43,7 +43,7 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub enum Extension {
     /// A JSON document, given to the app as Python objects (dicts, lists, str, ...).
-    Json(serde_json::Value),
+    Json(crate::json::Value),
     /// The context of a function invocation, given to the app as an object with the attributes
     /// of AWS's Python runtime context.
     Invocation(InvocationContext),

@@ -10,6 +10,7 @@ pub mod cgi;
 pub mod cli;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod lambda;
 pub mod log;
 pub mod mode;

@@ -146,11 +146,11 @@ fn event(name: &str, edits: &[Edit]) -> Value {
 }
 
 fn translate(event: &Value, base_path: Option<&str>) -> (Source, Request) {
-    let source = detect(event).unwrap_or_else(|| panic!("not detected as HTTP: {event}"));
+    let source = detect(&json(event)).unwrap_or_else(|| panic!("not detected as HTTP: {event}"));
     let options = EventOptions {
         base_path: base_path.map(str::to_string),
     };
-    let request = to_request(event, source, &options)
+    let request = to_request(&json(event), source, &options)
         .unwrap_or_else(|e| panic!("{e}, for the event {event}"));
     (source, request)
 }
@@ -430,7 +430,7 @@ fn detection_follows_the_spec_order() {
     ];
     let mut failures = Vec::new();
     for (what, name, edits, want) in &cases {
-        let got = detect(&event(name, edits));
+        let got = detect(&json(&event(name, edits)));
         if got != *want {
             failures.push(format!("{what} [{name}]: {got:?}, want {want:?}"));
         }
@@ -446,7 +446,7 @@ fn detection_follows_the_spec_order() {
         ("true", json!(true)),
     ];
     for (what, value) in &inline {
-        let got = detect(value);
+        let got = detect(&json(value));
         if got.is_some() {
             failures.push(format!("{what}: {got:?}, want None"));
         }
@@ -1465,8 +1465,8 @@ fn malformed_events_are_errors() {
     let mut failures = Vec::new();
     for (what, name, edits, want) in &cases {
         let event = event(name, edits);
-        let source = detect(&event).expect("still an HTTP event");
-        match to_request(&event, source, &EventOptions::default()) {
+        let source = detect(&json(&event)).expect("still an HTTP event");
+        match to_request(&json(&event), source, &EventOptions::default()) {
             Ok(_) => failures.push(format!("{what} [{name}]: accepted")),
             Err(e) => {
                 if e.why != *want || e.source_name != source.name() {
@@ -1481,7 +1481,7 @@ fn malformed_events_are_errors() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     let event = event(REST, &[set("/body", json!(42))]);
-    let err = to_request(&event, Source::RestApi, &EventOptions::default())
+    let err = to_request(&json(&event), Source::RestApi, &EventOptions::default())
         .err()
         .expect("a body that is a number is refused");
     assert_eq!(
@@ -2351,4 +2351,9 @@ fn round_trips_keep_cookies_repeated_keys_and_binary_bodies() {
             }
         }
     }
+}
+
+/// An event as the library reads it, from the `serde_json` value written here.
+fn json(event: &Value) -> rwsgi::json::Value {
+    rwsgi::json::Value::from(event)
 }

@@ -25,14 +25,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(event) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let detected = detect(&event);
+    let detected = detect(&json(&event));
     if !event.is_object() {
         check("detect_objects_only", detected.is_none(), || {
             format!("{detected:?} for a JSON {event}")
         });
     }
     for source in SOURCES {
-        let plain = to_request(&event, source, &EventOptions::default());
+        let plain = to_request(&json(&event), source, &EventOptions::default());
         if !event.is_object() {
             check("rejects_non_objects", plain.is_err(), || {
                 format!("{source:?} accepted {event}")
@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
             let options = EventOptions {
                 base_path: Some(base.to_string()),
             };
-            let based = to_request(&event, source, &options);
+            let based = to_request(&json(&event), source, &options);
             check("base_path_same_verdict", based.is_ok(), || {
                 format!(
                     "base path {base:?} turned an accepted event into {:?}",
@@ -228,4 +228,9 @@ fn request_checks(event: &Value, source: Source, request: rwsgi::http::Request) 
             format!("body {text:?} became {:?}", show(&body))
         });
     }
+}
+
+/// An event as the library reads it, from the `serde_json` value written here.
+fn json(event: &Value) -> rwsgi::json::Value {
+    rwsgi::json::Value::from(event)
 }

@@ -501,7 +501,7 @@ fuzz_target!(|data: &[u8]| {
         }),
     };
 
-    let detected = detect(&event);
+    let detected = detect(&json(&event));
     check("detect_shaped", detected == Some(source), || {
         format!("{detected:?} for a {kind:?} event: {event}")
     });
@@ -513,7 +513,7 @@ fuzz_target!(|data: &[u8]| {
     let options = EventOptions {
         base_path: base_path.clone(),
     };
-    let request = match to_request(&event, source, &options) {
+    let request = match to_request(&json(&event), source, &options) {
         Ok(r) => r,
         Err(e) => {
             check("shaped_accepted", false, || format!("{e} for {event}"));
@@ -758,3 +758,8 @@ fuzz_target!(|data: &[u8]| {
         format!("body {:?}, sent {:?}", show(&body), show(&body_bytes_sent))
     });
 });
+
+/// An event as the library reads it, from the `serde_json` value written here.
+fn json(event: &Value) -> rwsgi::json::Value {
+    rwsgi::json::Value::from(event)
+}

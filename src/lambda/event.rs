@@ -1,12 +1,12 @@
 //! Lambda HTTP event -> [`Request`]: which front door sent the event, and the rules of
 //! spec/lambda-events.md sections 1 and 2 for each.
 //!
-//! Events are read as `serde_json::Value` (with key order kept) rather than typed structs:
-//! the rules need the event's own order of query keys, its header letter cases, and a clear
-//! 400 for a field of the wrong type instead of a default.
+//! Events are read as JSON values ([`crate::json`], with key order kept) rather than typed
+//! structs: the rules need the event's own order of query keys, its header letter cases, and a
+//! clear 400 for a field of the wrong type instead of a default.
 
+use crate::json::{Map, Value};
 use base64::Engine as _;
-use serde_json::{Map, Value};
 
 use crate::http::{self, Body, Request, ServerTraits};
 
@@ -163,7 +163,7 @@ impl<'a> Reader<'a> {
         Some(v)
     }
 
-    fn object_at(&self, key: &str) -> Result<Option<&'a Map<String, Value>>, EventError> {
+    fn object_at(&self, key: &str) -> Result<Option<&'a Map>, EventError> {
         match present(self.event, key) {
             None => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
@@ -651,7 +651,13 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    /// An event written as `serde_json::json!` text, read as the runtime reads events.
+    macro_rules! json {
+        ($($t:tt)+) => {
+            Value::from(&serde_json::json!($($t)+))
+        };
+    }
 
     fn server(event: Value) -> (String, String) {
         let source = detect(&event).unwrap();

@@ -10,7 +10,7 @@ pub mod runtime;
 
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
+use crate::json::Value;
 
 use crate::http::{BufferedSink, Extension, InvocationContext, Response, ResponseHead};
 use crate::python::{self, ErrorReport, EventHandler, Outcome};
@@ -50,7 +50,7 @@ impl Handler {
     /// The event's bytes are dropped once parsed, and the parsed event goes to the app (as
     /// `rwsgi.event`) rather than being copied, so a large body is held as few times as it can.
     pub fn handle(&self, event_bytes: Vec<u8>, ctx: InvocationContext) -> Invocation {
-        let parsed = serde_json::from_slice::<Value>(&event_bytes);
+        let parsed = Value::from_slice(&event_bytes);
         drop(event_bytes);
         let event = match parsed {
             Ok(v) => v,

@@ -27,8 +27,8 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyStrin
 
 /// A JSON value as the Python objects `json.loads` would give, built from the already-parsed
 /// value rather than parsing the text again.
-pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    use serde_json::Value;
+pub fn json_to_py<'py>(py: Python<'py>, value: &crate::json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use crate::json::Value;
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),

@@ -134,7 +134,7 @@ impl EventHandler {
     /// Calls the handler with the event and returns its result as JSON.
     pub fn call(
         &self,
-        event: &serde_json::Value,
+        event: &crate::json::Value,
         ctx: InvocationContext,
     ) -> Result<String, ErrorReport> {
         Python::attach(|py| {
