@@ -1493,16 +1493,7 @@ fn malformed_events_are_errors() {
 // ---------------------------------------------------------------------------------------------
 // Section 3: response -> reply.
 
-const ALL_SOURCES: [Source; 8] = [
-    Source::RestApi,
-    Source::HttpApiV1,
-    Source::HttpApiV2,
-    Source::FunctionUrl,
-    Source::Alb { multi_value: true },
-    Source::Alb { multi_value: false },
-    Source::LatticeV1,
-    Source::LatticeV2,
-];
+const ALL_SOURCES: [Source; 8] = Source::ALL;
 
 const EXPIRING: &str = "b=2; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Path=/";
 

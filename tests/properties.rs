@@ -174,16 +174,7 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // Lambda: request in through each front door, the app's echo of it back out.
 
-const ALL_SOURCES: [Source; 8] = [
-    Source::RestApi,
-    Source::HttpApiV1,
-    Source::HttpApiV2,
-    Source::FunctionUrl,
-    Source::Alb { multi_value: true },
-    Source::Alb { multi_value: false },
-    Source::LatticeV1,
-    Source::LatticeV2,
-];
+const ALL_SOURCES: [Source; 8] = Source::ALL;
 
 /// One request a client sends through a front door, and the content type the app answers with.
 #[derive(Debug, Clone)]

@@ -10,16 +10,7 @@ use rwsgi::lambda::event::{EventOptions, Source, detect, to_request};
 use rwsgi_fuzz::{body_bytes, check, common_request_checks, script_name_checks, show};
 use serde_json::Value;
 
-const SOURCES: [Source; 8] = [
-    Source::RestApi,
-    Source::HttpApiV1,
-    Source::HttpApiV2,
-    Source::FunctionUrl,
-    Source::Alb { multi_value: true },
-    Source::Alb { multi_value: false },
-    Source::LatticeV1,
-    Source::LatticeV2,
-];
+const SOURCES: [Source; 8] = Source::ALL;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(event) = serde_json::from_slice::<Value>(data) else {

@@ -30,6 +30,18 @@ pub enum Source {
 }
 
 impl Source {
+    /// Every front door, each shape of ALB event included.
+    pub const ALL: [Source; 8] = [
+        Source::RestApi,
+        Source::HttpApiV1,
+        Source::HttpApiV2,
+        Source::FunctionUrl,
+        Source::Alb { multi_value: true },
+        Source::Alb { multi_value: false },
+        Source::LatticeV1,
+        Source::LatticeV2,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Source::RestApi => "API Gateway REST API",
