@@ -396,12 +396,20 @@ pub fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
         source,
     })?;
     let sink = Arc::new(Mutex::new(CgiSink::new(out)));
+    // RFC 3875 section 4.3.2: no body in reply to HEAD, rwsgi's own answers included.
+    let head_request = vars
+        .iter()
+        .any(|(k, v)| k == b"REQUEST_METHOD" && crate::python::is_head(&http::latin1_string(v)));
     let send_error = |code: u16, reason: &str| {
         let (head, body) = ResponseHead::error(code, reason);
         let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = s
-            .send_head(&head, Some(body.len() as u64))
-            .and_then(|()| s.send_body(&body));
+        let _ = s.send_head(&head, Some(body.len() as u64)).and_then(|()| {
+            if head_request {
+                Ok(())
+            } else {
+                s.send_body(&body)
+            }
+        });
     };
 
     let limits = match BodyLimits::from_env() {

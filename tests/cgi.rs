@@ -1726,3 +1726,133 @@ fn complete_response_exits_0_with_nothing_on_stderr() {
         .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\naabb")
         .stderr_is_empty();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Responses without content (RFC 9110 sections 6.4.1 and 8.6, RFC 3875 section 4.3.2)
+
+#[test]
+fn head_gets_the_heads_of_get_without_a_body_or_a_made_up_length() {
+    for shape in ["list", "gen", "write", "empty"] {
+        let query = format!("as={shape}");
+        let get = run(&rwsgi_app("bodiless"), &Request::get("/", &query));
+        get.code(0);
+        let head = run(&rwsgi_app("bodiless"), &Request::new("HEAD", "/", &query));
+        head.code(0);
+        let response = head.response();
+        assert_eq!(response.status, "200 Whatever", "{}", head.dump());
+        // The same headers as the GET, less the length rwsgi would have counted.
+        assert_eq!(
+            response.headers,
+            get.response().without("Content-Length"),
+            "{shape}\n{}",
+            head.dump()
+        );
+        assert!(response.body.is_empty(), "{shape}\n{}", head.dump());
+    }
+    // The body is still iterated and closed.
+    run(&rwsgi_app("bodiless"), &Request::new("HEAD", "/", "as=gen"))
+        .code(0)
+        .stderr_has("closed after 2 chunks\n");
+    // The app's own Content-Length is what a GET would have had: it is kept.
+    run(
+        &rwsgi_app("bodiless"),
+        &Request::new("HEAD", "/", "as=gen&cl=6"),
+    )
+    .code(0)
+    .stdout_is(b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n");
+}
+
+#[test]
+fn head_of_rwsgis_own_answers_has_no_body_either() {
+    let without_body = |full: &[u8]| {
+        let end = full.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        full[..end].to_vec()
+    };
+    run(
+        &rwsgi_app("bodiless"),
+        &Request::new("HEAD", "/", "raise=1"),
+    )
+    .code(0)
+    .stdout_is(&without_body(INTERNAL_ERROR));
+    run(
+        &rwsgi_app("bodiless"),
+        &Request::new("HEAD", "/", "").var("CONTENT_LENGTH", "x"),
+    )
+    .code(0)
+    .stdout_is(&without_body(BAD_REQUEST));
+}
+
+#[test]
+fn no_content_statuses_get_no_body_and_no_made_up_length() {
+    for code in ["100", "103", "204", "304"] {
+        for shape in ["list", "gen", "write", "empty"] {
+            let ran = run(
+                &rwsgi_app("bodiless"),
+                &Request::get("/", &format!("code={code}&as={shape}")),
+            );
+            ran.code(0).stdout_is(
+                format!("Status: {code} Whatever\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
+            );
+        }
+    }
+    // RFC 9110 section 8.6: never a Content-Length with 1xx or 204, even the app's; a 304's is
+    // the length the GET would have had, so it stays.
+    run(&rwsgi_app("bodiless"), &Request::get("/", "code=204&cl=0"))
+        .code(0)
+        .stdout_is(b"Status: 204 Whatever\r\nContent-Type: text/plain\r\n\r\n")
+        .stderr_is_empty();
+    run(&rwsgi_app("bodiless"), &Request::get("/", "code=204&cl=6"))
+        .code(0)
+        .stdout_is(b"Status: 204 Whatever\r\nContent-Type: text/plain\r\n\r\n")
+        .stderr_has("rwsgi: warning: dropped 'Content-Length: 6' from a 204 response");
+    run(&rwsgi_app("bodiless"), &Request::get("/", "code=304&cl=6"))
+        .code(0)
+        .stdout_is(
+            b"Status: 304 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n",
+        );
+}
+
+#[test]
+fn repeated_content_length_becomes_one_and_differing_ones_are_refused() {
+    run(&rwsgi_app("bodiless"), &Request::get("/", "cl=6&cl=6"))
+        .code(0)
+        .stdout_is(
+            b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n",
+        );
+    run(&rwsgi_app("bodiless"), &Request::get("/", "cl=6,%206"))
+        .code(0)
+        .stdout_is(
+            b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n",
+        );
+    for (query, message) in [
+        (
+            "cl=6&cl=7",
+            "two different Content-Length values, \"6\" and \"7\"",
+        ),
+        ("cl=six", "invalid Content-Length \"six\""),
+        ("cl=-6", "invalid Content-Length \"-6\""),
+        ("cl=", "invalid Content-Length \"\""),
+    ] {
+        run(&rwsgi_app("bodiless"), &Request::get("/", query))
+            .code(0)
+            .stdout_is(INTERNAL_ERROR)
+            .stderr_has(message);
+    }
+}
+
+#[test]
+fn header_values_lose_surrounding_spaces_and_tabs() {
+    // Django writes `Set-Cookie` values with a leading space (SimpleCookie's output).
+    run(
+        &rwsgi_app("bodiless"),
+        &Request::get(
+            "/",
+            "h=Set-Cookie:%20a=1;%20Path=/&h=X-Tabs:%09%20b%20c%09&h=X-Empty:%20",
+        ),
+    )
+    .code(0)
+    .stdout_is(
+        b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nSet-Cookie: a=1; Path=/\r\n\
+          X-Tabs: b c\r\nX-Empty: \r\nContent-Length: 6\r\n\r\nhello\n",
+    );
+}
