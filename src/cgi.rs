@@ -442,16 +442,12 @@ pub fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
             return Ok(1);
         }
     };
-    let default_venv = script
-        .as_ref()
-        .and_then(|s| s.parent())
-        .map(|dir| dir.join(".venv"))
-        .filter(|venv| venv.join("pyvenv.cfg").is_file());
     let app = crate::load_app(
         &spec,
         crate::AppPlace {
             venv: None,
-            default_venv,
+            // The .venv beside the script, as in every mode (crate::app_folder_venv).
+            default_venv: None,
             base_dirs: Vec::new(),
             cgi_script: script.clone(),
             signal_handlers: false,

@@ -1202,6 +1202,61 @@ fn venv_beside_the_script_is_used() {
 }
 
 #[test]
+fn venv_beside_the_script_is_used_by_rwsgi_call_too() {
+    // rwsgi's own hint for a script run outside a server is `rwsgi call --app SCRIPT GET /`:
+    // the script must then see the same virtualenv as under the server.
+    let drop_in = DropIn::new("dot-venv-call");
+    let venv = fake_venv(&drop_in.site, &python().version);
+    let script = drop_in.script("app.wsgi", &drop_in.rwsgi_link(), VENV_SCRIPT);
+    let want = format!(
+        "from the venv\nthrough the pth file\nprefix={}\n",
+        venv.display()
+    );
+    let elsewhere = temp_dir("dot-venv-call-cwd");
+    let call = |cwd: &Path, app: &str| {
+        Command::new(rwsgi_bin())
+            .args(["call", "--app", app, "GET", "/"])
+            .env_clear()
+            .env("PATH", SYSTEM_PATH)
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    };
+    for (cwd, app) in [
+        (&elsewhere, script.display().to_string()),
+        (&drop_in.site, "./app.wsgi".to_string()),
+        (&drop_in.site, "app.wsgi".to_string()),
+    ] {
+        let out = call(cwd, &app);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            want,
+            "{app} in {}: {}",
+            cwd.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A module app uses the .venv of the folder it is imported from first: the current one.
+    write_file(&drop_in.site.join("venv_app.py"), VENV_SCRIPT);
+    let out = call(&drop_in.site, "venv_app");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{out:?}");
+    // A virtualenv named outright wins over the .venv.
+    let out = Command::new(rwsgi_bin())
+        .args(["call", "--app", "./app.wsgi", "GET", "/"])
+        .env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .env("RWSGI_VENV", &elsewhere)
+        .current_dir(&drop_in.site)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("{} is not a virtualenv", elsewhere.display())),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn venv_of_another_python_is_refused() {
     let drop_in = DropIn::new("dot-venv-foreign");
     let venv = fake_venv(&drop_in.site, "3.99.0");

@@ -544,7 +544,17 @@ fn django_cookie_on_a_204_has_no_leading_space_and_no_content_length() {
     out.assert_ok();
     let reply = out.json();
     assert_eq!(reply["statusCode"], json!(204), "{}", out.dump());
-    assert_eq!(reply["cookies"], json!(["seen=1; Path=/"]), "{}", out.dump());
-    assert_eq!(reply["headers"].get("Content-Length"), None, "{}", out.dump());
+    assert_eq!(
+        reply["cookies"],
+        json!(["seen=1; Path=/"]),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(
+        reply["headers"].get("Content-Length"),
+        None,
+        "{}",
+        out.dump()
+    );
     assert_eq!(reply["body"], json!(""), "{}", out.dump());
 }
