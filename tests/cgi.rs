@@ -1273,6 +1273,109 @@ fn venv_of_another_python_is_refused() {
         ));
 }
 
+/// A drop-in that answers with the libpython this process mapped and its `sys.version`.
+const WHICH_LIBPYTHON: &str = "\
+import sys
+
+
+def application(environ, start_response):
+    with open('/proc/self/maps') as maps:
+        paths = sorted({line.split()[-1] for line in maps if 'libpython' in line})
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%s\\n%s\\n' % (' '.join(paths), sys.version)).encode()]
+";
+
+#[test]
+fn another_libpython_of_the_same_minor_is_not_used_silently() {
+    let drop_in = DropIn::new("other-libpython");
+    let script = drop_in.script("which.wsgi", &drop_in.rwsgi_link(), WHICH_LIBPYTHON);
+    let run_with = |library_path: Option<&Path>| {
+        let mut request = Request::get("/", "");
+        if let Some(dir) = library_path {
+            request = request.var("LD_LIBRARY_PATH", dir.as_os_str().as_bytes());
+        }
+        let ran = exec(&script, &[], &request);
+        ran.code(0);
+        let body = latin1(&ran.response().body);
+        let library = body.lines().next().unwrap_or_default().to_string();
+        (ran, PathBuf::from(library))
+    };
+    let (ran, built) = run_with(None);
+    ran.stderr_is_empty();
+    let soname = format!("libpython{}.so.1.0", python().minor);
+    assert!(
+        built.ends_with(&soname),
+        "rwsgi mapped {}, not {soname}",
+        built.display()
+    );
+
+    // A copy of the same build, found first: the same Python, nothing to say.
+    let copy = temp_dir("libpython-copy");
+    std::fs::copy(&built, copy.join(&soname)).unwrap();
+    let (ran, loaded) = run_with(Some(&copy));
+    assert_eq!(loaded, copy.join(&soname), "{}", ran.dump());
+    ran.stderr_is_empty();
+
+    // Another build of the same minor version (the system's), as the loader takes it when the
+    // build's library is unreadable or LD_LIBRARY_PATH names another: rwsgi runs, and says so.
+    let other = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|dir| Path::new(dir).join(&soname))
+    .find(|path| {
+        path.is_file() && std::fs::canonicalize(path).ok() != std::fs::canonicalize(&built).ok()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "this test needs a second {soname} besides {} (Debian: apt-get install \
+                 libpython{}; scripts/test installs it)",
+            built.display(),
+            python().minor
+        )
+    });
+    let other_dir = temp_dir("libpython-other");
+    symlink(&other, other_dir.join(&soname)).unwrap();
+    let (ran, loaded) = run_with(Some(&other_dir));
+    assert_eq!(
+        std::fs::canonicalize(&loaded).unwrap(),
+        std::fs::canonicalize(&other).unwrap(),
+        "{}",
+        ran.dump()
+    );
+    ran.stderr_has(&format!(
+        "rwsgi: warning: rwsgi was built against Python {} ({}), but this process loaded Python ",
+        python().version,
+        std::fs::canonicalize(&built).unwrap().display()
+    ))
+    .stderr_has(&format!(
+        "from {}, another build",
+        std::fs::canonicalize(&other).unwrap().display()
+    ))
+    .stderr_has("or set PYTHONHOME to the Python you mean to run on");
+    // With PYTHONHOME set, the Python is the user's choice.
+    let home = String::from_utf8_lossy(
+        &Command::new("/bin/sh")
+            .args(["-c", "echo -n ${0%/lib/*}"])
+            .arg(std::fs::canonicalize(&other).unwrap())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    let ran = exec(
+        &script,
+        &[],
+        &Request::get("/", "")
+            .var("LD_LIBRARY_PATH", other_dir.as_os_str().as_bytes())
+            .var("PYTHONHOME", &home),
+    );
+    ran.code(0).stderr_is_empty();
+}
+
 #[test]
 fn app_that_cannot_be_imported_is_a_500_and_exit_1() {
     run(&rwsgi_app("broken_import"), &Request::get("/", ""))
