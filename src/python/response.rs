@@ -42,8 +42,8 @@ struct State {
     head_sent: bool,
     /// The request is a HEAD: the response carries no body (RFC 3875 section 4.3.2).
     head_request: bool,
-    /// The response that went out carries no body (a HEAD request, or a 1xx, 204 or 304
-    /// status): the app's chunks are still iterated, and dropped.
+    /// The head that went out is of a response without content (to HEAD, or a 1xx, 204 or
+    /// 304): no body bytes may follow it.
     bodiless: bool,
     /// The request is over: a `write()` kept by the app can no longer send.
     finished: bool,
@@ -58,25 +58,45 @@ enum SendError {
 impl State {
     /// Sends the held headers if they are not out yet, then the chunk (PEP 3333: headers go out
     /// with the first non-empty chunk or the first `write()`).
+    ///
+    /// A response without content (to HEAD, or a 1xx, 204 or 304) is different: its chunks are
+    /// dropped and its head is held until the app's result has been closed
+    /// ([`State::send_held_head`]). A server may end the program as soon as it has such a head
+    /// (lighttpd sends SIGTERM), which would cut the app off before its `close()`.
     fn send(&mut self, chunk: &[u8], body_len: Option<u64>) -> Result<(), SendError> {
         if self.finished {
             return Err(SendError::Finished);
         }
-        let mut sink = lock(&self.sink);
         if !self.head_sent {
             let head = self.head.as_ref().ok_or(SendError::NoStartResponse)?;
+            if self.head_request || !status_has_content(head.status.code) {
+                return Ok(());
+            }
             self.head_sent = true;
-            self.bodiless = self.head_request || !status_has_content(head.status.code);
-            // RFC 9110 section 8.6: no Content-Length may be made up for these. A 1xx or 204
-            // must never have one, and a HEAD or 304 response's must be what a GET would have
-            // had, which only the app knows: its own header, if any, is what goes out.
-            let body_len = if self.bodiless { None } else { body_len };
-            sink.send_head(head, body_len).map_err(SendError::Io)?;
+            lock(&self.sink)
+                .send_head(head, body_len)
+                .map_err(SendError::Io)?;
         }
         if !chunk.is_empty() && !self.bodiless {
-            sink.send_body(chunk).map_err(SendError::Io)?;
+            lock(&self.sink).send_body(chunk).map_err(SendError::Io)?;
         }
         Ok(())
+    }
+
+    /// Sends the head of a response without content, once the app's result is closed.
+    fn send_held_head(&mut self) -> Result<(), SendError> {
+        if self.head_sent {
+            return Ok(());
+        }
+        let head = self.head.as_ref().ok_or(SendError::NoStartResponse)?;
+        self.head_sent = true;
+        self.bodiless = true;
+        // RFC 9110 section 8.6: no Content-Length may be made up for these. A 1xx or 204 must
+        // never have one, and a HEAD or 304 response's must be what a GET would have had,
+        // which only the app knows: its own header, if any, is what goes out.
+        lock(&self.sink)
+            .send_head(head, None)
+            .map_err(SendError::Io)
     }
 }
 
@@ -462,6 +482,7 @@ fn drive(
         Ok(false) => Ok(()),
         Err(e) => Err(e),
     };
+    let iterated = iterated.and_then(|()| lock(state).send_held_head().map_err(send_failure));
     match (iterated, closed) {
         (Ok(()), Ok(())) => Outcome::Complete,
         (Err(failure), Ok(())) => fail(py, state, failure),
