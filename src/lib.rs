@@ -90,8 +90,8 @@ Usage:
   rwsgi --version
 
 The app: --app SPEC or RWSGI_APP, where SPEC is package.module[:name], package.module:factory(),
-or path/to/file.py[:name]. Virtualenv: --venv DIR, RWSGI_VENV or VIRTUAL_ENV. Extra import
-folders: RWSGI_PATH (':'-separated).
+or path/to/file.py[:name]. Virtualenv: --venv DIR, RWSGI_VENV or VIRTUAL_ENV, else a .venv in
+the app's folder. Extra import folders: RWSGI_PATH (':'-separated).
 "
     )
 }

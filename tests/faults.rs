@@ -2077,3 +2077,32 @@ fn lambda_uses_the_venv_in_its_task_root() {
     drop(rwsgi);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn responses_without_content_have_no_body_in_any_mode() {
+    // RFC 9110 section 6.4.1: the app's bytes after a 204 or 304 head are dropped, and no
+    // Content-Length is made up (section 8.6), on the command line as under CGI.
+    for code in ["204", "304"] {
+        call("bodiless", &format!("/?code={code}"))
+            .run()
+            .exited(0)
+            .stdout_is(
+                format!("HTTP/1.1 {code} Whatever\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
+            );
+        let reply = event("bodiless", v2_event(&format!("code={code}")).to_string())
+            .run()
+            .exited(0)
+            .json();
+        assert_eq!(reply["body"], json!(""), "{reply}");
+        assert_eq!(
+            reply["headers"],
+            json!({"Content-Type": "text/plain"}),
+            "{reply}"
+        );
+    }
+    // A HEAD: the GET's headers, no body, the body iterated and closed all the same.
+    let out = bounded::rwsgi(["call", "--app", "bodiless", "-i", "HEAD", "/?as=gen"]).run();
+    out.exited(0)
+        .stdout_is(b"HTTP/1.1 200 Whatever\r\nContent-Type: text/plain\r\n\r\n")
+        .stderr_has("closed after 2 chunks");
+}
