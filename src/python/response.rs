@@ -265,7 +265,7 @@ fn check_content_length(
         return Ok(());
     };
     let no_length = (100..200).contains(&code) || code == 204;
-    if no_length && value.trim_start_matches('0') != "" {
+    if no_length && !value.trim_start_matches('0').is_empty() {
         log::warn(&format!(
             "dropped 'Content-Length: {value}' from a {code} response, which has no content \
              (RFC 9110 section 8.6)"
