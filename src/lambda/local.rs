@@ -346,6 +346,19 @@ pub fn event_for(via: Via, mut request: Request, ctx: &InvocationContext) -> Res
             } else {
                 decoded_path.clone()
             };
+            // A function URL answers only on `<url-id>.lambda-url.<region>.on.aws`, and its
+            // events name that domain whatever Host the client sent (which reaches the app
+            // in `headers`): a made-up one unless the host given is such a domain.
+            let (domain, domain_prefix) = if via == Via::Url
+                && !(domain.ends_with(".on.aws") && domain.contains(".lambda-url."))
+            {
+                (
+                    "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws".to_string(),
+                    "abcdefghijklmnopqrstuvwxyz012345".to_string(),
+                )
+            } else {
+                (domain.clone(), domain_prefix.clone())
+            };
             let mut event = json!({
                 "version": "2.0",
                 "routeKey": "$default",
