@@ -841,7 +841,10 @@ fn django_views_see_host_scheme_and_paths() {
         b"",
     );
     lambda.expect_status(&response, 200);
-    assert_eq!(response.json()["absolute"], format!("https://{host}/where/"));
+    assert_eq!(
+        response.json()["absolute"],
+        format!("https://{host}/where/")
+    );
     assert_eq!(response.json()["secure"], true);
 
     // APPEND_SLASH.

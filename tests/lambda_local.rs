@@ -707,7 +707,11 @@ fn via_v1_takes_the_stage_from_an_execute_api_url() {
         assert_eq!(event["pathParameters"], proxy, "{url_path}: {event}");
         assert_eq!(event["requestContext"]["path"], json!(url_path), "{event}");
         assert_eq!(event["requestContext"]["stage"], json!(stage), "{event}");
-        assert_eq!(event["requestContext"]["domainName"], json!(host), "{event}");
+        assert_eq!(
+            event["requestContext"]["domainName"],
+            json!(host),
+            "{event}"
+        );
         assert_eq!(event["requestContext"]["domainPrefix"], json!("abc123"));
         assert_eq!(event["headers"]["Host"], json!(host), "{event}");
         assert_eq!(got["SCRIPT_NAME"], json!(format!("/{stage}")), "{url_path}");
@@ -755,9 +759,16 @@ fn via_url_on_its_own_domain_names_it() {
 fn via_v2_and_url_keep_the_path_as_sent() {
     // An HTTP API's `$default` stage is not in its URLs; a function URL has no stage at all.
     for source in ["v2", "url"] {
-        let got = door(source, &["https://h5t8r1n4zq.execute-api.us-west-2.amazonaws.com/prod/get"]);
+        let got = door(
+            source,
+            &["https://h5t8r1n4zq.execute-api.us-west-2.amazonaws.com/prod/get"],
+        );
         let event = &got["event"];
-        assert_eq!(event["rawPath"], json!("/prod/get"), "--via {source}: {event}");
+        assert_eq!(
+            event["rawPath"],
+            json!("/prod/get"),
+            "--via {source}: {event}"
+        );
         assert_eq!(event["requestContext"]["stage"], json!("$default"));
         assert_eq!(got["SCRIPT_NAME"], json!(""), "--via {source}");
         assert_eq!(got["PATH_INFO"], json!("/prod/get"), "--via {source}");
@@ -824,15 +835,12 @@ fn via_url_a_django_project_answers_for_its_allowed_host() {
     let venv = test_venv();
     for source in SOURCES {
         for target in ["/plain/", "http://example.com/plain/"] {
-            let out = via(
-                source,
-                "djproj.wsgi",
-                &["--venv", &venv, "-i", target],
-            );
+            let out = via(source, "djproj.wsgi", &["--venv", &venv, "-i", target]);
             out.assert_code(0);
             let response = included(&out);
             assert_eq!(
-                response.status_line, "HTTP/1.1 200 OK",
+                response.status_line,
+                "HTTP/1.1 200 OK",
                 "--via {source} {target}\n{}",
                 out.dump()
             );

@@ -469,7 +469,12 @@ fn detection_follows_the_spec_order() {
             vec![],
             Some(HttpApiV1),
         ),
-        ("Lattice v2, string headers", LATTICE_V2_STRINGS, vec![], Some(LatticeV2)),
+        (
+            "Lattice v2, string headers",
+            LATTICE_V2_STRINGS,
+            vec![],
+            Some(LatticeV2),
+        ),
     ];
     let mut failures = Vec::new();
     for (what, name, edits, want) in &cases {
@@ -1154,8 +1159,13 @@ fn environ_url_scheme() {
         // cargo-lambda's function URLs are plain HTTP, and its events say so with `http`
         // where AWS says `HTTP/1.1`.
         row("cargo-lambda, protocol http", CARGO_LAMBDA, k, "http"),
-        row("cargo-lambda, X-Forwarded-Proto https", CARGO_LAMBDA, k, "https")
-            .with(set("/headers/x-forwarded-proto", json!("https"))),
+        row(
+            "cargo-lambda, X-Forwarded-Proto https",
+            CARGO_LAMBDA,
+            k,
+            "https",
+        )
+        .with(set("/headers/x-forwarded-proto", json!("https"))),
         row("HTTP 2.0, protocol http", HTTP_V2_IAM, k, "http")
             .with(set("/requestContext/http/protocol", json!("http"))),
         row("function URL, protocol HTTP/1.1", URL, k, "https")
@@ -1340,8 +1350,16 @@ fn environ_remote_user() {
             "/requestContext/identity/userArn",
             json!("arn:aws:sts::567890123456:assumed-role/reader/session-1"),
         )),
-        row("REST, authorizer principal before IAM", REST_IAM, k, "svc-7")
-            .with(set("/requestContext/authorizer", json!({"principalId": "svc-7"}))),
+        row(
+            "REST, authorizer principal before IAM",
+            REST_IAM,
+            k,
+            "svc-7",
+        )
+        .with(set(
+            "/requestContext/authorizer",
+            json!({"principalId": "svc-7"}),
+        )),
         row("REST, userArn null", REST_CUSTOM, k, "user|a1b2c3"),
         row(
             "HTTP 2.0: identity is not a payload 2.0 field",
@@ -1784,8 +1802,14 @@ fn reply_header_values_lose_surrounding_whitespace() {
             ("Content-Type", "text/html; charset=utf-8"),
             ("Location", "/admin/"),
             ("X-Frame-Options", " DENY\t"),
-            ("Set-Cookie", " csrftoken=Xq7; expires=Thu, 04 Dec 2025 21:00:00 GMT; Path=/"),
-            ("Set-Cookie", " sessionid=9f2e; HttpOnly; Path=/; SameSite=Lax"),
+            (
+                "Set-Cookie",
+                " csrftoken=Xq7; expires=Thu, 04 Dec 2025 21:00:00 GMT; Path=/",
+            ),
+            (
+                "Set-Cookie",
+                " sessionid=9f2e; HttpOnly; Path=/; SameSite=Lax",
+            ),
         ],
         b"",
     );
@@ -1806,7 +1830,10 @@ fn reply_header_values_lose_surrounding_whitespace() {
             ),
             _ => {
                 let (set_cookies, _) = split_set_cookies(&reply["headers"]);
-                (json!(set_cookies), reply["headers"]["X-Frame-Options"].clone())
+                (
+                    json!(set_cookies),
+                    reply["headers"]["X-Frame-Options"].clone(),
+                )
             }
         };
         assert_eq!(got_cookies, json!(cookies), "{source:?}: {reply}");

@@ -233,9 +233,7 @@ impl<'a> Reader<'a> {
         for (name, value) in map {
             match value {
                 Value::Null => {}
-                Value::String(s) if !multi || string_as_list => {
-                    out.push((name.clone(), s.clone()))
-                }
+                Value::String(s) if !multi || string_as_list => out.push((name.clone(), s.clone())),
                 Value::Array(items) if multi => {
                     for item in items {
                         match item {
@@ -279,7 +277,10 @@ impl Reader<'_> {
         }
         let known = out.len();
         for (name, value) in extra {
-            if !out[..known].iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            if !out[..known]
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&name))
+            {
                 out.push((name, value));
             }
         }

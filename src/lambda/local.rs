@@ -250,8 +250,8 @@ pub fn event_for(via: Via, mut request: Request, ctx: &InvocationContext) -> Res
             } else {
                 ("prod".to_string(), raw_path.clone())
             };
-            let resource_path = String::from_utf8_lossy(&http::percent_decode(path.as_bytes()))
-                .into_owned();
+            let resource_path =
+                String::from_utf8_lossy(&http::percent_decode(path.as_bytes())).into_owned();
             // `/{proxy+}` matches one segment or more; the root is the `/` resource.
             let (resource, path_parameters) = if path == "/" {
                 ("/", Value::Null)

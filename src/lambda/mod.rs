@@ -96,7 +96,11 @@ impl Handler {
         let outcome = self.app.call(request, sink.clone());
         let collected = std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner()));
         if collected.overflowed() {
-            crate::log::error(&reply::too_large_message(None, reply::MAX_REPLY_BYTES, false));
+            crate::log::error(&reply::too_large_message(
+                None,
+                reply::MAX_REPLY_BYTES,
+                false,
+            ));
             return (
                 reply::too_large(source, head_request, &self.text_types),
                 false,
