@@ -271,17 +271,27 @@ impl Reader<'_> {
     /// hand and by some tools have a name in `headers` alone, and it must not be lost.
     fn merged_pairs(&self, multi: &str, single: &str) -> Result<Vec<(String, String)>, EventError> {
         let mut out = self.pairs(multi, true)?;
-        let extra = self.pairs(single, false)?;
-        if extra.is_empty() {
+        let Some(map) = self.object_at(single)? else {
             return Ok(out);
-        }
+        };
+        // Usually every name is in both maps: only the ones missing from the lists are read.
         let known = out.len();
-        for (name, value) in extra {
-            if !out[..known]
+        for (name, value) in map {
+            if out[..known]
                 .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(&name))
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
             {
-                out.push((name, value));
+                continue;
+            }
+            match value {
+                Value::Null => {}
+                Value::String(s) => out.push((name.clone(), s.clone())),
+                other => {
+                    return Err(self.err(format!(
+                        "{single}.{name} must be a string, not {}",
+                        json_type(other)
+                    )));
+                }
             }
         }
         Ok(out)
