@@ -247,6 +247,11 @@ struct Lambda {
 
 impl Lambda {
     fn start(app: &str) -> Lambda {
+        Lambda::start_with(app, &[])
+    }
+
+    /// [`Lambda::start`] with more environment variables for the runtime.
+    fn start_with(app: &str, env: &[(&str, &str)]) -> Lambda {
         let venv = test_venv();
         let bin = cargo_lambda(&venv);
         let dir = TempDir::new(&app.replace([':', '.', '/'], "_"));
@@ -270,6 +275,7 @@ impl Lambda {
             .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
+            .envs(env.iter().copied())
             .current_dir(apps_dir());
         // No subcommand: like a Lambda `bootstrap`, rwsgi finds its mode from
         // AWS_LAMBDA_RUNTIME_API.
@@ -1507,5 +1513,50 @@ fn invoke_non_http_event_is_an_invocation_error() {
     // The next invocation is served as usual.
     let reply = lambda.invoke(&http_api_event("GET", "/hello/next", "", &[], &[], None));
     assert_eq!(reply["body"], "{\"hello\":\"next\"}\n");
+    lambda.assert_still_serving();
+}
+
+/// API Gateway calls a function that is its own Lambda authorizer twice per request: first with
+/// the authorizer input (which goes to RWSGI_EVENT_HANDLER, never to the app), then, once
+/// allowed, with the request (which goes to the app).
+#[test]
+fn invoke_one_function_as_the_app_and_its_own_authorizer() {
+    let lambda = Lambda::start_with(
+        "self_authorized",
+        &[("RWSGI_EVENT_HANDLER", "self_authorized:authorize")],
+    );
+    let fixture = |name: &str| -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/lambda")
+            .join(name);
+        serde_json::from_slice(&fs::read(&path).expect("reading a fixture")).expect("JSON")
+    };
+
+    let mut input = fixture("rest-authorizer-request.json");
+    input["headers"]["Authorization"] = json!("Bearer letmein");
+    input["multiValueHeaders"]["Authorization"] = json!(["Bearer letmein"]);
+    let policy = lambda.invoke(&input);
+    assert_eq!(policy["principalId"], json!("letmein-user"), "{policy}");
+    assert_eq!(
+        policy["policyDocument"]["Statement"][0]["Effect"],
+        json!("Allow")
+    );
+
+    let simple = lambda.invoke(&fixture("httpapi-authorizer-v2.json"));
+    assert_eq!(
+        simple,
+        json!({"isAuthorized": false, "context": {"checkedBy": FUNCTION}})
+    );
+
+    // The request the REST authorizer allowed, with the principal API Gateway adds.
+    let mut request = fixture("rest-iam.json");
+    request["requestContext"]["authorizer"] = json!({"principalId": "letmein-user"});
+    let reply = lambda.invoke(&request);
+    assert_eq!(reply["statusCode"], json!(200), "{reply}");
+    let seen: Value =
+        serde_json::from_str(reply["body"].as_str().expect("a text body")).expect("the app's JSON");
+    assert_eq!(seen["REMOTE_USER"], json!("letmein-user"));
+    assert_eq!(seen["SCRIPT_NAME"], json!("/staging"));
+    assert_eq!(seen["PATH_INFO"], json!("/reports/2024"));
     lambda.assert_still_serving();
 }
