@@ -694,11 +694,11 @@ fn host_header_sets_http_host() {
 #[test]
 fn environ_option_adds_and_overrides_keys() {
     let env = echo(&[
-        "-e",
+        "--env",
         "REMOTE_ADDR=203.0.113.9",
-        "-e",
+        "--env",
         "custom.key=a=b",
-        "-e",
+        "--env",
         "REMOTE_USER=alice",
         "/",
     ]);
@@ -787,10 +787,12 @@ fn data_binary_from_stdin() {
 }
 
 #[test]
-fn unreadable_data_file_is_a_usage_error() {
+fn unreadable_data_file_is_curls_read_error() {
+    // curl's exit 26, "Failed to open/read local data from file/application".
     call(["--app", "echo", "-d", "@/nonexistent/rwsgi/form.txt", "/"])
         .run()
-        .assert_code(2);
+        .assert_code(26)
+        .assert_stderr_has("rwsgi: (26) cannot read /nonexistent/rwsgi/form.txt");
     call([
         "--app",
         "echo",
@@ -799,7 +801,7 @@ fn unreadable_data_file_is_a_usage_error() {
         "/",
     ])
     .run()
-    .assert_code(2);
+    .assert_code(26);
 }
 
 #[test]
@@ -1020,7 +1022,7 @@ fn form_with_data_or_json_is_a_usage_error() {
 }
 
 #[test]
-fn form_with_unreadable_file_is_a_usage_error() {
+fn form_with_unreadable_file_is_curls_read_error() {
     call([
         "--app",
         "echo",
@@ -1029,7 +1031,7 @@ fn form_with_unreadable_file_is_a_usage_error() {
         "/",
     ])
     .run()
-    .assert_code(2);
+    .assert_code(26);
 }
 
 // ---------------------------------------------------------------------------------------------
