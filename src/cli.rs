@@ -523,10 +523,11 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
             size_header: t.size_header,
             size_upload: plan.body.as_ref().map_or(0, |b| b.len() as u64),
             num_redirects: redirects as u64,
+            // The redirect that was not followed: without -L, or past --max-redirs.
             redirect_url: t
                 .location
                 .clone()
-                .filter(|_| !t.following)
+                .filter(|_| !t.following || code == TOO_MANY_REDIRECTS)
                 .and_then(|l| resolve(&plan.url(), &l).ok()),
             time_total: elapsed.as_secs_f64(),
             exitcode: code,
@@ -752,6 +753,8 @@ impl Transfer {
         self.decoder = None;
         self.decoding = false;
         self.body.clear();
+        // curl's size_download is the last response's body; size_header adds up every head.
+        self.size_download = 0;
     }
 
     fn status(&self) -> u16 {
@@ -804,10 +807,10 @@ impl ResponseSink for Transfer {
             eprint!("{shown}");
         }
         let code = head.status.code;
-        // Every 3xx but 304 (which has no new place to go) with a Location is a redirect.
+        // Every 3xx with a Location is a redirect (curl follows even a 304 that has one).
         self.location = head
             .header("Location")
-            .filter(|_| (300..400).contains(&code) && code != 304)
+            .filter(|_| (300..400).contains(&code))
             .map(|l| l.trim().to_string());
         self.following = self.follow && self.location.is_some();
         if let Some(jar) = &mut self.jar {
@@ -839,10 +842,11 @@ impl ResponseSink for Transfer {
     }
 
     fn send_body(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.size_download += chunk.len() as u64;
         if self.silent() || self.head_only || self.following {
+            // A body that is passed over does not count as downloaded (curl's size_download).
             return Ok(());
         }
+        self.size_download += chunk.len() as u64;
         let decoded = match &mut self.decoder {
             None => return self.write(chunk),
             Some(d) => {
@@ -1660,7 +1664,10 @@ fn url_encoded_piece(
         piece.extend_from_slice(name.as_bytes());
         piece.push(b'=');
     }
-    piece.extend_from_slice(url_encode(&content).as_bytes());
+    // A space becomes `+`, as in an HTML form (application/x-www-form-urlencoded), and as curl
+    // sends it.
+    let encoded: Vec<String> = content.split(|&b| b == b' ').map(url_encode).collect();
+    piece.extend_from_slice(encoded.join("+").as_bytes());
     Ok(piece)
 }
 /// Splits a decoded path at the mount point (`--script-name`), only at a segment boundary.
