@@ -503,13 +503,18 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
             code = WRITE_ERROR;
         }
     }
-    if let (Some(path), Some(jar)) = (&args.cookie_jar, &t.jar)
-        && let Err(e) = jar.save(path)
-    {
-        crate::log::warn(&format!(
-            "cannot save the cookies in {}: {e}",
-            path.display()
-        ));
+    if let (Some(path), Some(jar)) = (&args.cookie_jar, &t.jar) {
+        // `-c -` is stdout, as with curl (the response's own stdout: fd 1 is stderr by now).
+        let saved = match (path == Path::new("-"), write_out_to.as_ref()) {
+            (true, Some(mut s)) => s.write_all(jar.to_text().as_bytes()),
+            _ => std::fs::write(path, jar.to_text()),
+        };
+        if let Err(e) = saved {
+            crate::log::warn(&format!(
+                "cannot save the cookies in {}: {e}",
+                path.display()
+            ));
+        }
     }
     if let Some(exit) = &failure {
         say(exit);
@@ -1313,6 +1318,10 @@ fn url_encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Reads `@file` (or `@-`, stdin) for a body option; anything else is the text itself. The
+/// flag says whether CR and LF are dropped (`-d @file`).
+type ReadSource<'a> = dyn FnMut(&str, bool) -> std::result::Result<Vec<u8>, Exit> + 'a;
+
 /// Builds the request the flags describe. `stdin` serves `@-`.
 pub fn build_request(args: &CallArgs, stdin: &mut dyn Read) -> Result<Request> {
     build_plan(args, stdin)
@@ -1648,7 +1657,7 @@ fn wsgi_key(
 /// `@file`, `name@file`; the content is URL-encoded, the name is not.
 fn url_encoded_piece(
     arg: &str,
-    read_source: &mut dyn FnMut(&str, bool) -> std::result::Result<Vec<u8>, Exit>,
+    read_source: &mut ReadSource<'_>,
 ) -> std::result::Result<Vec<u8>, Exit> {
     // curl looks for `=` first; only an argument without one can name a file with `@`.
     let (name, content) = match (arg.find('='), arg.find('@')) {
@@ -1692,7 +1701,7 @@ fn mount(prefix: &str, path: &[u8]) -> std::result::Result<(Vec<u8>, Vec<u8>), S
 /// value is the file's content), each optionally with `;type=...` and `;filename=...`.
 fn form_part(
     text: &str,
-    read_source: &mut dyn FnMut(&str, bool) -> std::result::Result<Vec<u8>, Exit>,
+    read_source: &mut ReadSource<'_>,
 ) -> std::result::Result<multipart::Part, Exit> {
     let (name, value) = text
         .split_once('=')
@@ -2009,6 +2018,94 @@ mod tests {
         assert_eq!(r.scheme, "https");
         assert_eq!(env(&r)["SERVER_PORT"], "443");
         assert!(build_request(&args(&["--env", "novalue", "/"]), &mut io::empty()).is_err());
+    }
+
+    #[test]
+    fn data_urlencode_forms_and_get() {
+        let dir = std::env::temp_dir().join(format!("rwsgi-cli-urlenc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("v.txt");
+        std::fs::write(&file, "x y\n").unwrap();
+        let f = file.display().to_string();
+        let argv = [
+            "--data-urlencode".to_string(),
+            "a=b c&d".into(),
+            "-d".into(),
+            "raw=1".into(),
+            "--data-urlencode".into(),
+            "=é".into(),
+            "--data-urlencode".into(),
+            format!("n@{f}"),
+            "--data-urlencode".into(),
+            format!("@{f}"),
+            "/x?q=1".into(),
+        ];
+        let parse = |argv: &[String]| {
+            CallArgs::parse_named("rwsgi-call", argv.iter().map(OsString::from).collect()).unwrap()
+        };
+        let r = build_request(&parse(&argv), &mut io::empty()).unwrap();
+        assert_eq!(
+            http::read_all(r.body).unwrap(),
+            b"a=b+c%26d&raw=1&%C3%A9&n=x+y%0A&x+y%0A"
+        );
+        let mut get = argv.to_vec();
+        get.insert(0, "-G".into());
+        let r = build_request(&parse(&get), &mut io::empty()).unwrap();
+        assert_eq!(r.method, "GET");
+        assert!(r.body.is_empty());
+        assert_eq!(
+            r.query_string,
+            b"q=1&a=b+c%26d&raw=1&%C3%A9&n=x+y%0A&x+y%0A"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn wsgi_keys_are_typed_or_refused() {
+        let r = request(&[
+            "--env",
+            "wsgi.url_scheme=https",
+            "--env",
+            "wsgi.multithread=1",
+            "/",
+        ]);
+        assert_eq!(r.scheme, "https");
+        assert!(r.traits.multithread);
+        assert!(r.extra.is_empty());
+        for bad in [
+            "wsgi.input=x",
+            "wsgi.url_scheme=ftp",
+            "wsgi.run_once=yes",
+            "wsgi.version=1.1",
+        ] {
+            assert!(
+                build_request(&args(&["--env", bad, "/"]), &mut io::empty()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn curl_header_options() {
+        let e = env(&request(&[
+            "-A",
+            "ua/1",
+            "-e",
+            "http://r.test/;auto",
+            "-u",
+            "u:p",
+            "-b",
+            "a=1",
+            "/",
+        ]));
+        assert_eq!(e["HTTP_USER_AGENT"], "ua/1");
+        assert_eq!(e["HTTP_REFERER"], "http://r.test/");
+        assert_eq!(e["HTTP_AUTHORIZATION"], "Basic dTpw");
+        assert_eq!(e["HTTP_COOKIE"], "a=1");
+        let e = env(&request(&["--compressed", "/"]));
+        assert_eq!(e["HTTP_ACCEPT_ENCODING"], "deflate, gzip, br");
+        assert!(build_request(&args(&["-A", "a\nb", "/"]), &mut io::empty()).is_err());
+        assert!(build_request(&args(&["-u", "nopassword", "/"]), &mut io::empty()).is_err());
     }
 
     #[test]

@@ -2724,3 +2724,27 @@ fn cookie_jar_is_written_and_read_as_curl() {
     assert_eq!((curl.0, &curl.1), (ours.0, &ours.1));
     assert_eq!(jar_lines(&curl.2), jar_lines(&ours.2));
 }
+
+#[test]
+fn cookie_jar_to_stdout_and_a_missing_cookie_file() {
+    let out = call([
+        "--app",
+        "curlish",
+        "-b",
+        "/nonexistent/rwsgi/jar.txt",
+        "-c",
+        "-",
+        "/dir/sub/page",
+    ])
+    .run();
+    out.assert_ok();
+    let text = out.stdout_str();
+    assert!(
+        text.starts_with("cookie: (none)\n# Netscape HTTP Cookie File\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\nlocalhost\tFALSE\t/dir/sub/\tFALSE\t0\tpage\t8\n"),
+        "{text}"
+    );
+}

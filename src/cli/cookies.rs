@@ -2,8 +2,6 @@
 //! (RFC 6265 section 5.2), sent back where they belong (section 5.4), and read and written in
 //! the Netscape cookie-jar format curl uses, so a jar moves between curl and rwsgi-call.
 
-use std::io::Write as _;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +197,7 @@ impl Jar {
             .iter()
             .filter(|c| c.expires == 0 || c.expires > t)
             .collect();
-        cookies.sort_by(|a, b| b.created.cmp(&a.created));
+        cookies.sort_by_key(|c| std::cmp::Reverse(c.created));
         let tf = |b: bool| if b { "TRUE" } else { "FALSE" };
         for c in cookies {
             let domain = c.domain.as_deref().unwrap_or("unknown");
@@ -217,14 +215,6 @@ impl Jar {
             ));
         }
         text
-    }
-
-    /// Writes the jar to `path` (`-` is stdout, as with curl).
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        if path == Path::new("-") {
-            return std::io::stdout().write_all(self.to_text().as_bytes());
-        }
-        std::fs::write(path, self.to_text())
     }
 }
 
