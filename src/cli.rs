@@ -30,9 +30,17 @@ use output::{Decoder, Output};
     after_help = "Examples:\n  rwsgi-call --app myproject.wsgi:application GET '/api/items?page=2' -H 'Accept: application/json'\n  rwsgi-call --app app.py --json '{\"name\": \"x\"}' /items\n  rwsgi-call --app 'app:create_app()' -F photo=@cat.jpg /upload\n  rwsgi-call --app 'app:create_app()' -L -c jar.txt -d user=bob /login\n\nExit status: 0 (any HTTP status), 22 with -f when the status is 400 or more, 1 when the app\ncould not be loaded or failed, 2 for bad usage, and curl's code where curl has one: 3 malformed\nURL, 23 the output could not be written (e.g. `| head -c1`), 26 an input file could not be\nread, 47 too many redirects, 61 a body that --compressed cannot decode."
 )]
 pub struct CallArgs {
-    /// `[METHOD] TARGET`: the method (default GET, or POST with a body), then `/path?query` or a
-    /// full http(s) URL. With --url, only the METHOD.
-    #[arg(value_names = ["METHOD", "TARGET"], num_args = 0..=2)]
+    /// The method (default GET, or POST with a body); a lone argument is the TARGET.
+    #[arg(value_name = "METHOD")]
+    pub method_arg: Option<String>,
+
+    /// `/path?query` or a full http(s) URL (or give it with --url).
+    #[arg(value_name = "TARGET")]
+    pub target_arg: Option<String>,
+
+    /// `[METHOD] TARGET` as a list, for callers that build the arguments themselves; when empty,
+    /// the two positional arguments above are used.
+    #[arg(skip)]
     pub positional: Vec<String>,
 
     /// The target (instead of the positional TARGET).
@@ -1332,7 +1340,16 @@ pub fn build_request(args: &CallArgs, stdin: &mut dyn Read) -> Result<Request> {
 /// Reads the flags into a [`Plan`]; `stdin` serves `@-` (and `-T -`).
 pub fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<Plan, Exit> {
     let usage = Exit::usage;
-    let (method_arg, target_text) = match (args.positional.as_slice(), &args.url) {
+    let positional: Vec<String> = if args.positional.is_empty() {
+        [&args.method_arg, &args.target_arg]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    } else {
+        args.positional.clone()
+    };
+    let (method_arg, target_text) = match (positional.as_slice(), &args.url) {
         ([target], None) => (None, target.as_str()),
         ([method, target], None) => (Some(method.as_str()), target.as_str()),
         ([], Some(url)) => (None, url.as_str()),
