@@ -15,7 +15,7 @@ pub enum Output {
     Stdout(File),
     File {
         path: PathBuf,
-        temp: Option<tempfile::NamedTempFile>,
+        temp: Option<Temp>,
     },
     Direct {
         path: PathBuf,
@@ -71,11 +71,30 @@ impl Output {
                     Some(t) => t,
                     None => make_temp(&path)?,
                 };
-                temp.as_file().sync_all()?;
                 let target = std::fs::canonicalize(&path).unwrap_or(path);
-                temp.persist(&target).map(drop).map_err(|e| {
-                    io::Error::new(e.error.kind(), format!("{}: {}", target.display(), e.error))
-                })
+                let in_place =
+                    |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", target.display()));
+                match temp {
+                    Temp::Beside(temp) => {
+                        temp.as_file().sync_all()?;
+                        temp.persist(&target)
+                            .map(drop)
+                            .map_err(|e| in_place(e.error))
+                    }
+                    // The folder takes no new file, but the file itself may be written: it is
+                    // overwritten only now that the whole body is here.
+                    Temp::Elsewhere(mut temp) => {
+                        use std::io::Seek as _;
+                        temp.as_file_mut().seek(io::SeekFrom::Start(0))?;
+                        let mut file = std::fs::OpenOptions::new()
+                            .write(true)
+                            .truncate(true)
+                            .open(&target)
+                            .map_err(in_place)?;
+                        io::copy(temp.as_file_mut(), &mut file).map_err(in_place)?;
+                        file.flush()
+                    }
+                }
             }
             Output::Direct { path, file } => match file {
                 Some(mut f) => f.flush(),
@@ -86,9 +105,26 @@ impl Output {
     }
 }
 
+/// Where the body waits until the transfer is over.
+pub enum Temp {
+    /// In FILE's folder, renamed over it at the end.
+    Beside(tempfile::NamedTempFile),
+    /// In the system's temporary folder, when FILE's folder cannot take a new file but FILE
+    /// exists: copied into FILE at the end.
+    Elsewhere(tempfile::NamedTempFile),
+}
+
+impl Temp {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Temp::Beside(t) | Temp::Elsewhere(t) => t.write_all(bytes),
+        }
+    }
+}
+
 /// A temporary file in the folder of `path` (a rename across file systems would fail), with
 /// the permissions the file has, or those a new file gets (0666 less the umask).
-fn make_temp(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+fn make_temp(path: &Path) -> io::Result<Temp> {
     use std::os::unix::fs::PermissionsExt as _;
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let dir = match target.parent() {
@@ -100,12 +136,18 @@ fn make_temp(path: &Path) -> io::Result<tempfile::NamedTempFile> {
         .file_name()
         .map(|n| format!(".{}.", n.to_string_lossy()))
         .unwrap_or_else(|| ".rwsgi-call.".into());
-    tempfile::Builder::new()
+    let beside = tempfile::Builder::new()
         .prefix(&name)
         .suffix(".part")
         .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(&dir)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        .tempfile_in(&dir);
+    match beside {
+        Ok(t) => Ok(Temp::Beside(t)),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && target.is_file() => {
+            tempfile::NamedTempFile::new().map(Temp::Elsewhere)
+        }
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    }
 }
 
 /// One `Content-Encoding` being undone (`--compressed`).
