@@ -1463,8 +1463,8 @@ fn malformed_events() -> Vec<Malformed> {
         m(
             LatticeV2,
             "/headers/accept",
-            json!("*/*"),
-            "headers.accept must be a list of strings, not a string",
+            json!(5),
+            "headers.accept must be a list of strings, not a number",
         ),
         m(
             LatticeV2,
