@@ -757,6 +757,35 @@ fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
     );
 }
 
+#[test]
+fn the_bootstrap_starts_no_program_on_its_way_to_rwsgi() {
+    // Each program a shell script starts (dirname, tr, ...) is a fork and an exec in every cold
+    // start; the bootstrap's way to rwsgi uses the shell's own expansions. With nothing on PATH,
+    // any program it tried to start would be missing and end it.
+    let (binary, python) = setup();
+    let tmp = TempDir::new("no-programs");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    let api = FakeRuntimeApi::start();
+    let mut env = lambda_env(&api, &package, &template_handler());
+    let nothing = tmp.join("empty-path");
+    std::fs::create_dir(&nothing).unwrap();
+    for (key, value) in env.iter_mut() {
+        if key == "PATH" {
+            *value = nothing.display().to_string();
+        }
+    }
+    let executable = python.executable.display().to_string();
+    let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
+    let function = Running::start("bootstrap", command);
+    let hello = reply(
+        &api,
+        &function,
+        "0a6c9c2e-4a1f-4c6b-9d7e-000000000030",
+        &http_api_event("GET", "/", "", None),
+    );
+    assert_eq!(hello["body"], json!("Hello, world!\n"), "{hello}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Way 2: provided.al2023 with Python from a layer
 
