@@ -66,6 +66,7 @@ PLANS = {
         "warm_rounds": 9,
         "warm_count": {"hello": 5000, "flaskapp": 2000},
         "cold_rounds": 60,
+        "package_rounds": 30,
         "cgi_rounds": {"hello": 60, "flaskapp": 30},
         "peak_rounds": 5,
         "lighttpd_rounds": 5,
@@ -84,6 +85,7 @@ PLANS = {
         "warm_rounds": 2,
         "warm_count": {"hello": 1500, "flaskapp": 500},
         "cold_rounds": 6,
+        "package_rounds": 3,
         "cgi_rounds": {"hello": 10, "flaskapp": 5},
         "peak_rounds": 2,
         "lighttpd_rounds": 1,
@@ -661,7 +663,7 @@ def compare_lambda_package(ctx):
                 )
             samples = alternate(
                 sides,
-                ctx.plan["cold_rounds"],
+                ctx.plan["package_rounds"],
                 ctx.plan["warmup"],
                 lambda side: ctx.api.run(side, EVENT, 1, expect_hello),
             )

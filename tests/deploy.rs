@@ -1650,10 +1650,11 @@ fn the_build_says_what_to_do_without_the_target_python() {
         .arg(format!("ARTIFACTS_DIR={}", package.display()));
     let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
     assert_eq!(finished.code, Some(2), "{}", finished.dump());
-    for line in ways_out.iter().chain([&format!(
-        "  - or package without bytecode: pass BYTECODE=no (every cold start then compiles \
-         every module the app imports: a Flask app starts about twice as slowly)"
-    )]) {
+    let without = "  - or package without bytecode: pass BYTECODE=no (every cold start then \
+                   compiles every module the app imports: a Flask app starts about twice as \
+                   slowly)"
+        .to_string();
+    for line in ways_out.iter().chain([&without]) {
         assert!(
             has_line(&finished.stderr, line),
             "stderr lacks {line:?}\n{}",
