@@ -1612,6 +1612,25 @@ def render_lambda_package(c, results):
             rows,
         )
     )
+    out += [
+        "",
+        "`sam build`'s Python builder does not compile: aws-lambda-builders' python_pip workflow downloads "
+        "wheels and unpacks them itself, so a package it builds holds no bytecode, and on Lambda every cold "
+        "start compiles every module of the requirements, as the `sam build` rows show. A package installed "
+        "with `pip install -t` has timestamp-checked bytecode, which stays valid only while each source file "
+        "keeps the modification time and size it had when pip compiled it. `sam deploy` zips the package "
+        "with Python's zipfile (`ZipFile.write`, in samcli/lib/package/utils.py), which stores DOS times: "
+        "local time of the build machine, to 2 seconds, no time zone. A source whose time was an odd second "
+        "cannot come back with the time its bytecode names, nor can any source built on a machine whose "
+        "time zone is not the one the times are read back in; those modules are compiled at every cold "
+        "start, read-only as `/var/task` is. The `pip -t` rows are that package at its best, every "
+        "timestamp intact. rwsgi's bytecode is unchecked-hash (PEP 552), valid whatever the times.",
+        "",
+        "Bytecode makes the packages larger (the package MiB column, unzipped). Leaving out what a function "
+        "never imports saves nothing for these two apps: neither Flask's nor Django's wheels hold `tests` "
+        "folders or bytecode of other Pythons, so the build removes only other Pythons' `__pycache__` "
+        "files (which can come from the app's own folder) and keeps every module.",
+    ]
     return out
 
 def render_cgi(c, results):
