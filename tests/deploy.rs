@@ -1651,8 +1651,8 @@ fn the_build_says_what_to_do_without_the_target_python() {
     let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
     assert_eq!(finished.code, Some(2), "{}", finished.dump());
     let without = "  - or package without bytecode: pass BYTECODE=no (every cold start then \
-                   compiles every module the app imports: a Flask app starts about twice as \
-                   slowly)"
+                   compiles every module the app imports: a Flask or Django app takes two to \
+                   three times as long to start)"
         .to_string();
     for line in ways_out.iter().chain([&without]) {
         assert!(
@@ -1681,7 +1681,8 @@ fn the_build_says_what_to_do_without_the_target_python() {
         has_line(
             &finished.stderr,
             "WARNING: BYTECODE=no: the package gets no bytecode, so every cold start compiles \
-             every module the app imports (a Flask app starts about twice as slowly)"
+             every module the app imports (a Flask or Django app takes two to three times as \
+             long to start)"
         ),
         "{}",
         finished.dump()
