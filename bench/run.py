@@ -46,10 +46,11 @@ HELLO = b"Hello, world!\n"
 # Lambda's limit on a synchronous reply, as rwsgi applies it (src/lambda/reply.rs).
 LAMBDA_REPLY_LIMIT = 6_291_556
 
-COMPARISONS = ["lambda-warm", "lambda-cold", "cgi", "cli", "big-bodies", "memory"]
+COMPARISONS = ["lambda-warm", "lambda-cold", "lambda-package", "cgi", "cli", "big-bodies", "memory"]
 TITLES = {
     "lambda-warm": "Lambda, warm invocations",
     "lambda-cold": "Lambda, cold start",
+    "lambda-package": "Lambda, cold start of the deployed package",
     "cgi": "CGI",
     "cli": "One-shot CLI",
     "big-bodies": "Big bodies",
@@ -65,6 +66,7 @@ PLANS = {
         "warm_rounds": 9,
         "warm_count": {"hello": 5000, "flaskapp": 2000},
         "cold_rounds": 60,
+        "package_rounds": 30,
         "cgi_rounds": {"hello": 60, "flaskapp": 30},
         "peak_rounds": 5,
         "lighttpd_rounds": 5,
@@ -83,6 +85,7 @@ PLANS = {
         "warm_rounds": 2,
         "warm_count": {"hello": 1500, "flaskapp": 500},
         "cold_rounds": 6,
+        "package_rounds": 3,
         "cgi_rounds": {"hello": 10, "flaskapp": 5},
         "peak_rounds": 2,
         "lighttpd_rounds": 1,
@@ -462,6 +465,225 @@ def compare_lambda_cold(ctx):
             + f"; rwsgi/apig-wsgi {ratio(summary[RWSGI_SIDE]['cold_ms'], summary[APIG]['cold_ms']):.2f}x"
         )
     return {"cpu": ctx.api.cpu, "cases": cases}
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison: the deployed Lambda package's cold start
+#
+# The other Lambda comparisons import the apps from the bench virtualenv, whose packages pip
+# compiled when it installed them. A function's package is another thing: Lambda's /var/task is
+# read-only, so what Python compiles there at a cold start is never cached. This comparison
+# builds the packages a deployment builds, for the managed runtime's Python (PACKAGE_PYTHON,
+# 3.12 by default), and starts each as Lambda does with Python unable to write bytecode.
+
+# The Python of the packages: the runtime's version, as the template's Makefile targets it.
+PACKAGE_PYTHON = os.environ.get("BENCH_PACKAGE_PYTHON", "python3.12")
+# rwsgi built for that Python, here (bench/run's own build embeds the bench virtualenv's).
+PACKAGE_TARGET_DIR = ROOT / "target" / "bench-package"
+TEMPLATE = ROOT / "template"
+
+# The apps' requirements, pinned: what a user's requirements.txt would name. The awslambdaric
+# package also needs apig-wsgi.
+PACKAGE_REQUIREMENTS = {
+    "flaskapp": [
+        "Flask==3.1.3",
+        "Werkzeug==3.1.9",
+        "Jinja2==3.1.6",
+        "MarkupSafe==3.0.4",
+        "itsdangerous==2.2.0",
+        "click==8.5.1",
+        "blinker==1.9.0",
+    ],
+    "djangoapp": ["Django==5.2.19", "asgiref==3.13.0", "sqlparse==0.6.1"],
+}
+PACKAGE_HANDLERS = {"flaskapp": "flaskapp.app", "djangoapp": "djangoapp.application"}
+PACKAGE_LABELS = {"flaskapp": "Flask", "djangoapp": "Django"}
+# What Lambda's python3.x images hold in /var/runtime, compiled as part of the image.
+RUNTIME_REQUIREMENTS = ["awslambdaric==4.2.2", "simplejson==4.3.0", "snapshot-restore-py==1.0.0"]
+APIG_REQUIREMENT = "apig-wsgi==2.20.0"
+
+PKG_RWSGI = "rwsgi package"
+PKG_RWSGI_BARE = "rwsgi package, no bytecode"
+PKG_PIP = "awslambdaric+apig-wsgi, pip -t"
+PKG_SAM = "awslambdaric+apig-wsgi, sam build"
+
+
+def package_python():
+    """The packages' Python: (executable, X.Y)."""
+    try:
+        out = subprocess.run(
+            [PACKAGE_PYTHON, "-c", "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+        )
+    except OSError:
+        out = None
+    if out is None or out.returncode != 0:
+        raise BenchError(
+            f"lambda-package needs the Python of the packages: {PACKAGE_PYTHON} does not run; "
+            "set BENCH_PACKAGE_PYTHON=/path/to/python3.X (with its shared library)"
+        )
+    executable, version = out.stdout.split()
+    return executable, version
+
+
+def tree_files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
+
+
+def folder_kb(folder):
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1024)
+
+
+def read_only(folder):
+    """Takes write permission away, as /var/task has none. Root ignores it: every side also
+    runs with PYTHONDONTWRITEBYTECODE=1, and the folders are compared before and after."""
+    for p in [folder, *folder.rglob("*")]:
+        if not p.is_symlink():
+            p.chmod(p.stat().st_mode & ~0o222)
+
+
+def writable(folder):
+    for p in [folder, *folder.rglob("*")]:
+        if not p.is_symlink():
+            p.chmod(p.stat().st_mode | 0o200)
+
+
+def build_packages(work, python, version, module):
+    """The four packages of `module`'s app: rwsgi's, with and without bytecode (the template's
+    Makefile, BYTECODE=yes and no), and awslambdaric+apig-wsgi's, installed by `pip install -t`
+    (which compiles, with timestamp-checked bytecode) and as `sam build` installs it (the
+    aws-lambda-builders python_pip workflow downloads wheels and unpacks them: no bytecode)."""
+    binary = PACKAGE_TARGET_DIR / "release" / "rwsgi"
+    function = work / f"function-{module}"
+    function.mkdir()
+    shutil.copy(TEMPLATE / "Makefile", function / "Makefile")
+    shutil.copy(APPS / f"{module}.py", function / f"{module}.py")
+    (function / "requirements.txt").write_text("\n".join(PACKAGE_REQUIREMENTS[module]) + "\n")
+    packages = {}
+    for side, bytecode in ((PKG_RWSGI, "yes"), (PKG_RWSGI_BARE, "no")):
+        out = work / f"package-{module}-{bytecode}"
+        run_checked(
+            [
+                "make",
+                "-C",
+                str(function),
+                "build-RwsgiFunction",
+                f"ARTIFACTS_DIR={out}",
+                f"PYTHON_VERSION={version}",
+                f"PYTHON={python}",
+                f"RWSGI_BINARY={binary}",
+                f"RWSGI_BOOTSTRAP={ROOT / 'bootstrap'}",
+                f"BYTECODE={bytecode}",
+            ],
+            600,
+            f"make build-RwsgiFunction BYTECODE={bytecode}",
+            env=dict(BASE_ENV, HOME=os.environ.get("HOME", "/root")),
+        )
+        packages[side] = out
+    peer_requirements = work / f"requirements-{module}-peer.txt"
+    peer_requirements.write_text("\n".join(PACKAGE_REQUIREMENTS[module] + [APIG_REQUIREMENT]) + "\n")
+    for side, compile_flag in ((PKG_PIP, "--compile"), (PKG_SAM, "--no-compile")):
+        out = work / f"package-{module}-{'pip' if side == PKG_PIP else 'sam'}"
+        run_checked(
+            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", compile_flag]
+            + ["--requirement", str(peer_requirements), "--target", str(out)],
+            600,
+            f"pip install for {side}",
+            env=dict(BASE_ENV, HOME=os.environ.get("HOME", "/root")),
+        )
+        # The app's own module, copied as `sam build` copies it: source only.
+        shutil.copy(APPS / f"{module}.py", out / f"{module}.py")
+        packages[side] = out
+    return packages
+
+
+def compare_lambda_package(ctx):
+    python, version = package_python()
+    log(f"  packages for Python {version} ({python}); building rwsgi for it")
+    run_checked(
+        ["cargo", "build", "--release", "--quiet", "--target-dir", str(PACKAGE_TARGET_DIR)],
+        1800,
+        f"cargo build for Python {version}",
+        cwd=ROOT,
+        env=dict(os.environ, PYO3_PYTHON=python),
+    )
+    runtime = ctx.work / "runtime"
+    run_checked(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(runtime)]
+        + RUNTIME_REQUIREMENTS,
+        600,
+        "pip install awslambdaric",
+        env=dict(BASE_ENV, HOME=os.environ.get("HOME", "/root")),
+    )
+    read_only(runtime)
+    cases = {}
+    try:
+        for module in ("flaskapp", "djangoapp"):
+            packages = build_packages(ctx.work, python, version, module)
+            sizes = {}
+            for side, folder in packages.items():
+                files = tree_files(folder)
+                sizes[side] = {
+                    "package_kb": folder_kb(folder),
+                    "files": len(files),
+                    "pyc_files": sum(1 for f in files if f.endswith(".pyc")),
+                }
+                read_only(folder)
+            before = {side: tree_files(folder) for side, folder in packages.items()}
+            common = {"PYTHONDONTWRITEBYTECODE": "1"}
+            sides = []
+            for side in (PKG_RWSGI, PKG_RWSGI_BARE):
+                folder = packages[side]
+                # As the managed runtime starts its AWS_LAMBDA_EXEC_WRAPPER: the wrapper, the
+                # runtime's interpreter and its start script.
+                sides.append(
+                    LambdaSide(
+                        side,
+                        [str(folder / "bootstrap"), python, "/var/runtime/bootstrap.py"],
+                        dict(
+                            common,
+                            LAMBDA_TASK_ROOT=str(folder),
+                            _HANDLER=PACKAGE_HANDLERS[module],
+                            AWS_LAMBDA_EXEC_WRAPPER=str(folder / "bootstrap"),
+                        ),
+                    )
+                )
+            for side in (PKG_PIP, PKG_SAM):
+                folder = packages[side]
+                # As the managed runtime starts its own client: the function's folder first on
+                # the path, then the runtime's.
+                sides.append(
+                    LambdaSide(
+                        side,
+                        [python, "-m", "awslambdaric", f"{module}.apig_handler"],
+                        dict(common, LAMBDA_TASK_ROOT=str(folder), PYTHONPATH=f"{folder}:{runtime}"),
+                    )
+                )
+            samples = alternate(
+                sides,
+                ctx.plan["package_rounds"],
+                ctx.plan["warmup"],
+                lambda side: ctx.api.run(side, EVENT, 1, expect_hello),
+            )
+            for side, folder in packages.items():
+                if tree_files(folder) != before[side]:
+                    raise BenchError(f"{side}: the run wrote into the package {folder}")
+            summary = {name: medians(runs) for name, runs in samples.items()}
+            cases[module] = {"samples": samples, "median": summary, "sizes": sizes}
+            m = summary
+            log(
+                f"  {module}: "
+                + ", ".join(f"{n} {s['cold_ms']:.1f} ms" for n, s in m.items())
+                + f"; rwsgi/no bytecode {ratio(m[PKG_RWSGI]['cold_ms'], m[PKG_RWSGI_BARE]['cold_ms']):.2f}x"
+                + f", rwsgi/pip -t {ratio(m[PKG_RWSGI]['cold_ms'], m[PKG_PIP]['cold_ms']):.2f}x"
+            )
+    finally:
+        for folder in ctx.work.iterdir():
+            if folder.is_dir() and (folder.name.startswith("package-") or folder.name == "runtime"):
+                writable(folder)
+    return {"cpu": ctx.api.cpu, "python": version, "cases": cases}
 
 
 def compare_memory(ctx):
@@ -1071,6 +1293,23 @@ def targets(results):
                     r <= goal,
                 )
             )
+    if "lambda-package" in comps:
+        for module, case in comps["lambda-package"]["cases"].items():
+            m = case["median"]
+            for other, goal in ((PKG_RWSGI_BARE, 0.6), (PKG_PIP, 0.85)):
+                r = ratio(m[PKG_RWSGI]["cold_ms"], m[other]["cold_ms"])
+                out.append(
+                    Target(
+                        "lambda-package",
+                        f"{PACKAGE_LABELS[module]}: deployed package's cold start vs {other}",
+                        f"{m[PKG_RWSGI]['cold_ms']:.1f} ms",
+                        f"{m[other]['cold_ms']:.1f} ms",
+                        r,
+                        f"{r:.2f}x",
+                        f"<= {goal}x",
+                        r <= goal,
+                    )
+                )
     if "cgi" in comps:
         for module, goal in (("hello", 0.55), ("flaskapp", 0.95)):
             m = comps["cgi"]["cases"][module]["median"]
@@ -1326,6 +1565,74 @@ def render_lambda_cold(c, results):
     return out
 
 
+def render_lambda_package(c, results):
+    n = len(next(iter(c["cases"]["flaskapp"]["samples"].values())))
+    out = [
+        f"The package a deployment uploads, for Python {c['python']}, started as the managed python"
+        f"{c['python']} runtime starts it, with Python unable to write bytecode (as in Lambda's read-only "
+        "`/var/task`: the folders read-only and `PYTHONDONTWRITEBYTECODE=1`), from process start to the "
+        f"first reply posted; medians of {count(n, 'start')} each. rwsgi's packages are the template "
+        "Makefile's (`build-RwsgiFunction`), with bytecode and with `BYTECODE=no` (as the Makefile built "
+        "them before it compiled); they start through `bootstrap`, the function's "
+        "`AWS_LAMBDA_EXEC_WRAPPER`. awslambdaric+apig-wsgi's packages hold the same requirements plus "
+        "apig-wsgi, installed by `pip install -t` (which compiles them, with timestamp-checked bytecode) "
+        "and as `sam build` installs them (aws-lambda-builders' python_pip workflow unpacks the wheels: "
+        "no bytecode); awslambdaric itself is compiled, as in the runtime's `/var/runtime`.",
+        "",
+    ]
+    rows = []
+    for module, case in c["cases"].items():
+        m = case["median"]
+        for side, s in m.items():
+            size = case["sizes"][side]
+            rows.append(
+                [
+                    PACKAGE_LABELS[module],
+                    side,
+                    f"{s['cold_ms']:.1f}",
+                    f"{s['init_cpu_ms']:.1f}",
+                    f"{s['hwm_kb'] / 1024:.1f}",
+                    f"{size['package_kb'] / 1024:.1f}",
+                    f"{size['pyc_files']:,}",
+                    "" if side == PKG_RWSGI else fmt_ratio(ratio(m[PKG_RWSGI]["cold_ms"], s["cold_ms"])),
+                ]
+            )
+    out.append(
+        table(
+            [
+                "app",
+                "package",
+                "cold start ms",
+                "init CPU ms",
+                "peak RSS MiB",
+                "package MiB",
+                ".pyc files",
+                "rwsgi package/this",
+            ],
+            rows,
+        )
+    )
+    out += [
+        "",
+        "`sam build`'s Python builder does not compile: aws-lambda-builders' python_pip workflow downloads "
+        "wheels and unpacks them itself, so a package it builds holds no bytecode, and on Lambda every cold "
+        "start compiles every module of the requirements, as the `sam build` rows show. A package installed "
+        "with `pip install -t` has timestamp-checked bytecode, which stays valid only while each source file "
+        "keeps the modification time and size it had when pip compiled it. `sam deploy` zips the package "
+        "with Python's zipfile (`ZipFile.write`, in samcli/lib/package/utils.py), which stores DOS times: "
+        "local time of the build machine, to 2 seconds, no time zone. A source whose time was an odd second "
+        "cannot come back with the time its bytecode names, nor can any source built on a machine whose "
+        "time zone is not the one the times are read back in; those modules are compiled at every cold "
+        "start, read-only as `/var/task` is. The `pip -t` rows are that package at its best, every "
+        "timestamp intact. rwsgi's bytecode is unchecked-hash (PEP 552), valid whatever the times.",
+        "",
+        "Bytecode makes the packages larger (the package MiB column, unzipped). Leaving out what a function "
+        "never imports saves nothing for these two apps: neither Flask's nor Django's wheels hold `tests` "
+        "folders or bytecode of other Pythons, so the build removes only other Pythons' `__pycache__` "
+        "files (which can come from the app's own folder) and keeps every module.",
+    ]
+    return out
+
 def render_cgi(c, results):
     n = {k: len(next(iter(v["samples"].values()))) for k, v in c["cases"].items()}
     out = [
@@ -1551,6 +1858,7 @@ def render_memory(c, results):
 RENDERERS = {
     "lambda-warm": render_lambda_warm,
     "lambda-cold": render_lambda_cold,
+    "lambda-package": render_lambda_package,
     "cgi": render_cgi,
     "cli": render_cli,
     "big-bodies": render_big_bodies,
@@ -1748,6 +2056,7 @@ class Context:
 RUNNERS = {
     "lambda-warm": compare_lambda_warm,
     "lambda-cold": compare_lambda_cold,
+    "lambda-package": compare_lambda_package,
     "cgi": compare_cgi,
     "cli": compare_cli,
     "big-bodies": compare_big_bodies,

@@ -225,6 +225,13 @@ struct HostPython {
     stdlib: PathBuf,
 }
 
+impl HostPython {
+    /// The tag of its bytecode files, `cpython-311` for `app.cpython-311.pyc`.
+    fn cache_tag(&self) -> String {
+        format!("cpython-{}", self.version.replace('.', ""))
+    }
+}
+
 /// `X.Y` of the Python the release binary embeds, from `rwsgi --version`
 /// (`rwsgi 0.1.0 (Python 3.11.7)`).
 fn embedded_version(binary: &Path) -> String {
@@ -382,12 +389,17 @@ fn make_arch() -> &'static str {
 /// settings are not passed on: a jobserver or an `ARTIFACTS_DIR` of the test's own caller
 /// would change what is tested.
 fn make_command(folder: &Path, python: &HostPython, binary: &Path) -> Command {
+    make_target(folder, "build-RwsgiFunction", python, binary)
+}
+
+/// `make -C <folder> <target> ...` with the settings of [`make_command`].
+fn make_target(folder: &Path, target: &str, python: &HostPython, binary: &Path) -> Command {
     let make = required_tool("make", "install make (Debian: apt-get install make)");
     let mut command = Command::new(make);
     command
         .arg("-C")
         .arg(folder)
-        .arg("build-RwsgiFunction")
+        .arg(target)
         .arg(format!("PYTHON_VERSION={}", python.version))
         .arg(format!("PYTHON={}", python.command))
         .arg(format!("ARCH={}", make_arch()))
@@ -614,8 +626,19 @@ fn the_template_builds_a_package_with_the_binary_the_bootstrap_and_the_app() {
 
     assert_eq!(
         listing(&package),
-        ["app.py", "bootstrap", "rwsgi", "rwsgi.python"],
+        [
+            "__pycache__",
+            "app.py",
+            "bootstrap",
+            "rwsgi",
+            "rwsgi.python"
+        ],
         "with an empty requirements.txt the package holds exactly these"
+    );
+    assert_eq!(
+        listing(&package.join("__pycache__")),
+        [format!("app.{}.pyc", python.cache_tag())],
+        "the app's bytecode, for the target Python only"
     );
     assert!(is_executable(&package.join("bootstrap")));
     assert!(is_executable(&package.join("rwsgi")));
@@ -732,6 +755,35 @@ fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
         "only the two responses: {:?}",
         api.requests()
     );
+}
+
+#[test]
+fn the_bootstrap_starts_no_program_on_its_way_to_rwsgi() {
+    // Each program a shell script starts (dirname, tr, ...) is a fork and an exec in every cold
+    // start; the bootstrap's way to rwsgi uses the shell's own expansions. With nothing on PATH,
+    // any program it tried to start would be missing and end it.
+    let (binary, python) = setup();
+    let tmp = TempDir::new("no-programs");
+    let package = build_package(&tmp.join("package"), &python, &binary);
+    let api = FakeRuntimeApi::start();
+    let mut env = lambda_env(&api, &package, &template_handler());
+    let nothing = tmp.join("empty-path");
+    std::fs::create_dir(&nothing).unwrap();
+    for (key, value) in env.iter_mut() {
+        if key == "PATH" {
+            *value = nothing.display().to_string();
+        }
+    }
+    let executable = python.executable.display().to_string();
+    let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
+    let function = Running::start("bootstrap", command);
+    let hello = reply(
+        &api,
+        &function,
+        "0a6c9c2e-4a1f-4c6b-9d7e-000000000030",
+        &http_api_event("GET", "/", "", None),
+    );
+    assert_eq!(hello["body"], json!("Hello, world!\n"), "{hello}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -987,8 +1039,9 @@ fn the_bootstrap_refuses_to_start_without_the_rwsgi_binary() {
         &[],
         &empty_layers,
         &format!(
-            "cannot find the rwsgi binary (looked beside {}/bootstrap and in {}/bin); put it in \
-             the function package next to this bootstrap",
+            "cannot find the rwsgi binary (looked beside {}/bootstrap, in {}/bin and in {}/bin); \
+             put it in the function package next to this bootstrap, or add rwsgi's layer",
+            package.display(),
             package.display(),
             empty_layers.display()
         ),
@@ -1026,11 +1079,7 @@ fn the_build_refuses_a_binary_built_for_another_python() {
         "stderr lacks {message:?}\n{}",
         finished.dump()
     );
-    assert_eq!(
-        listing(&package),
-        Vec::<String>::new(),
-        "nothing is packaged"
-    );
+    assert!(!package.exists(), "nothing is packaged");
 }
 
 #[test]
@@ -1060,11 +1109,7 @@ fn the_build_refuses_a_binary_for_another_architecture() {
         "stderr lacks {message:?}\n{}",
         finished.dump()
     );
-    assert_eq!(
-        listing(&package),
-        Vec::<String>::new(),
-        "nothing is packaged"
-    );
+    assert!(!package.exists(), "nothing is packaged");
 }
 
 #[test]
@@ -1200,6 +1245,7 @@ fn the_build_installs_requirements_for_the_target() {
     assert_eq!(
         listing(&package),
         [
+            "__pycache__",
             "app.py",
             "bootstrap",
             "rwsgi",
@@ -1210,10 +1256,576 @@ fn the_build_installs_requirements_for_the_target() {
         "\n{}",
         finished.dump()
     );
+    let tag = python.cache_tag();
+    assert_eq!(
+        listing(&package.join("__pycache__")),
+        [format!("app.{tag}.pyc"), format!("six.{tag}.pyc")],
+        "the bytecode of the app and of its requirements"
+    );
     let metadata = std::fs::read_to_string(package.join("six-1.16.0.dist-info").join("METADATA"))
         .expect("six's METADATA");
     assert!(has_line(&metadata, "Name: six"), "{metadata}");
     assert!(has_line(&metadata, "Version: 1.16.0"), "{metadata}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytecode: the package's modules load without being compiled at start
+
+/// Put first on `sys.path` (`PYTHONPATH`), so that `site` imports it before the app: it records
+/// every compilation of a file as it happens (`compile` is an audit event of CPython's,
+/// "Audit events table" in the Python docs), which is what importlib does for a module whose
+/// bytecode is missing or stale.
+const COMPILE_WATCH: &str = r#""""The deploy test's watch on compilation: the files Python compiles, in order."""
+
+import sys
+
+COMPILED = []
+
+
+def _watch(event, args):
+    if event == "compile" and len(args) >= 2 and isinstance(args[1], (str, bytes)):
+        COMPILED.append(args[1] if isinstance(args[1], str) else args[1].decode("utf-8", "replace"))
+
+
+sys.addaudithook(_watch)
+"#;
+
+/// The app of the bytecode tests: it imports a package of its own and a requirement, and
+/// reports what was compiled and where each of its modules' bytecode is.
+const BYTECODE_PROBE: &str = r#""""Reports how the function's modules were loaded: the deploy test's bytecode probe."""
+
+import json
+import os
+import sys
+
+import shop.views
+import six
+import sitecustomize
+
+
+def application(environ, start_response):
+    root = os.environ["LAMBDA_TASK_ROOT"]
+    modules = {}
+    for name, module in sorted(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or not file.startswith(root + os.sep):
+            continue
+        cached = getattr(module, "__cached__", None)
+        flags = None
+        if cached and os.path.isfile(cached):
+            with open(cached, "rb") as pyc:
+                flags = int.from_bytes(pyc.read(8)[4:8], "little")
+        modules[name] = {"file": file, "cached": cached, "flags": flags}
+    report = {
+        "compiled": sitecustomize.COMPILED,
+        "modules": modules,
+        "dont_write_bytecode": sys.dont_write_bytecode,
+        "greeting": shop.views.greeting(),
+        "six": six.__version__,
+    }
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(report).encode("utf-8")]
+"#;
+
+/// A function folder as the README says to start one: the template's build files, the probe
+/// as app.py, a package of the app's own, and one small pure-Python requirement.
+fn bytecode_function(folder: &Path) {
+    std::fs::create_dir_all(folder.join("shop")).unwrap();
+    for name in ["Makefile", "template.yaml", "template-layer.yaml", "Cargo.toml"] {
+        std::fs::copy(template_dir().join(name), folder.join(name)).unwrap();
+    }
+    std::fs::write(folder.join("app.py"), BYTECODE_PROBE).unwrap();
+    std::fs::write(folder.join("shop").join("__init__.py"), "").unwrap();
+    std::fs::write(
+        folder.join("shop").join("views.py"),
+        "def greeting():\n    return 'hello from shop'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("requirements.txt"),
+        "# A small pure-Python package, pinned.\nsix==1.16.0\n",
+    )
+    .unwrap();
+}
+
+/// Every file under `folder`, as paths relative to it, sorted.
+fn tree(folder: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(folder, folder, &mut out);
+    out.sort();
+    out
+}
+
+/// Takes the write permission from everything under `folder` (or gives it back), as Lambda's
+/// `/var/task` has none. Root is not held back by file modes, which is why the tests also tell
+/// Python not to write bytecode and compare the folder's files before and after.
+fn set_writable(folder: &Path, writable: bool) {
+    let metadata = std::fs::symlink_metadata(folder).unwrap();
+    if metadata.is_dir() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            set_writable(&entry.unwrap().path(), writable);
+        }
+    }
+    if metadata.file_type().is_symlink() {
+        return;
+    }
+    let mut permissions = metadata.permissions();
+    let mode = permissions.mode();
+    permissions.set_mode(if writable {
+        mode | 0o200
+    } else {
+        mode & !0o222
+    });
+    std::fs::set_permissions(folder, permissions).unwrap();
+}
+
+/// Gives every `.py` file under `folder` the modification time 1980-01-01, the earliest a zip
+/// can hold, as an upload may: a timestamp-checked `.pyc` goes stale, an unchecked one stays.
+fn age_sources(folder: &Path) {
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(315_532_800);
+    for file in tree(folder) {
+        if file.ends_with(".py") {
+            std::fs::File::options()
+                .write(true)
+                .open(folder.join(&file))
+                .and_then(|f| f.set_modified(old))
+                .unwrap_or_else(|e| panic!("set the time of {file}: {e}"));
+        }
+    }
+}
+
+/// Runs the package read-only, as the managed runtime starts it, with Python told not to write
+/// bytecode and the compile watch on; returns the probe's report.
+fn run_read_only(package: &Path, wrapper: &Path, python: &HostPython, watch: &Path) -> Value {
+    let before = tree(package);
+    set_writable(package, false);
+    let api = FakeRuntimeApi::start();
+    let mut env = lambda_env(&api, package, "app.application");
+    env.push((
+        "AWS_LAMBDA_EXEC_WRAPPER".to_string(),
+        wrapper.display().to_string(),
+    ));
+    env.push(("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()));
+    env.push(("PYTHONPATH".to_string(), watch.display().to_string()));
+    let executable = python.executable.display().to_string();
+    let mut command = Command::new(wrapper);
+    command
+        .args([executable.as_str(), "/var/runtime/bootstrap.py"])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(package);
+    let function = Running::start("bootstrap", command);
+    let answer = reply(
+        &api,
+        &function,
+        "0a6c9c2e-4a1f-4c6b-9d7e-000000000010",
+        &http_api_event("GET", "/", "", None),
+    );
+    drop(function);
+    set_writable(package, true);
+    assert_eq!(answer["statusCode"], json!(200), "{answer}");
+    assert_eq!(tree(package), before, "the run wrote into the package");
+    let report: Value =
+        serde_json::from_str(answer["body"].as_str().expect("a text body")).expect("JSON");
+    assert_eq!(report["greeting"], json!("hello from shop"));
+    assert_eq!(report["six"], json!("1.16.0"));
+    assert_eq!(report["dont_write_bytecode"], json!(true));
+    report
+}
+
+/// The compiled files the report names that are in `package`, relative to it.
+fn compiled_in(report: &Value, package: &Path) -> Vec<String> {
+    let mut files: Vec<String> = report["compiled"]
+        .as_array()
+        .expect("a list of compiled files")
+        .iter()
+        .filter_map(Value::as_str)
+        .filter_map(|f| Path::new(f).strip_prefix(package).ok())
+        .map(|f| f.display().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+/// A hash-based `.pyc` whose source is never checked (PEP 552: flags bit 0 set, bit 1 clear).
+const UNCHECKED_HASH: u64 = 0b01;
+
+#[test]
+fn the_packaged_app_and_its_requirements_load_from_bytecode_without_compiling() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("bytecode");
+    let function = tmp.join("myfunction");
+    bytecode_function(&function);
+    let watch = tmp.join("watch");
+    std::fs::create_dir(&watch).unwrap();
+    std::fs::write(watch.join("sitecustomize.py"), COMPILE_WATCH).unwrap();
+
+    let package = tmp.join("package");
+    let mut command = make_command(&function, &python, &binary);
+    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    for build_file in ["Makefile", "template.yaml", "template-layer.yaml", "Cargo.toml"] {
+        assert!(
+            !package.join(build_file).exists(),
+            "{build_file} is the build's, not the app's, and must not be packaged"
+        );
+    }
+    let tag = python.cache_tag();
+    assert_eq!(
+        listing(&package.join("shop").join("__pycache__")),
+        [format!("__init__.{tag}.pyc"), format!("views.{tag}.pyc")]
+    );
+    age_sources(&package);
+
+    let report = run_read_only(&package, &package.join("bootstrap"), &python, &watch);
+    assert_eq!(
+        compiled_in(&report, &package),
+        Vec::<String>::new(),
+        "modules of the package were compiled at start: {report}"
+    );
+    let modules = report["modules"].as_object().expect("the modules");
+    let names: Vec<&str> = modules.keys().map(String::as_str).collect();
+    assert_eq!(names, ["app", "shop", "shop.views", "six"], "{report}");
+    for (name, module) in modules {
+        let file = module["file"].as_str().unwrap();
+        let stem = Path::new(file).file_stem().unwrap().to_string_lossy();
+        let expected = Path::new(file)
+            .parent()
+            .unwrap()
+            .join("__pycache__")
+            .join(format!("{stem}.{tag}.pyc"));
+        assert_eq!(
+            module["cached"],
+            json!(expected.display().to_string()),
+            "{name}"
+        );
+        assert_eq!(
+            module["flags"],
+            json!(UNCHECKED_HASH),
+            "{name}'s bytecode is not unchecked-hash: {module}"
+        );
+    }
+
+    // The same function without bytecode, as the build made it before: the watch sees every
+    // module of the package compiled at start (which also shows that it sees compilations).
+    let bare = tmp.join("bare");
+    let mut command = make_command(&function, &python, &binary);
+    command
+        .arg("BYTECODE=no")
+        .arg(format!("ARTIFACTS_DIR={}", bare.display()));
+    let finished = run("make build-RwsgiFunction BYTECODE=no", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    assert!(
+        !tree(&bare).iter().any(|f| f.contains("__pycache__")),
+        "{:?}",
+        tree(&bare)
+    );
+    let report = run_read_only(&bare, &bare.join("bootstrap"), &python, &watch);
+    assert_eq!(
+        compiled_in(&report, &bare),
+        ["app.py", "shop/__init__.py", "shop/views.py", "six.py"],
+        "{report}"
+    );
+}
+
+#[test]
+fn the_build_removes_bytecode_of_other_pythons_and_replaces_stale_bytecode() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("other-bytecode");
+    let function = tmp.join("myfunction");
+    bytecode_function(&function);
+    std::fs::write(function.join("requirements.txt"), "").unwrap();
+    // What a developer's own runs leave in the folder: bytecode of another Python, and a
+    // timestamp-checked file of this one.
+    let cache = function.join("shop").join("__pycache__");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::write(cache.join("views.cpython-39.pyc"), b"not this Python's").unwrap();
+    let mut compile = Command::new(&python.executable);
+    compile
+        .args(["-m", "compileall", "-q"])
+        .arg(function.join("shop"));
+    let finished = run("compileall", compile, WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+
+    let package = tmp.join("package");
+    let mut command = make_command(&function, &python, &binary);
+    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    let tag = python.cache_tag();
+    let cache = package.join("shop").join("__pycache__");
+    assert_eq!(
+        listing(&cache),
+        [format!("__init__.{tag}.pyc"), format!("views.{tag}.pyc")]
+    );
+    for name in listing(&cache) {
+        let header = std::fs::read(cache.join(&name)).unwrap();
+        assert_eq!(
+            u32::from_le_bytes(header[4..8].try_into().unwrap()),
+            UNCHECKED_HASH as u32,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_build_refuses_an_app_that_does_not_compile() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("syntax-error");
+    let function = tmp.join("myfunction");
+    bytecode_function(&function);
+    std::fs::write(function.join("requirements.txt"), "").unwrap();
+    std::fs::write(
+        function.join("shop").join("views.py"),
+        "def greeting(:\n    pass\n",
+    )
+    .unwrap();
+    let package = tmp.join("package");
+    let mut command = make_command(&function, &python, &binary);
+    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(2), "{}", finished.dump());
+    assert!(
+        finished.stderr.contains("SyntaxError")
+            && finished.stderr.contains("views.py")
+            && has_line(
+                &finished.stderr,
+                &format!(
+                    "the app does not compile for Python {} (above)",
+                    python.version
+                )
+            ),
+        "{}",
+        finished.dump()
+    );
+}
+
+/// A stand-in for a version manager's shim of a Python that is not enabled: what pyenv's
+/// `python3.X` says and does when that version is installed but not selected.
+fn disabled_python(folder: &Path, version: &str) -> PathBuf {
+    let shim = folder.join(format!("python{version}"));
+    std::fs::write(
+        &shim,
+        format!("#!/bin/sh\necho 'pyenv: python{version}: command not found' >&2\nexit 127\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    shim
+}
+
+#[test]
+fn the_build_says_what_to_do_without_the_target_python() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("no-target-python");
+    let shim = disabled_python(&tmp.0, &python.version);
+    let version = &python.version;
+    let ways_out = [
+        format!(
+            "this machine has no Python {version}: PYTHON={} does not run (not installed, not on \
+             PATH, or a version manager has not enabled it).",
+            shim.display()
+        ),
+        format!(
+            "  - install Python {version} (with its shared library, libpython{version}.so) and \
+             pass PYTHON=/path/to/python{version} unless it is on PATH as python{version} \
+             (pyenv: pyenv install {version}, then PYTHON=$(pyenv root)/versions/{version}.N/bin/\
+             python{version})"
+        ),
+        format!(
+            "  - or build in a container that has Python {version}, such as Lambda's build \
+             image for python{version} (sam build --use-container)"
+        ),
+    ];
+
+    // With a binary built elsewhere, the bytecode still needs that Python.
+    let package = tmp.join("package");
+    let mut command = make_command(&template_dir(), &python, &binary);
+    command
+        .arg(format!("PYTHON={}", shim.display()))
+        .arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(2), "{}", finished.dump());
+    let without = "  - or package without bytecode: pass BYTECODE=no (every cold start then \
+                   compiles every module the app imports: a Flask or Django app takes two to \
+                   three times as long to start)"
+        .to_string();
+    for line in ways_out.iter().chain([&without]) {
+        assert!(
+            has_line(&finished.stderr, line),
+            "stderr lacks {line:?}\n{}",
+            finished.dump()
+        );
+    }
+    // The shim's own words are not the message.
+    assert!(
+        !finished.stderr.contains("command not found"),
+        "{}",
+        finished.dump()
+    );
+    assert!(!package.exists(), "nothing is packaged");
+
+    // BYTECODE=no goes without, saying so.
+    let mut command = make_command(&template_dir(), &python, &binary);
+    command
+        .arg(format!("PYTHON={}", shim.display()))
+        .arg("BYTECODE=no")
+        .arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-RwsgiFunction BYTECODE=no", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    assert!(
+        has_line(
+            &finished.stderr,
+            "WARNING: BYTECODE=no: the package gets no bytecode, so every cold start compiles \
+             every module the app imports (a Flask or Django app takes two to three times as \
+             long to start)"
+        ),
+        "{}",
+        finished.dump()
+    );
+    assert_eq!(
+        listing(&package),
+        ["app.py", "bootstrap", "rwsgi", "rwsgi.python"]
+    );
+
+    // Building rwsgi from source needs it too: the build stops before cargo starts.
+    let mut command = make_command(&template_dir(), &python, &binary);
+    command
+        .arg("RWSGI_BINARY=")
+        .arg(format!("PYTHON={}", shim.display()))
+        .arg(format!("ARTIFACTS_DIR={}", tmp.join("source").display()));
+    let finished = run("make build-RwsgiFunction from source", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(2), "{}", finished.dump());
+    for line in ways_out.iter().chain([&format!(
+        "  - or pass RWSGI_BINARY=/path/to/rwsgi built for Python {version} on {} elsewhere \
+         (the bytecode still needs Python {version} here; BYTECODE=no goes without it)",
+        make_arch()
+    )]) {
+        assert!(
+            has_line(&finished.stderr, line),
+            "stderr lacks {line:?}\n{}",
+            finished.dump()
+        );
+    }
+    assert!(
+        !finished.stdout.contains("building rwsgi"),
+        "{}",
+        finished.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// rwsgi as a layer
+
+/// Extracts `zip` into `to` as Lambda extracts a layer, keeping each file's mode; returns the
+/// members with their modes (`bin/rwsgi 755`).
+fn extract_layer(zip: &Path, to: &Path) -> Vec<String> {
+    let script = "import os, sys, zipfile\n\
+                  members = []\n\
+                  with zipfile.ZipFile(sys.argv[1]) as z:\n\
+                  \x20   for info in z.infolist():\n\
+                  \x20       path = z.extract(info, sys.argv[2])\n\
+                  \x20       mode = (info.external_attr >> 16) & 0o777\n\
+                  \x20       os.chmod(path, mode)\n\
+                  \x20       members.append('%s %o' % (info.filename, mode))\n\
+                  print('\\n'.join(sorted(members)))";
+    let mut command = Command::new("python3");
+    command.args(["-c", script]).arg(zip).arg(to);
+    let finished = run("extract the layer", command, WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    finished.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package() {
+    let (binary, python) = setup();
+    let tmp = TempDir::new("rwsgi-layer");
+    let zip = tmp.join("layer.zip");
+    let mut command = make_target(&template_dir(), "layer", &python, &binary);
+    command.arg(format!("LAYER_ZIP={}", zip.display()));
+    let finished = run("make layer", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    assert!(
+        has_line(
+            &finished.stdout,
+            &format!(
+                "wrote {}: bootstrap, bin/rwsgi and bin/rwsgi.python for Python {} on {}",
+                zip.display(),
+                python.version,
+                make_arch()
+            )
+        ),
+        "{}",
+        finished.dump()
+    );
+    // Lambda extracts a layer to /opt; a folder stands in for it.
+    let opt = tmp.join("opt");
+    std::fs::create_dir(&opt).unwrap();
+    assert_eq!(
+        extract_layer(&zip, &opt),
+        [
+            "bin/ 755",
+            "bin/rwsgi 755",
+            "bin/rwsgi.python 644",
+            "bootstrap 755"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(opt.join("bin").join("rwsgi.python")).unwrap(),
+        format!("{}\n", python.version)
+    );
+
+    // The function's own package: the app and its bytecode, nothing of rwsgi.
+    let package = tmp.join("task");
+    let mut command = make_target(&template_dir(), "build-AppFunction", &python, &binary);
+    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
+    let finished = run("make build-AppFunction", command, MAKE_WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    assert_eq!(listing(&package), ["__pycache__", "app.py"]);
+
+    // The managed runtime runs `$AWS_LAMBDA_EXEC_WRAPPER /var/lang/bin/python3.X
+    // /var/runtime/bootstrap.py`; with the layer, the wrapper is /opt/bootstrap.
+    let api = FakeRuntimeApi::start();
+    let mut env = lambda_env(&api, &package, &template_handler());
+    let wrapper = opt.join("bootstrap");
+    env.push((
+        "AWS_LAMBDA_EXEC_WRAPPER".to_string(),
+        wrapper.display().to_string(),
+    ));
+    let executable = python.executable.display().to_string();
+    let mut command = Command::new(&wrapper);
+    command
+        .args([executable.as_str(), "/var/runtime/bootstrap.py"])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&package);
+    let mut function = Running::start("bootstrap", command);
+    let hello = reply(
+        &api,
+        &function,
+        "0a6c9c2e-4a1f-4c6b-9d7e-000000000020",
+        &http_api_event("GET", "/", "name=Layer", None),
+    );
+    assert_eq!(hello["statusCode"], json!(200), "{hello}");
+    assert_eq!(hello["body"], json!("Hello, Layer!\n"), "{hello}");
+    function.assert_running();
+    let exe = std::fs::read_link(format!("/proc/{}/exe", function.pid())).expect("/proc/pid/exe");
+    assert_eq!(exe, opt.join("bin").join("rwsgi"));
+    let running_env = process_env(function.pid());
+    assert_eq!(
+        env_value(&running_env, "PYTHONHOME"),
+        Some(python.prefix.display().to_string())
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1275,7 +1887,7 @@ fn the_release_binary_needs_no_glibc_newer_than_amazon_linux_2023s() {
 }
 
 #[test]
-fn cfn_lint_finds_no_errors_in_the_sam_template() {
+fn cfn_lint_finds_no_errors_in_the_sam_templates() {
     let Some(venv) = std::env::var_os("RWSGI_TEST_VENV") else {
         panic!("RWSGI_TEST_VENV is not set: run scripts/test, which makes the test virtualenv");
     };
@@ -1288,6 +1900,7 @@ fn cfn_lint_finds_no_errors_in_the_sam_template() {
     let mut command = Command::new(cfn_lint);
     command
         .arg(template_dir().join("template.yaml"))
+        .arg(template_dir().join("template-layer.yaml"))
         .current_dir(repo());
     let finished = run("cfn-lint", command, WAIT);
     // cfn-lint's exit status is a bit set: 2 errors, 4 warnings, 8 informational findings.
