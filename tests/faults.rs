@@ -1469,8 +1469,8 @@ fn malformed_events() -> Vec<Malformed> {
         m(
             LatticeV2,
             "/queryStringParameters/q",
-            json!("1"),
-            "queryStringParameters.q must be a list of strings, not a string",
+            json!(1),
+            "queryStringParameters.q must be a list of strings, not a number",
         ),
         m(
             LatticeV2,
