@@ -969,6 +969,21 @@ pub fn is_listening_socket(fd: RawFd) -> bool {
     r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTCONN)
 }
 
+/// Whether a socket is an IPv4 or IPv6 one.
+fn is_tcp(fd: RawFd) -> bool {
+    // SAFETY: getsockname into a local sockaddr_storage.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let r = unsafe {
+        libc::getsockname(
+            fd,
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && [libc::AF_INET, libc::AF_INET6].contains(&i32::from(addr.ss_family))
+}
+
 /// The socket systemd passed (`LISTEN_FDS`, `LISTEN_PID`; sd_listen_fds(3)): fd 3 when it is
 /// meant for this process. The variables are removed, so the app's subprocesses do not take
 /// the socket for theirs.
@@ -1151,6 +1166,7 @@ pub fn main(script: Option<PathBuf>, args: Vec<OsString>, server_started: bool) 
 /// One worker: accept a connection, serve it, until stopped or `max_requests` are served.
 fn worker_loop(service: &Service, listener: RawFd, max_requests: u64) -> u8 {
     let mut served = 0u64;
+    let tcp = is_tcp(listener);
     loop {
         if crate::workers::stopping() || (max_requests > 0 && served >= max_requests) {
             return 0;
@@ -1192,16 +1208,18 @@ fn worker_loop(service: &Service, listener: RawFd, max_requests: u64) -> u8 {
         // Any stream socket reads and writes the same way; UnixStream is the std type with
         // `shutdown` that takes one without asking its family. TCP_NODELAY for TCP, so that
         // the last small record of a response does not wait for an acknowledgement.
-        // SAFETY: setsockopt on our new descriptor; it fails harmlessly on a Unix socket.
-        unsafe {
-            let one: libc::c_int = 1;
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
+        if tcp {
+            // SAFETY: setsockopt on our new descriptor.
+            unsafe {
+                let one: libc::c_int = 1;
+                libc::setsockopt(
+                    fd,
+                    libc::IPPROTO_TCP,
+                    libc::TCP_NODELAY,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
         }
         // SAFETY: `fd` is a new connected socket that nothing else owns.
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
