@@ -21,7 +21,10 @@
 //!
 //! Process shape: one listening socket (fd 0 from the web server, `--bind`, or systemd's fd 3),
 //! shared by the workers of [`crate::workers`]; each worker accepts a connection and serves its
-//! requests one at a time, so it says so in FCGI_GET_VALUES (FCGI_MPXS_CONNS 0).
+//! requests one at a time, so it says so in FCGI_GET_VALUES (FCGI_MPXS_CONNS 0). A worker has
+//! nothing to do while the app runs but watch its one connection, so its I/O is plain blocking
+//! reads and writes with `poll` where it must wait for two things (its connection and the
+//! listening socket, or a signal): an async runtime would add a layer and buy nothing here.
 
 use std::ffi::OsString;
 use std::io::{self, BufReader, Read, Write};
