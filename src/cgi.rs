@@ -382,11 +382,12 @@ impl<W: Write + Send> ResponseSink for CgiSink<W> {
 
 /// Imports the app of a drop-in script (the file the kernel named, or `spec` when given), else
 /// `RWSGI_APP`, with a `.venv` beside the script as the virtualenv when none is set. Shared by
-/// CGI and FastCGI, which run the same scripts.
+/// CGI and FastCGI, which run the same scripts; `base_dirs` are the mode's own import folders.
 pub fn load_script_app(
     script: Option<&Path>,
     spec: Option<String>,
     venv: Option<PathBuf>,
+    base_dirs: Vec<PathBuf>,
 ) -> Result<crate::python::App> {
     let spec = match (spec, script, crate::env_nonempty("RWSGI_APP")) {
         (Some(spec), _, _) => spec,
@@ -409,7 +410,7 @@ pub fn load_script_app(
         crate::AppPlace {
             venv,
             default_venv,
-            base_dirs: Vec::new(),
+            base_dirs,
             cgi_script: script.map(Path::to_path_buf),
             signal_handlers: false,
             lambda_handler: false,
@@ -462,7 +463,7 @@ pub fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
         }
     };
 
-    let app = load_script_app(script.as_deref(), None, None);
+    let app = load_script_app(script.as_deref(), None, None, Vec::new());
     let app = match app {
         Ok(app) => app,
         Err(e) => {

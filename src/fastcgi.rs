@@ -1139,13 +1139,18 @@ pub fn main(script: Option<PathBuf>, args: Vec<OsString>, server_started: bool) 
     // SAFETY: fd 2 is open; pointing fd 1 at it.
     unsafe { libc::dup2(2, 1) };
 
-    let app = match crate::cgi::load_script_app(args.script.as_deref(), args.app, args.venv) {
-        Ok(app) => app,
-        Err(e) => {
-            crate::log::error(&e.to_string());
-            return Ok(e.exit_code());
-        }
-    };
+    // The current folder, as for `rwsgi call` and other WSGI servers: `rwsgi fastcgi --app
+    // myproject.wsgi:application` started in the project's folder finds it. (A web server starts
+    // a script in its own folder, which is first on the path anyway.)
+    let base_dirs = vec![PathBuf::from(".")];
+    let app =
+        match crate::cgi::load_script_app(args.script.as_deref(), args.app, args.venv, base_dirs) {
+            Ok(app) => app,
+            Err(e) => {
+                crate::log::error(&e.to_string());
+                return Ok(e.exit_code());
+            }
+        };
     let service = Service {
         app,
         limits,

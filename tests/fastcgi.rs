@@ -936,6 +936,7 @@ fn tcp_and_cgi_fcgi_from_libfcgi() {
     let dir = temp_dir("tcp");
     let address = format!("127.0.0.1:{port}");
     let mut command = Command::new(common::rwsgi_bin());
+    // A module SPEC: imported from the current folder, as `rwsgi call` and other servers do.
     command.args([
         "fastcgi",
         "--bind",
@@ -943,7 +944,7 @@ fn tcp_and_cgi_fcgi_from_libfcgi() {
         "--workers",
         "1",
         "--app",
-        "echo.py",
+        "echo:application",
     ]);
     command.stdin(Stdio::null());
     let server = Server::spawn(command, dir.clone(), dir.join("unused"), &[]);
