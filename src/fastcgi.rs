@@ -1125,14 +1125,26 @@ pub fn main(script: Option<PathBuf>, args: Vec<OsString>, server_started: bool) 
             }
         },
     };
-    // SAFETY: plain descriptor calls on the listening socket: workers wait for it with poll
-    // and then accept without blocking, so the one that loses the race for a connection goes
-    // back to waiting (and can notice SIGTERM) instead of blocking in accept.
+    // SAFETY: plain descriptor calls on the listening socket. The workers wait in a blocking
+    // accept, which the kernel wakes one waiter at a time for (no herd of workers woken for
+    // each connection); a receive timeout makes accept return every second, and SIGTERM
+    // interrupts it (no SA_RESTART), so a worker notices that it should stop either way.
     unsafe {
         let fd = listener.fd.as_raw_fd();
         let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
         libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        let timeout = libc::timeval {
+            tv_sec: 1,
+            tv_usec: 0,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        );
     }
     // What the app prints goes to the log, never into a socket (fd 0 and 1 are not the
     // response here, but fd 1 may be anything the server left there).
@@ -1179,14 +1191,6 @@ fn worker_loop(service: &Service, listener: RawFd, max_requests: u64) -> u8 {
         if crate::workers::stopping() || (max_requests > 0 && served >= max_requests) {
             return 0;
         }
-        match readable(listener, 1000) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                crate::log::error(&format!("FastCGI: cannot wait for connections: {e}"));
-                return 1;
-            }
-        }
         // SAFETY: accept on the listening socket; the new descriptor is owned below.
         let fd = unsafe {
             libc::accept4(
@@ -1199,7 +1203,7 @@ fn worker_loop(service: &Service, listener: RawFd, max_requests: u64) -> u8 {
         if fd < 0 {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
-                // Another worker took it, or a signal came.
+                // The receive timeout, a signal, or a client that left before it was accepted.
                 Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => continue,
                 // Out of descriptors or memory for a moment: wait rather than spin.
                 Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
