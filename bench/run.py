@@ -776,6 +776,8 @@ class NginxSides:
         self.module = module
         self.procs = []
         self.ports = {}
+        # Each side's own process (the parent of its workers), for its CPU time.
+        self.pids = {}
 
     def _spawn(self, argv, name, env=None, cwd=None):
         out = open(self.root / f"{name}.log", "wb")
@@ -822,12 +824,14 @@ class NginxSides:
              "--app", APP_SPECS[self.module]],
             "rwsgi", env=env, cwd=APPS,
         )
+        self.pids[FASTCGI_SIDE] = proc.pid
         self._wait_socket(socks[FASTCGI_SIDE], proc, "rwsgi fastcgi")
 
         flup = self.root / "flup_server.py"
         flup.write_text(FLUP_SCRIPT.format(apps=str(APPS), module=module, name=name, sock=str(socks[FLUP]),
                                            n=FASTCGI_WORKERS))
         proc = self._spawn([str(PYTHON), str(flup)], "flup")
+        self.pids[FLUP] = proc.pid
         self._wait_socket(socks[FLUP], proc, "flup")
 
         proc = self._spawn(
@@ -836,6 +840,7 @@ class NginxSides:
              APP_SPECS[self.module]],
             "gunicorn",
         )
+        self.pids[GUNICORN] = proc.pid
         self._wait_socket(socks[GUNICORN], proc, "gunicorn")
 
         cgi_dir = self.root / "cgi-bin"
@@ -848,6 +853,7 @@ class NginxSides:
         if not fcgiwrap:
             raise BenchError("fcgiwrap is not installed (bench/run installs it)")
         proc = self._spawn([fcgiwrap, "-c", str(FASTCGI_WORKERS), "-s", f"unix:{socks[RWSGI_CGI]}"], "fcgiwrap")
+        self.pids[RWSGI_CGI] = proc.pid
         self._wait_socket(socks[RWSGI_CGI], proc, "fcgiwrap")
 
         servers = []
@@ -911,10 +917,27 @@ class NginxSides:
         self.procs = []
 
 
+def tree_cpu_s(pid):
+    """CPU seconds used by a process and everything under it, the children that ended (and were
+    waited for) included: utime, stime, cutime and cstime of each (proc(5))."""
+    total = 0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += sum(int(f) for f in fields[11:15])
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    return total / os.sysconf("SC_CLK_TCK") + sum(tree_cpu_s(int(c)) for c in children)
+
+
 def wrk(url, seconds, what):
-    """Requests/s and latency percentiles from wrk: one thread, eight connections."""
+    """Requests/s and latency percentiles from wrk: one thread, eight connections, and a timeout
+    long enough for a CGI request that waits behind seven others."""
     out = run_checked(
-        ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", url], seconds + 60, f"wrk against {what}"
+        ["wrk", "-t1", "-c8", f"-d{seconds}s", "--timeout", "60s", "--latency", url],
+        seconds + 120,
+        f"wrk against {what}",
     )
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
@@ -927,7 +950,13 @@ def wrk(url, seconds, what):
             return None
         return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
-    return {"requests_per_s": float(rate.group(1)), "p50_ms": ms("50"), "p99_ms": ms("99")}
+    done = re.search(r"(\d+) requests in", out)
+    return {
+        "requests_per_s": float(rate.group(1)),
+        "requests": int(done.group(1)) if done else None,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+    }
 
 
 def compare_fastcgi(ctx):
@@ -949,8 +978,18 @@ def compare_fastcgi(ctx):
                 seconds = plan["fastcgi_seconds"]
                 if side.name == RWSGI_CGI:
                     seconds = max(2, seconds // 2)
+                before = tree_cpu_s(sides.pids[side.name])
                 result = wrk(f"http://127.0.0.1:{sides.ports[side.name]}/", seconds, side.name)
-                log(f"    {side.name}: {result['requests_per_s']:,.0f}/s")
+                cpu = tree_cpu_s(sides.pids[side.name]) - before
+                # The server's own CPU per request (its workers, and for CGI the programs it
+                # started): a measure that other processes on the machine disturb far less than
+                # the rate.
+                result["cpu_us"] = cpu * 1e6 / result["requests"] if result["requests"] else None
+                # fcgiwrap does not wait for the programs it starts in a way that adds their CPU
+                # time to its own (what is found is a fraction of it): no number beats a wrong one.
+                if side.name == RWSGI_CGI:
+                    result["cpu_us"] = None
+                log(f"    {side.name}: {result['requests_per_s']:,.0f}/s, {result['cpu_us'] or 0:,.0f} µs CPU each")
                 return result
 
             samples = alternate(sides_list, plan["fastcgi_rounds"], 0, measure)
@@ -986,8 +1025,10 @@ def render_fastcgi(c, results):
         f"{v.get('wrk')} (one thread, eight connections), {c['workers']} workers on every side: "
         f"`rwsgi fastcgi` on a Unix socket; flup {v.get('flup')}'s pre-fork FastCGI server; gunicorn "
         f"{v.get('gunicorn')} sync workers behind `proxy_pass`; rwsgi as a CGI program under fcgiwrap "
-        "(`-c 2`). nginx opens a new backend connection per request on every side. Medians of the "
-        "rounds; the sides ran alternately.",
+        "(`-c 2`). nginx opens a new backend connection per request on every side. CPU is the "
+        "server's own per request (its processes and, for CGI, the programs it started; not "
+        "nginx's), which other processes on the machine disturb far less than the rate. Medians of "
+        "the rounds; the sides ran alternately.",
         "",
     ]
     rows = []
@@ -1003,10 +1044,20 @@ def render_fastcgi(c, results):
                     f"{s['requests_per_s']:,.0f}",
                     f"{s['p50_ms']:.2f}" if s.get("p50_ms") is not None else "—",
                     f"{s['p99_ms']:.2f}" if s.get("p99_ms") is not None else "—",
+                    f"{s['cpu_us']:,.0f}" if s.get("cpu_us") is not None else "—",
                     "" if side == FASTCGI_SIDE else fmt_ratio(r),
+                    ""
+                    if side == FASTCGI_SIDE
+                    else fmt_ratio(ratio(m[FASTCGI_SIDE].get("cpu_us"), s.get("cpu_us"))),
                 ]
             )
-    out.append(table(["app", "server", "requests/s", "p50 ms", "p99 ms", "rwsgi fastcgi/this"], rows))
+    out.append(
+        table(
+            ["app", "server", "requests/s", "p50 ms", "p99 ms", "CPU µs each", "rwsgi/this (rate)",
+             "rwsgi/this (CPU)"],
+            rows,
+        )
+    )
     return out
 
 
