@@ -51,6 +51,7 @@ const APP_MODULES: &[&str] = &[
     "raising.py",
     "protocol.py",
     "flask_app.py",
+    "fcgi_app.py",
     "djproj",
     "files",
 ];
@@ -150,6 +151,8 @@ struct Staging {
     doc_root: PathBuf,
     /// Files the streaming test creates for stream.wsgi to find.
     markers: PathBuf,
+    /// Where the apps write files for the tests to find (writable by the servers' workers).
+    written: PathBuf,
     /// The readable copy of the embedded Python, for PYTHONHOME.
     python_home: PathBuf,
     /// `3.11.7`.
@@ -180,6 +183,7 @@ fn build_staging() -> Result<Staging, String> {
         cgi_dir: root.join("cgi-bin"),
         doc_root: root.join("htdocs"),
         markers: root.join("markers"),
+        written: root.join("written"),
         python_home: root.join("python"),
         python_version: String::new(),
         root,
@@ -193,6 +197,7 @@ fn build_staging() -> Result<Staging, String> {
     ] {
         make_dir(dir, 0o755)?;
     }
+    make_dir(&staging.written, 0o1777)?;
 
     // The binary, copied, and found on PATH through a link, as an installed one would be.
     let binary = staging.root.join("rwsgi-build").join("rwsgi");
@@ -1514,6 +1519,53 @@ fn django_upload(kind: Kind) {
         })
     );
 }
+
+/// A client that goes away while a FastCGI app streams its answer: the web server drops the
+/// connection to rwsgi, rwsgi's next write fails, the app's close() runs (it writes a file), and
+/// the process serves the next request.
+fn client_goes_away_mid_response(kind: Kind) {
+    let server = server(kind);
+    let marker = staging().written.join(format!("{}-closed", kind.name()));
+    let target = format!("/cgi-bin/fcgi.wsgi/stream?marker={}", marker.display());
+    let mut stream = server.send("GET", &target, &[], Body::Empty);
+    let mut first = [0u8; 256];
+    let n = stream.read(&mut first).expect("the start of the answer");
+    assert!(
+        String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    drop(stream);
+    // The app streams for at most 10 seconds: close() runs by then whatever the server does.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !marker.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{}: close() did not run",
+            kind.name()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let response = server.get("/cgi-bin/fcgi.wsgi/hello");
+    response.assert_status(200, "OK");
+    assert_eq!(response.text(), "Hello, FastCGI!\n");
+}
+
+macro_rules! for_each_fastcgi_server {
+    ($($case:ident),* $(,)?) => {
+        mod lighttpd_fastcgi_only {
+            $(#[test] fn $case() { super::$case(super::Kind::LighttpdFastcgi) })*
+        }
+        mod apache_fcgid_only {
+            $(#[test] fn $case() { super::$case(super::Kind::ApacheFcgid) })*
+        }
+        mod nginx_fastcgi_only {
+            $(#[test] fn $case() { super::$case(super::Kind::NginxFastcgi) })*
+        }
+    };
+}
+
+for_each_fastcgi_server!(client_goes_away_mid_response);
 
 macro_rules! for_each_server {
     ($($case:ident),* $(,)?) => {
