@@ -401,6 +401,20 @@ impl Conn {
         }
     }
 
+    /// Reads what is already buffered of the active request's FCGI_STDIN, up to its end: a
+    /// request whose body the app left unread (a GET, whose empty FCGI_STDIN usually comes in
+    /// the same packet as its params) then needs no lingering close.
+    fn drain_buffered_stdin(&mut self) -> io::Result<()> {
+        while !self.stdin_done && !self.reader.buffer().is_empty() {
+            if let Event::Stdin(data) = self.next()?
+                && data.is_empty()
+            {
+                self.stdin_done = true;
+            }
+        }
+        Ok(())
+    }
+
     /// While a response streams: whether the web server aborted the request or went away.
     /// Looks at most every [`ABORT_CHECK_INTERVAL`], and only reads when bytes are waiting.
     fn check_abort(&mut self) -> io::Result<()> {
@@ -627,6 +641,9 @@ fn serve_connection(
         *served += 1;
         let stdin_done = {
             let mut c = lock(&conn);
+            if let Err(e) = c.drain_buffered_stdin() {
+                crate::log::error(&format!("FastCGI: request {id}: {e}"));
+            }
             c.active = None;
             c.hold = false;
             push_end_request(&mut c.out, id, app_status, REQUEST_COMPLETE);
