@@ -381,8 +381,8 @@ impl<W: Write + Send> ResponseSink for CgiSink<W> {
 }
 
 /// Imports the app of a drop-in script (the file the kernel named, or `spec` when given), else
-/// `RWSGI_APP`, with a `.venv` beside the script as the virtualenv when none is set. Shared by
-/// CGI and FastCGI, which run the same scripts; `base_dirs` are the mode's own import folders.
+/// `RWSGI_APP`. Shared by CGI and FastCGI, which run the same scripts; `base_dirs` are the
+/// mode's own import folders.
 pub fn load_script_app(
     script: Option<&Path>,
     spec: Option<String>,
@@ -401,15 +401,12 @@ pub fn load_script_app(
             ));
         }
     };
-    let default_venv = script
-        .and_then(|s| s.parent())
-        .map(|dir| dir.join(".venv"))
-        .filter(|venv| venv.join("pyvenv.cfg").is_file());
     crate::load_app(
         &spec,
         crate::AppPlace {
             venv,
-            default_venv,
+            // The .venv beside the script, as in every mode (crate::app_folder_venv).
+            default_venv: None,
             base_dirs,
             cgi_script: script.map(Path::to_path_buf),
             signal_handlers: false,
@@ -437,12 +434,20 @@ pub fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
         source,
     })?;
     let sink = Arc::new(Mutex::new(CgiSink::new(out)));
+    // RFC 3875 section 4.3.2: no body in reply to HEAD, rwsgi's own answers included.
+    let head_request = vars
+        .iter()
+        .any(|(k, v)| k == b"REQUEST_METHOD" && crate::python::is_head(&http::latin1_string(v)));
     let send_error = |code: u16, reason: &str| {
         let (head, body) = ResponseHead::error(code, reason);
         let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = s
-            .send_head(&head, Some(body.len() as u64))
-            .and_then(|()| s.send_body(&body));
+        let _ = s.send_head(&head, Some(body.len() as u64)).and_then(|()| {
+            if head_request {
+                Ok(())
+            } else {
+                s.send_body(&body)
+            }
+        });
     };
 
     let limits = match BodyLimits::from_env() {

@@ -779,11 +779,18 @@ fn serve_request(service: &Service, conn: &Arc<Mutex<Conn>>, id: u16) -> io::Res
         }),
         conn: conn.clone(),
     }));
-    let send_error = |code: u16, reason: &str| {
+    // RFC 3875 section 4.3.2, as under CGI: no body in reply to HEAD, rwsgi's own answers
+    // included.
+    let send_error = |code: u16, reason: &str, head_request: bool| {
         let (head, body) = ResponseHead::error(code, reason);
         let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-        s.send_head(&head, Some(body.len() as u64))
-            .and_then(|()| s.send_body(&body))
+        s.send_head(&head, Some(body.len() as u64)).and_then(|()| {
+            if head_request {
+                Ok(())
+            } else {
+                s.send_body(&body)
+            }
+        })
     };
     let _log = LogToStderrRecords::install(stderr.clone());
 
@@ -792,16 +799,19 @@ fn serve_request(service: &Service, conn: &Arc<Mutex<Conn>>, id: u16) -> io::Res
             "answering 431 Request Header Fields Too Large: the request's params are larger \
              than {MAX_PARAMS} bytes"
         ));
-        return finish_early(send_error(431, "Request Header Fields Too Large"), 0);
+        return finish_early(send_error(431, "Request Header Fields Too Large", false), 0);
     }
     let Some(vars) = decode_pairs(&params) else {
         crate::log::error(
             "answering 500 Internal Server Error: the web server sent malformed FastCGI params \
              (a name or value runs past the end of the stream)",
         );
-        return finish_early(send_error(500, "Internal Server Error"), 1);
+        return finish_early(send_error(500, "Internal Server Error", false), 1);
     };
     drop(params);
+    let head_request = vars.iter().any(|(k, v)| {
+        k == b"REQUEST_METHOD" && crate::python::is_head(&crate::http::latin1_string(v))
+    });
 
     let built = crate::cgi::build_request(&vars, &mut StdinReader(conn), &service.limits);
     drop(vars);
@@ -822,7 +832,7 @@ fn serve_request(service: &Service, conn: &Arc<Mutex<Conn>>, id: u16) -> io::Res
             }
             let (code, reason) = rejection.status();
             crate::log::error(&format!("answering {code} {reason}: {rejection}"));
-            return finish_early(send_error(code, reason), 0);
+            return finish_early(send_error(code, reason, head_request), 0);
         }
     };
     // PEP 3333: one request at a time per process, many processes, and the process serves on.

@@ -30,7 +30,7 @@ pub struct Request {
     /// Request headers in arrival order, repeats and letter case kept.
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Body,
-    /// Further environ keys (CGI meta-variables, `-e KEY=VALUE`, `REMOTE_USER`); they win over
+    /// Further environ keys (CGI meta-variables, `--env KEY=VALUE`, `REMOTE_USER`); they win over
     /// the keys derived from the fields above.
     pub extra: Vec<(String, Vec<u8>)>,
     /// Environ values that are not text (`rwsgi.event`, `rwsgi.context`), built into Python

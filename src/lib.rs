@@ -43,6 +43,19 @@ pub fn run(argv: Vec<OsString>) -> Result<u8> {
 }
 
 fn run_mode(mode: Mode) -> Result<u8> {
+    set_hosting(match &mode {
+        Mode::Cgi { .. } => Hosting::Cgi,
+        // Started by the web server, the app is named in its configuration, as under CGI;
+        // `rwsgi fastcgi` is named on its command line.
+        Mode::Fastcgi {
+            server_started: true,
+            ..
+        } => Hosting::Cgi,
+        Mode::Fastcgi { .. } => Hosting::CommandLine,
+        Mode::Lambda { .. } => Hosting::Lambda,
+        Mode::Call { .. } | Mode::Event { .. } => Hosting::CommandLine,
+        Mode::Version | Mode::Help | Mode::Usage { .. } => Hosting::CommandLine,
+    });
     match mode {
         Mode::Call { args } => cli::main(args),
         Mode::Version => {
@@ -98,10 +111,35 @@ Usage:
   rwsgi --version
 
 The app: --app SPEC or RWSGI_APP, where SPEC is package.module[:name], package.module:factory(),
-or path/to/file.py[:name]. Virtualenv: --venv DIR, RWSGI_VENV or VIRTUAL_ENV. Extra import
-folders: RWSGI_PATH (':'-separated).
+or path/to/file.py[:name]. Virtualenv: --venv DIR, RWSGI_VENV or VIRTUAL_ENV, else a .venv in
+the app's folder. Extra import folders: RWSGI_PATH (':'-separated).
 "
     )
+}
+
+/// Where the app is hosted, so that a message tells the user what they can change there: a
+/// CGI script's author edits the script and the server's configuration, a Lambda function's
+/// owner its package and settings, a command-line user the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosting {
+    CommandLine,
+    Cgi,
+    Lambda,
+}
+
+static HOSTING: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+pub fn set_hosting(hosting: Hosting) {
+    HOSTING.store(hosting as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The hosting of this process ([`Hosting::CommandLine`] until a mode says otherwise).
+pub fn hosting() -> Hosting {
+    match HOSTING.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => Hosting::Cgi,
+        2 => Hosting::Lambda,
+        _ => Hosting::CommandLine,
+    }
 }
 
 /// An environment variable, when it is set and not empty.
@@ -114,7 +152,8 @@ pub fn env_nonempty(name: &str) -> Option<String> {
 pub struct AppPlace {
     /// `--venv`; `RWSGI_VENV` and `VIRTUAL_ENV` are consulted when it is `None`.
     pub venv: Option<PathBuf>,
-    /// The virtualenv used when none of those is set (CGI: a `.venv` beside the script).
+    /// The virtualenv used when none of those is set; when `None`, the `.venv` of the app's
+    /// folder, if there is one (see [`app_folder_venv`]).
     pub default_venv: Option<PathBuf>,
     /// The mode's own import folders (the current folder for the CLI), first on `sys.path`.
     pub base_dirs: Vec<PathBuf>,
@@ -129,6 +168,16 @@ pub struct AppPlace {
     pub line_buffered: bool,
 }
 
+/// The virtualenv every mode uses when none is named: a `.venv` (a folder holding
+/// `pyvenv.cfg`) in the app's folder, which is a script-file app's own folder (a CGI drop-in's,
+/// `rwsgi call --app ./x.wsgi`'s), else the first folder a module is imported from (the current
+/// folder on the command line, `LAMBDA_TASK_ROOT` on Lambda).
+pub fn app_folder_venv(spec: &AppSpec, base_dirs: &[PathBuf]) -> Option<PathBuf> {
+    let folder = spec.script_dir().or_else(|| base_dirs.first().cloned())?;
+    let venv = folder.join(".venv");
+    venv.join("pyvenv.cfg").is_file().then_some(venv)
+}
+
 /// Starts Python with the right `sys.path` and imports the app named by `spec_text`.
 pub fn load_app(spec_text: &str, place: AppPlace) -> Result<python::App> {
     let spec = AppSpec::parse(spec_text, place.lambda_handler, Path::is_file)?;
@@ -137,6 +186,7 @@ pub fn load_app(spec_text: &str, place: AppPlace) -> Result<python::App> {
     if let Some(dir) = spec.script_dir() {
         path.push(dir);
     }
+    let folder_venv = app_folder_venv(&spec, &place.base_dirs);
     path.extend(place.base_dirs);
     if let Some(extra) = std::env::var_os("RWSGI_PATH") {
         path.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
@@ -145,7 +195,8 @@ pub fn load_app(spec_text: &str, place: AppPlace) -> Result<python::App> {
         .venv
         .or_else(|| env_nonempty("RWSGI_VENV").map(PathBuf::from))
         .or_else(|| env_nonempty("VIRTUAL_ENV").map(PathBuf::from))
-        .or(place.default_venv);
+        .or(place.default_venv)
+        .or(folder_venv);
     let argv0 = match (&place.cgi_script, &spec.source) {
         (Some(script), _) | (None, app_spec::Source::File(script)) => {
             script.to_string_lossy().into_owned()

@@ -1202,6 +1202,61 @@ fn venv_beside_the_script_is_used() {
 }
 
 #[test]
+fn venv_beside_the_script_is_used_by_rwsgi_call_too() {
+    // rwsgi's own hint for a script run outside a server is `rwsgi call --app SCRIPT GET /`:
+    // the script must then see the same virtualenv as under the server.
+    let drop_in = DropIn::new("dot-venv-call");
+    let venv = fake_venv(&drop_in.site, &python().version);
+    let script = drop_in.script("app.wsgi", &drop_in.rwsgi_link(), VENV_SCRIPT);
+    let want = format!(
+        "from the venv\nthrough the pth file\nprefix={}\n",
+        venv.display()
+    );
+    let elsewhere = temp_dir("dot-venv-call-cwd");
+    let call = |cwd: &Path, app: &str| {
+        Command::new(rwsgi_bin())
+            .args(["call", "--app", app, "GET", "/"])
+            .env_clear()
+            .env("PATH", SYSTEM_PATH)
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    };
+    for (cwd, app) in [
+        (&elsewhere, script.display().to_string()),
+        (&drop_in.site, "./app.wsgi".to_string()),
+        (&drop_in.site, "app.wsgi".to_string()),
+    ] {
+        let out = call(cwd, &app);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            want,
+            "{app} in {}: {}",
+            cwd.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A module app uses the .venv of the folder it is imported from first: the current one.
+    write_file(&drop_in.site.join("venv_app.py"), VENV_SCRIPT);
+    let out = call(&drop_in.site, "venv_app");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{out:?}");
+    // A virtualenv named outright wins over the .venv.
+    let out = Command::new(rwsgi_bin())
+        .args(["call", "--app", "./app.wsgi", "GET", "/"])
+        .env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .env("RWSGI_VENV", &elsewhere)
+        .current_dir(&drop_in.site)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("{} is not a virtualenv", elsewhere.display())),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn venv_of_another_python_is_refused() {
     let drop_in = DropIn::new("dot-venv-foreign");
     let venv = fake_venv(&drop_in.site, "3.99.0");
@@ -1216,6 +1271,109 @@ fn venv_of_another_python_is_refused() {
             python().version,
             python().minor
         ));
+}
+
+/// A drop-in that answers with the libpython this process mapped and its `sys.version`.
+const WHICH_LIBPYTHON: &str = "\
+import sys
+
+
+def application(environ, start_response):
+    with open('/proc/self/maps') as maps:
+        paths = sorted({line.split()[-1] for line in maps if 'libpython' in line})
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%s\\n%s\\n' % (' '.join(paths), sys.version)).encode()]
+";
+
+#[test]
+fn another_libpython_of_the_same_minor_is_not_used_silently() {
+    let drop_in = DropIn::new("other-libpython");
+    let script = drop_in.script("which.wsgi", &drop_in.rwsgi_link(), WHICH_LIBPYTHON);
+    let run_with = |library_path: Option<&Path>| {
+        let mut request = Request::get("/", "");
+        if let Some(dir) = library_path {
+            request = request.var("LD_LIBRARY_PATH", dir.as_os_str().as_bytes());
+        }
+        let ran = exec(&script, &[], &request);
+        ran.code(0);
+        let body = latin1(&ran.response().body);
+        let library = body.lines().next().unwrap_or_default().to_string();
+        (ran, PathBuf::from(library))
+    };
+    let (ran, built) = run_with(None);
+    ran.stderr_is_empty();
+    let soname = format!("libpython{}.so.1.0", python().minor);
+    assert!(
+        built.ends_with(&soname),
+        "rwsgi mapped {}, not {soname}",
+        built.display()
+    );
+
+    // A copy of the same build, found first: the same Python, nothing to say.
+    let copy = temp_dir("libpython-copy");
+    std::fs::copy(&built, copy.join(&soname)).unwrap();
+    let (ran, loaded) = run_with(Some(&copy));
+    assert_eq!(loaded, copy.join(&soname), "{}", ran.dump());
+    ran.stderr_is_empty();
+
+    // Another build of the same minor version (the system's), as the loader takes it when the
+    // build's library is unreadable or LD_LIBRARY_PATH names another: rwsgi runs, and says so.
+    let other = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|dir| Path::new(dir).join(&soname))
+    .find(|path| {
+        path.is_file() && std::fs::canonicalize(path).ok() != std::fs::canonicalize(&built).ok()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "this test needs a second {soname} besides {} (Debian: apt-get install \
+                 libpython{}; scripts/test installs it)",
+            built.display(),
+            python().minor
+        )
+    });
+    let other_dir = temp_dir("libpython-other");
+    symlink(&other, other_dir.join(&soname)).unwrap();
+    let (ran, loaded) = run_with(Some(&other_dir));
+    assert_eq!(
+        std::fs::canonicalize(&loaded).unwrap(),
+        std::fs::canonicalize(&other).unwrap(),
+        "{}",
+        ran.dump()
+    );
+    ran.stderr_has(&format!(
+        "rwsgi: warning: rwsgi was built against Python {} ({}), but this process loaded Python ",
+        python().version,
+        std::fs::canonicalize(&built).unwrap().display()
+    ))
+    .stderr_has(&format!(
+        "from {}, another build",
+        std::fs::canonicalize(&other).unwrap().display()
+    ))
+    .stderr_has("or set PYTHONHOME to the Python you mean to run on");
+    // With PYTHONHOME set, the Python is the user's choice.
+    let home = String::from_utf8_lossy(
+        &Command::new("/bin/sh")
+            .args(["-c", "echo -n ${0%/lib/*}"])
+            .arg(std::fs::canonicalize(&other).unwrap())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    let ran = exec(
+        &script,
+        &[],
+        &Request::get("/", "")
+            .var("LD_LIBRARY_PATH", other_dir.as_os_str().as_bytes())
+            .var("PYTHONHOME", &home),
+    );
+    ran.code(0).stderr_is_empty();
 }
 
 #[test]
@@ -1725,4 +1883,134 @@ fn complete_response_exits_0_with_nothing_on_stderr() {
         .code(0)
         .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\naabb")
         .stderr_is_empty();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses without content (RFC 9110 sections 6.4.1 and 8.6, RFC 3875 section 4.3.2)
+
+#[test]
+fn head_gets_the_heads_of_get_without_a_body_or_a_made_up_length() {
+    for shape in ["list", "gen", "write", "empty"] {
+        let query = format!("as={shape}");
+        let get = run(&rwsgi_app("bodiless"), &Request::get("/", &query));
+        get.code(0);
+        let head = run(&rwsgi_app("bodiless"), &Request::new("HEAD", "/", &query));
+        head.code(0);
+        let response = head.response();
+        assert_eq!(response.status, "200 Whatever", "{}", head.dump());
+        // The same headers as the GET, less the length rwsgi would have counted.
+        assert_eq!(
+            response.headers,
+            get.response().without("Content-Length"),
+            "{shape}\n{}",
+            head.dump()
+        );
+        assert!(response.body.is_empty(), "{shape}\n{}", head.dump());
+    }
+    // The body is still iterated and closed.
+    run(&rwsgi_app("bodiless"), &Request::new("HEAD", "/", "as=gen"))
+        .code(0)
+        .stderr_has("closed after 2 chunks\n");
+    // The app's own Content-Length is what a GET would have had: it is kept.
+    run(
+        &rwsgi_app("bodiless"),
+        &Request::new("HEAD", "/", "as=gen&cl=6"),
+    )
+    .code(0)
+    .stdout_is(b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n");
+}
+
+#[test]
+fn head_of_rwsgis_own_answers_has_no_body_either() {
+    let without_body = |full: &[u8]| {
+        let end = full.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        full[..end].to_vec()
+    };
+    run(
+        &rwsgi_app("bodiless"),
+        &Request::new("HEAD", "/", "raise=1"),
+    )
+    .code(0)
+    .stdout_is(&without_body(INTERNAL_ERROR));
+    run(
+        &rwsgi_app("bodiless"),
+        &Request::new("HEAD", "/", "").var("CONTENT_LENGTH", "x"),
+    )
+    .code(0)
+    .stdout_is(&without_body(BAD_REQUEST));
+}
+
+#[test]
+fn no_content_statuses_get_no_body_and_no_made_up_length() {
+    for code in ["100", "103", "204", "304"] {
+        for shape in ["list", "gen", "write", "empty"] {
+            let ran = run(
+                &rwsgi_app("bodiless"),
+                &Request::get("/", &format!("code={code}&as={shape}")),
+            );
+            ran.code(0).stdout_is(
+                format!("Status: {code} Whatever\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
+            );
+        }
+    }
+    // RFC 9110 section 8.6: never a Content-Length with 1xx or 204, even the app's; a 304's is
+    // the length the GET would have had, so it stays.
+    run(&rwsgi_app("bodiless"), &Request::get("/", "code=204&cl=0"))
+        .code(0)
+        .stdout_is(b"Status: 204 Whatever\r\nContent-Type: text/plain\r\n\r\n")
+        .stderr_is_empty();
+    run(&rwsgi_app("bodiless"), &Request::get("/", "code=204&cl=6"))
+        .code(0)
+        .stdout_is(b"Status: 204 Whatever\r\nContent-Type: text/plain\r\n\r\n")
+        .stderr_has("rwsgi: warning: dropped 'Content-Length: 6' from a 204 response");
+    run(&rwsgi_app("bodiless"), &Request::get("/", "code=304&cl=6"))
+        .code(0)
+        .stdout_is(
+            b"Status: 304 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n",
+        );
+}
+
+#[test]
+fn repeated_content_length_becomes_one_and_differing_ones_are_refused() {
+    run(&rwsgi_app("bodiless"), &Request::get("/", "cl=6&cl=6"))
+        .code(0)
+        .stdout_is(
+            b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n",
+        );
+    run(&rwsgi_app("bodiless"), &Request::get("/", "cl=6,%206"))
+        .code(0)
+        .stdout_is(
+            b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n",
+        );
+    for (query, message) in [
+        (
+            "cl=6&cl=7",
+            "two different Content-Length values, \"6\" and \"7\"",
+        ),
+        ("cl=six", "invalid Content-Length \"six\""),
+        ("cl=-6", "invalid Content-Length \"-6\""),
+        ("cl=", "invalid Content-Length \"\""),
+    ] {
+        run(&rwsgi_app("bodiless"), &Request::get("/", query))
+            .code(0)
+            .stdout_is(INTERNAL_ERROR)
+            .stderr_has(message);
+    }
+}
+
+#[test]
+fn header_values_lose_surrounding_spaces_and_tabs() {
+    // Django writes `Set-Cookie` values with a leading space (SimpleCookie's output).
+    run(
+        &rwsgi_app("bodiless"),
+        &Request::get(
+            "/",
+            "h=Set-Cookie:%20a=1;%20Path=/&h=X-Tabs:%09%20b%20c%09&h=X-Empty:%20",
+        ),
+    )
+    .code(0)
+    .stdout_is(
+        b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nSet-Cookie: a=1; Path=/\r\n\
+          X-Tabs: b c\r\nX-Empty: \r\nContent-Length: 6\r\n\r\nhello\n",
+    );
 }

@@ -47,6 +47,7 @@ const LOG_TIMEOUT: Duration = Duration::from_secs(10);
 /// The modules of `tests/apps/` that the drop-in scripts import from beside themselves.
 const APP_MODULES: &[&str] = &[
     "echo.py",
+    "bodiless.py",
     "binary.py",
     "raising.py",
     "protocol.py",
@@ -207,6 +208,12 @@ fn build_staging() -> Result<Staging, String> {
 
     let python = probe_python(&staging.root, &binary)?;
     copy_python(&python, &staging.python_home)?;
+
+    // Static files, as a site's collected static folder holds them.
+    for (name, contents, _) in STATIC_FILES {
+        fs::write(staging.doc_root.join(name), contents)
+            .or_say(|| format!("cannot write htdocs/{name}"))?;
+    }
 
     // The drop-in scripts, the modules they import, and the bundled example.
     let scripts = repo().join("tests").join("apps").join("cgi-bin");
@@ -954,7 +961,7 @@ impl Server {
                 String::from_utf8_lossy(&raw)
             )
         });
-        let mut response = Response::parse(&raw).unwrap_or_else(|why| {
+        let mut response = Response::parse(&raw, method == "HEAD").unwrap_or_else(|why| {
             panic!(
                 "{}: the answer to {method} {target} is not HTTP: {why}\n{:?}",
                 self.kind.name(),
@@ -1264,7 +1271,7 @@ fn streamed(kind: Kind, name: &str, repeat: usize, before: Option<usize>) {
             mark(&mut marked);
         }
     }
-    let response = Response::parse(&raw)
+    let response = Response::parse(&raw, false)
         .unwrap_or_else(|why| panic!("{}: not HTTP ({why}): {:?}", kind.name(), raw.len()));
     response.assert_status(200, "OK");
     let mut expected = b"first chunk\n".repeat(repeat);
@@ -1520,6 +1527,105 @@ fn django_upload(kind: Kind) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Static files beside the apps, and what the servers make of rwsgi's responses
+
+/// The files of the document root, with the media type a browser needs for each (a style
+/// sheet or script served as application/octet-stream is refused, under `nosniff` too).
+const STATIC_FILES: &[(&str, &[u8], &str)] = &[
+    (
+        "index.html",
+        b"<!doctype html>\n<title>static index</title>\n",
+        "text/html",
+    ),
+    ("style.css", b"body { color: #333 }\n", "text/css"),
+    ("app.js", b"console.log('static');\n", "text/javascript"),
+    ("data.json", b"{\"static\": true}\n", "application/json"),
+    (
+        "logo.svg",
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n",
+        "image/svg+xml",
+    ),
+    ("logo.png", b"\x89PNG\r\n\x1a\n", "image/png"),
+    ("font.woff2", b"wOF2", "font/woff2"),
+];
+
+fn static_files_with_their_types_and_an_index(kind: Kind) {
+    let server = server(kind);
+    let index = server.get("/");
+    index.assert_status(200, "OK");
+    assert_eq!(index.body, STATIC_FILES[0].1, "{index:?}");
+    for (name, contents, media_type) in STATIC_FILES {
+        let response = server.get(&format!("/{name}"));
+        response.assert_status(200, "OK");
+        assert_eq!(&response.body, contents, "{name}: {response:?}");
+        let got = response.one("Content-Type");
+        let got = got.split(';').next().unwrap_or_default().trim();
+        // nginx 1.22's table still has the older name for scripts (RFC 9239 section 6).
+        let also = (*media_type == "text/javascript").then_some("application/javascript");
+        assert!(
+            got == *media_type || Some(got) == also,
+            "{name}: {got}, not {media_type}: {response:?}"
+        );
+    }
+}
+
+fn head_and_no_content_responses(kind: Kind) {
+    let server = server(kind);
+    // RFC 3875 section 4.3.2: no body for HEAD; the headers are those of the GET, without a
+    // Content-Length rwsgi would have had to make up.
+    // (lighttpd sends its own reason phrases, the others the app's: the codes are compared.)
+    for shape in ["list", "gen"] {
+        let target = format!("/cgi-bin/bodiless.wsgi?as={shape}");
+        let head = server.request("HEAD", &target, &[], Body::Empty);
+        assert_eq!(head.status, 200, "{head:?}");
+        assert_eq!(head.one("Content-Type"), "text/plain", "{head:?}");
+    }
+    // The body was iterated and closed all the same.
+    server.assert_logged(&["closed after 2 chunks"]);
+    // 204 and 304: no content, no Content-Length (RFC 9110 sections 6.4.1 and 8.6).
+    for code in [204, 304] {
+        let response = server.get(&format!("/cgi-bin/bodiless.wsgi?code={code}"));
+        assert_eq!(response.status, code, "{response:?}");
+        assert!(response.all("Content-Length").is_empty(), "{response:?}");
+    }
+}
+
+fn encoded_slash_in_the_path(kind: Kind) {
+    let response = server(kind).get("/cgi-bin/echo.wsgi/a%2Fb/c");
+    response.assert_status(200, "OK");
+    let environ = response.json();
+    // All three decode it into PATH_INFO; Apache only with `AllowEncodedSlashes On`
+    // (cgi/apache.conf), else it answers 404 without running the program.
+    assert_eq!(environ["PATH_INFO"], json!("/a/b/c"), "{environ:#}");
+    assert_eq!(
+        environ["REQUEST_URI"],
+        json!("/cgi-bin/echo.wsgi/a%2Fb/c"),
+        "{environ:#}"
+    );
+}
+
+fn repeated_response_headers(kind: Kind) {
+    let response = server(kind).get(
+        "/cgi-bin/bodiless.wsgi?h=X-Twice:same&h=X-Twice:same&h=X-Pair:one&h=X-Pair:two\
+         &h=Set-Cookie:a=1&h=Set-Cookie:b=2",
+    );
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.all("Set-Cookie"), ["a=1", "b=2"], "{response:?}");
+    match kind.server() {
+        // Apache reads a CGI program's headers into one table entry per name, joining repeats
+        // with ", " (RFC 9110 section 5.3 allows it for every field but Set-Cookie).
+        Kind::Apache => {
+            assert_eq!(response.all("X-Twice"), ["same, same"], "{response:?}");
+            assert_eq!(response.all("X-Pair"), ["one, two"], "{response:?}");
+        }
+        _ => {
+            assert_eq!(response.all("X-Twice"), ["same", "same"], "{response:?}");
+            assert_eq!(response.all("X-Pair"), ["one", "two"], "{response:?}");
+        }
+    }
+}
+
 /// A client that goes away while a FastCGI app streams its answer: the web server drops the
 /// connection to rwsgi, rwsgi's next write fails, the app's close() runs (it writes a file), and
 /// the process serves the next request.
@@ -1610,6 +1716,10 @@ for_each_server!(
     flask_upload,
     django_views,
     django_upload,
+    static_files_with_their_types_and_an_index,
+    head_and_no_content_responses,
+    encoded_slash_in_the_path,
+    repeated_response_headers,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1661,8 +1771,27 @@ impl std::fmt::Debug for Response {
 }
 
 impl Response {
-    fn parse(raw: &[u8]) -> Result<Response, String> {
+    /// `head_request`: the answer to a HEAD, which has no body whatever its headers say.
+    fn parse(raw: &[u8], head_request: bool) -> Result<Response, String> {
         let (status, reason, headers, rest) = parse_head(raw)?;
+        // RFC 9110 section 6.4.1: no content after a HEAD, 1xx, 204 or 304 head; what follows
+        // would be the next response on a kept-alive connection, so it must be nothing here.
+        if head_request || status / 100 == 1 || status == 204 || status == 304 {
+            if !rest.is_empty() {
+                return Err(format!(
+                    "{} bytes after the head of a response without content",
+                    rest.len()
+                ));
+            }
+            return Ok(Response {
+                status,
+                reason,
+                headers,
+                body: Vec::new(),
+                framing: Framing::Length,
+                log: None,
+            });
+        }
         let chunked = headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case("Transfer-Encoding") && v.eq_ignore_ascii_case("chunked")
         });

@@ -694,11 +694,11 @@ fn host_header_sets_http_host() {
 #[test]
 fn environ_option_adds_and_overrides_keys() {
     let env = echo(&[
-        "-e",
+        "--env",
         "REMOTE_ADDR=203.0.113.9",
-        "-e",
+        "--env",
         "custom.key=a=b",
-        "-e",
+        "--env",
         "REMOTE_USER=alice",
         "/",
     ]);
@@ -787,10 +787,12 @@ fn data_binary_from_stdin() {
 }
 
 #[test]
-fn unreadable_data_file_is_a_usage_error() {
+fn unreadable_data_file_is_curls_read_error() {
+    // curl's exit 26, "Failed to open/read local data from file/application".
     call(["--app", "echo", "-d", "@/nonexistent/rwsgi/form.txt", "/"])
         .run()
-        .assert_code(2);
+        .assert_code(26)
+        .assert_stderr_has("rwsgi: (26) cannot read /nonexistent/rwsgi/form.txt");
     call([
         "--app",
         "echo",
@@ -799,7 +801,7 @@ fn unreadable_data_file_is_a_usage_error() {
         "/",
     ])
     .run()
-    .assert_code(2);
+    .assert_code(26);
 }
 
 #[test]
@@ -1020,7 +1022,7 @@ fn form_with_data_or_json_is_a_usage_error() {
 }
 
 #[test]
-fn form_with_unreadable_file_is_a_usage_error() {
+fn form_with_unreadable_file_is_curls_read_error() {
     call([
         "--app",
         "echo",
@@ -1029,7 +1031,7 @@ fn form_with_unreadable_file_is_a_usage_error() {
         "/",
     ])
     .run()
-    .assert_code(2);
+    .assert_code(26);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1904,5 +1906,840 @@ fn an_app_that_sets_thresholds_at_import_keeps_them() {
         serde_json::json!([5000, 20, 30]),
         "{}",
         out.json()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// -o FILE is replaced only when the request worked (curl leaves it, and creates none)
+
+fn output_case(args: &[&str], code: i32) {
+    let dir = temp_dir("output-kept");
+    let old = dir.join("report.csv");
+    std::fs::write(&old, "yesterday's report\n").unwrap();
+    let new = dir.join("new.csv");
+    for (file, existed) in [(&old, true), (&new, false)] {
+        let mut all = args.to_vec();
+        let path = file.display().to_string();
+        all.extend(["-o", &path]);
+        let out = call(all).run();
+        out.assert_code(code);
+        if existed {
+            assert_eq!(
+                std::fs::read_to_string(file).unwrap(),
+                "yesterday's report\n",
+                "{args:?} touched the old file\n{}",
+                out.dump()
+            );
+        } else {
+            assert!(!file.exists(), "{args:?} created {}", file.display());
+        }
+    }
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["report.csv"], "{args:?} left files behind");
+}
+
+#[test]
+fn fail_with_output_leaves_an_existing_file_and_creates_none() {
+    output_case(&["--app", "status", "-f", "/?code=404"], 22);
+    output_case(
+        &["--app", "status", "-f", "--format", "json", "/?code=500"],
+        22,
+    );
+}
+
+#[test]
+fn a_failing_app_leaves_the_output_file_alone() {
+    output_case(&["--app", "raising", "/?at=call"], 1);
+    output_case(&["--app", "raising", "/?at=mid_stream"], 1);
+    output_case(&["--app", "no_such_module_anywhere", "/"], 1);
+    output_case(&["--app", "curlish", "--compressed", "/zstd"], 61);
+}
+
+#[test]
+fn output_file_is_replaced_when_the_request_works() {
+    let dir = temp_dir("output-replaced");
+    let file = write_file(
+        &dir,
+        "out.txt",
+        "old contents that are longer than the new\n",
+    );
+    let path = file.display().to_string();
+    call(["--app", "status", "-o", &path, "/?code=200"])
+        .run()
+        .assert_ok();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "status 200\n");
+    // Without -f, an error status is a response like any other (curl writes it too).
+    call(["--app", "status", "-o", &path, "/?code=503"])
+        .run()
+        .assert_ok();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "status 503\n");
+    call([
+        "--app",
+        "status",
+        "--fail-with-body",
+        "-o",
+        &path,
+        "/?code=404",
+    ])
+    .run()
+    .assert_code(22);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "status 404\n");
+    // An empty body still makes the file, as curl -o does.
+    let empty = dir.join("empty.txt");
+    call([
+        "--app",
+        "curlish",
+        "-o",
+        &empty.display().to_string(),
+        "/big?size=0",
+    ])
+    .run()
+    .assert_ok();
+    assert_eq!(std::fs::read(&empty).unwrap(), b"");
+}
+
+#[test]
+fn output_to_dev_null_writes_through() {
+    call([
+        "--app",
+        "status",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "/?code=201",
+    ])
+    .run()
+    .assert_ok()
+    .assert_stdout("201");
+    assert!(
+        std::fs::metadata("/dev/null")
+            .map(|m| !m.is_file())
+            .unwrap_or(false)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// --env and the wsgi.* keys (PEP 3333 types), -e as curl's --referer
+
+#[test]
+fn env_sets_wsgi_keys_with_their_python_types() {
+    let env = echo(&[
+        "--env",
+        "wsgi.url_scheme=https",
+        "--env",
+        "wsgi.multithread=true",
+        "--env",
+        "wsgi.multiprocess=1",
+        "--env",
+        "wsgi.run_once=false",
+        "--env",
+        "wsgi.version=1.0",
+        "/?read=none",
+    ]);
+    assert_eq!(env["wsgi.url_scheme"], "https");
+    assert_eq!(env["wsgi.multithread"], true);
+    assert_eq!(env["wsgi.multiprocess"], true);
+    assert_eq!(env["wsgi.run_once"], false);
+    assert_eq!(env["wsgi.version"], json!([1, 0]));
+}
+
+#[test]
+fn env_refuses_wsgi_keys_it_cannot_set() {
+    for bad in [
+        "wsgi.input=x",
+        "wsgi.errors=x",
+        "wsgi.file_wrapper=x",
+        "wsgi.url_scheme=ftp",
+        "wsgi.multithread=maybe",
+        "wsgi.version=2.0",
+    ] {
+        call(["--app", "echo", "--env", bad, "/"])
+            .run()
+            .assert_code(2)
+            .assert_stderr_has("--env");
+    }
+}
+
+#[test]
+fn short_e_is_the_referer() {
+    let out = call(["--app", "curlish", "-e", "http://from.test/page", "/show"]).run();
+    out.assert_ok();
+    assert!(
+        out.stdout_str()
+            .contains("HTTP_REFERER: http://from.test/page\n"),
+        "{}",
+        out.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The usage line, --version
+
+#[test]
+fn usage_line_reads_right_for_both_names() {
+    let dir = temp_dir("usage-link");
+    let link = dir.join("rwsgi-call");
+    std::os::unix::fs::symlink(rwsgi_bin(), &link).expect("symlink");
+    for (run, name) in [
+        (call(["--help"]), "rwsgi call"),
+        (call(["--no-such-option"]), "rwsgi call"),
+        (rwsgi(["--help"]).program(&link), "rwsgi-call"),
+        (rwsgi(["--bogus"]).program(&link), "rwsgi-call"),
+    ] {
+        let out = run.run();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), out.stderr);
+        assert!(
+            text.contains(&format!("Usage: {name} [OPTIONS] [METHOD] <TARGET>")),
+            "{}",
+            out.dump()
+        );
+        assert!(!text.contains("<METHOD]"), "{}", out.dump());
+    }
+}
+
+#[test]
+fn rwsgi_call_version_shows_the_embedded_python() {
+    let out = call(["--version"]).run();
+    out.assert_ok();
+    let text = out.stdout_str();
+    assert!(
+        text.starts_with(&format!("rwsgi call {VERSION} (Python 3.")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Python {}", embedded_python_minor())),
+        "{text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The output closed early (`| head -c1`): curl's exit 23
+
+fn closed_pipe(extra: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(rwsgi_bin());
+    command
+        .arg("call")
+        .args(["--app", "curlish"])
+        .args(extra)
+        .arg("/big?size=4000000")
+        .current_dir(apps_dir())
+        .env_remove("RWSGI_APP")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    stdout.read_exact(&mut one).unwrap();
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap().code(), stderr)
+}
+
+#[test]
+fn closed_output_is_exit_23_with_one_line() {
+    let (code, stderr) = closed_pipe(&[]);
+    assert_eq!(code, Some(23), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("rwsgi: (23) Failure writing output to destination"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn closed_output_with_silent_is_exit_23_and_quiet() {
+    let (code, stderr) = closed_pipe(&["-s"]);
+    assert_eq!(code, Some(23), "{stderr}");
+    assert_eq!(stderr, "");
+    let (code, stderr) = closed_pipe(&["-sS"]);
+    assert_eq!(code, Some(23), "{stderr}");
+    assert!(stderr.contains("(23)"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// -s/-S and -f
+
+#[test]
+fn silent_hides_the_fail_message_and_show_error_brings_it_back() {
+    let out = call(["--app", "status", "-f", "/?code=404"]).run();
+    out.assert_code(22)
+        .assert_stderr_has("rwsgi: (22) The requested URL returned error: 404");
+    let out = call(["--app", "status", "-sf", "/?code=404"]).run();
+    out.assert_code(22);
+    assert_eq!(out.stderr, "", "{}", out.dump());
+    call(["--app", "status", "-sSf", "/?code=404"])
+        .run()
+        .assert_code(22)
+        .assert_stderr_has("(22)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The other curl habits, on rwsgi alone
+
+fn shown(args: &[&str]) -> String {
+    let mut all = vec!["--app", "curlish"];
+    all.extend_from_slice(args);
+    let out = call(all).run();
+    out.assert_ok();
+    out.stdout_str().to_string()
+}
+
+#[test]
+fn user_sends_basic_auth_and_a_bare_user_is_refused() {
+    let text = shown(&["-u", "alice:s3cret:x", "/show"]);
+    assert!(
+        text.contains("HTTP_AUTHORIZATION: Basic YWxpY2U6czNjcmV0Ong=\n"),
+        "{text}"
+    );
+    call(["--app", "curlish", "-u", "alice", "/show"])
+        .run()
+        .assert_code(2)
+        .assert_stderr_has("password");
+}
+
+#[test]
+fn user_agent_and_header_override() {
+    let text = shown(&["-A", "agent/1", "/show"]);
+    assert!(text.contains("HTTP_USER_AGENT: agent/1\n"), "{text}");
+    let text = shown(&["-A", "agent/1", "-H", "User-Agent: mine", "/show"]);
+    assert!(text.contains("HTTP_USER_AGENT: mine\n"), "{text}");
+}
+
+#[test]
+fn url_option_names_the_target() {
+    let text = shown(&["--url", "/show?x=1"]);
+    assert!(text.starts_with("GET /show\nquery: x=1\n"), "{text}");
+    let text = shown(&["DELETE", "--url", "/show"]);
+    assert!(text.starts_with("DELETE /show\n"), "{text}");
+    call(["--app", "curlish", "--url", "/a", "GET", "/b"])
+        .run()
+        .assert_code(2);
+}
+
+#[test]
+fn upload_file_puts_it_and_names_it_after_a_slash() {
+    let dir = temp_dir("upload");
+    let file = write_file(&dir, "notes one.txt", "line 1\r\nline 2\n");
+    let path = file.display().to_string();
+    let text = shown(&["-T", &path, "/show"]);
+    assert!(text.starts_with("PUT /show\n"), "{text}");
+    assert!(text.ends_with("body: line 1\r\nline 2\n\n"), "{text}");
+    let out = call(["--app", "echo", "-T", &path, "/files/?read=none"]).run();
+    out.assert_ok();
+    assert_eq!(
+        out.json()["REQUEST_URI"],
+        "/files/notes%20one.txt?read=none"
+    );
+    let out = call(["--app", "curlish", "-T", "-", "/show"])
+        .stdin("from stdin")
+        .run();
+    out.assert_ok();
+    assert!(
+        out.stdout_str().ends_with("body: from stdin\n"),
+        "{}",
+        out.dump()
+    );
+    call([
+        "--app",
+        "curlish",
+        "-T",
+        "/nonexistent/rwsgi/up.txt",
+        "/show",
+    ])
+    .run()
+    .assert_code(26);
+}
+
+#[test]
+fn verbose_shows_both_heads_on_stderr() {
+    let out = call(["--app", "curlish", "-v", "-d", "a=1", "/redirect?code=303"]).run();
+    out.assert_ok();
+    assert!(
+        out.stdout_str().contains("a redirect's body"),
+        "{}",
+        out.dump()
+    );
+    out.assert_stderr_has("> POST /redirect?code=303 HTTP/1.1\r\n")
+        .assert_stderr_has("> Host: localhost\r\n")
+        .assert_stderr_has("> Content-Length: 3\r\n")
+        .assert_stderr_has("< HTTP/1.1 303 Redirect\r\n")
+        .assert_stderr_has("< Location: /show\r\n");
+}
+
+#[test]
+fn include_with_location_shows_every_head_and_the_last_body() {
+    let out = call(["--app", "curlish", "-i", "-L", "/chain?n=1"]).run();
+    out.assert_ok();
+    let text = out.stdout_str();
+    assert_eq!(text.matches("HTTP/1.1 302 Found\r\n").count(), 2, "{text}");
+    assert!(text.contains("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(!text.contains("chain 1"), "{text}");
+    assert!(text.ends_with("body: \n"), "{text}");
+}
+
+#[test]
+fn location_to_another_host_goes_to_the_app_without_credentials() {
+    let text = shown(&[
+        "-L",
+        "-u",
+        "a:b",
+        "-H",
+        "Cookie: c=1",
+        "/redirect?code=302&to=https://other.test:8443/show",
+    ]);
+    assert!(text.contains("HTTP_HOST: other.test:8443\n"), "{text}");
+    assert!(!text.contains("AUTHORIZATION"), "{text}");
+    assert!(!text.contains("COOKIE"), "{text}");
+    let text = shown(&["-L", "/redirect?code=302&to=https://other.test:8443/show"]);
+    assert!(text.starts_with("GET /show\n"), "{text}");
+    let text = shown(&["-L", "-u", "a:b", "/redirect?code=307&to=/show"]);
+    assert!(text.contains("HTTP_AUTHORIZATION: Basic YTpi\n"), "{text}");
+}
+
+#[test]
+fn location_sets_run_once_false() {
+    let env = echo(&["-L", "/?read=none"]);
+    assert_eq!(env["wsgi.run_once"], false);
+}
+
+#[test]
+fn too_many_redirects_is_exit_47() {
+    let out = call(["--app", "curlish", "-L", "--max-redirs", "2", "/chain?n=5"]).run();
+    out.assert_code(47)
+        .assert_stderr_has("rwsgi: (47) Maximum (2) redirects followed");
+    assert!(out.stdout.is_empty(), "{}", out.dump());
+    // n=49 takes 50 redirects, curl's default limit.
+    call(["--app", "curlish", "-L", "/chain?n=49"])
+        .run()
+        .assert_ok();
+    call(["--app", "curlish", "-L", "/chain?n=50"])
+        .run()
+        .assert_code(47);
+    call([
+        "--app",
+        "curlish",
+        "-L",
+        "--max-redirs",
+        "-1",
+        "/chain?n=60",
+    ])
+    .run()
+    .assert_ok();
+}
+
+#[test]
+fn malformed_urls_are_exit_3() {
+    call(["--app", "curlish", "http://host:99999/"])
+        .run()
+        .assert_code(3);
+    call([
+        "--app",
+        "curlish",
+        "-L",
+        "/redirect?code=302&to=http://%5B::1/x",
+    ])
+    .run()
+    .assert_code(3);
+}
+
+#[test]
+fn compressed_asks_for_and_decodes_gzip_deflate_and_br() {
+    let text_expected = format!("{}end\n", "compressed text, ".repeat(50));
+    let text = shown(&["--compressed", "/show"]);
+    assert!(
+        text.contains("HTTP_ACCEPT_ENCODING: deflate, gzip, br\n"),
+        "{text}"
+    );
+    for path in ["/gzip", "/deflate", "/raw-deflate"] {
+        assert_eq!(shown(&["--compressed", path]), text_expected, "{path}");
+    }
+    let dir = temp_dir("brotli");
+    let mut compressed = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut compressed, 4096, 5, 22);
+        std::io::Write::write_all(&mut w, text_expected.as_bytes()).unwrap();
+    }
+    let file = write_file(&dir, "body.br", &compressed);
+    let url = format!("/br?file={}", file.display());
+    assert_eq!(shown(&["--compressed", &url]), text_expected);
+    // Without --compressed the bytes are left as they came (as curl leaves them).
+    let out = call(["--app", "curlish", &url]).run();
+    out.assert_stdout(&compressed);
+    call(["--app", "curlish", "--compressed", "/zstd"])
+        .run()
+        .assert_code(61)
+        .assert_stderr_has("(61)");
+    call(["--app", "curlish", "--compressed", "-I", "/gzip"])
+        .run()
+        .assert_ok();
+}
+
+#[test]
+fn cookie_string_is_sent_on_every_request() {
+    let text = shown(&["-b", "a=1; b=2", "-L", "/redirect?to=/show"]);
+    assert!(text.contains("HTTP_COOKIE: a=1; b=2\n"), "{text}");
+}
+
+#[test]
+fn write_out_reads_a_file_and_knows_the_common_variables() {
+    let dir = temp_dir("write-out");
+    let format = write_file(
+        &dir,
+        "fmt",
+        "%{http_code} %{method} %{num_redirects} %{url_effective} %{content_type} %{size_download}\\n",
+    );
+    let out = call([
+        "--app",
+        "status",
+        "-o",
+        "/dev/null",
+        "-w",
+        &format!("@{}", format.display()),
+        "-X",
+        "PATCH",
+        "/x?code=201",
+    ])
+    .run();
+    out.assert_ok()
+        .assert_stdout("201 PATCH 0 http://localhost/x?code=201 text/plain 11\n");
+    let out = call(["--app", "status", "-w", "%{time_total}", "/"]).run();
+    let t: f64 = out
+        .stdout_str()
+        .trim_start_matches("status 200\n")
+        .parse()
+        .unwrap();
+    assert!(t > 0.0 && t < 60.0, "{}", out.dump());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compared with real curl against the same app under wsgiref.simple_server
+
+/// The curlish app served by Python's wsgiref on 127.0.0.1 and a free port.
+struct RefServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RefServer {
+    fn start() -> RefServer {
+        use std::io::BufRead as _;
+        let script = "import sys, wsgiref.simple_server as s\n\
+            sys.path.insert(0, '.')\n\
+            import curlish\n\
+            class Quiet(s.WSGIRequestHandler):\n    def log_message(self, *a): pass\n\
+            srv = s.make_server('127.0.0.1', 0, curlish.application, handler_class=Quiet)\n\
+            print(srv.server_port, flush=True)\n\
+            srv.serve_forever()\n";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .current_dir(apps_dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 for wsgiref");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the server's port");
+        RefServer { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for RefServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The same flags through real curl (against the server) and rwsgi-call (against the app),
+/// each in its own folder (for cookie jars); returns (curl, rwsgi) as (exit code, stdout).
+fn both(
+    server: &RefServer,
+    flags: &[&str],
+    path: &str,
+    setup: impl Fn(&Path),
+) -> [(Option<i32>, String, std::path::PathBuf); 2] {
+    let url = server.url(path);
+    let curl_dir = temp_dir("curl-side");
+    let rwsgi_dir = temp_dir("rwsgi-side");
+    setup(&curl_dir);
+    setup(&rwsgi_dir);
+    let curl = std::process::Command::new("curl")
+        .arg("-s")
+        .args(flags)
+        .arg(&url)
+        .current_dir(&curl_dir)
+        .output()
+        .expect("curl");
+    let mut args = vec![
+        "--app".to_string(),
+        apps_dir().join("curlish.py").display().to_string(),
+        "-s".into(),
+    ];
+    args.extend(flags.iter().map(|s| s.to_string()));
+    args.push(url);
+    let ours = call(args).cwd(&rwsgi_dir).run();
+    [
+        (
+            curl.status.code(),
+            String::from_utf8_lossy(&curl.stdout).into_owned(),
+            curl_dir,
+        ),
+        (
+            ours.code,
+            String::from_utf8_lossy(&ours.stdout).into_owned(),
+            rwsgi_dir,
+        ),
+    ]
+}
+
+fn assert_same(server: &RefServer, flags: &[&str], path: &str) {
+    let [curl, ours] = both(server, flags, path, |_| {});
+    assert_eq!(
+        (curl.0, &curl.1),
+        (ours.0, &ours.1),
+        "curl vs rwsgi-call for {flags:?} {path}"
+    );
+}
+
+const WRITE_OUT: &str = "\n%{http_code}|%{response_code}|%{num_redirects}|%{method}|%{url_effective}|%{redirect_url}|%{content_type}|%{size_download}|%{exitcode}\n";
+
+#[test]
+fn location_follows_curls_method_and_body_rules() {
+    let server = RefServer::start();
+    for code in ["301", "302", "303", "307", "308"] {
+        let path = format!("/redirect?code={code}&to=/show");
+        for flags in [
+            vec!["-L", "-A", "t", "-d", "a=1", "-w", WRITE_OUT],
+            vec!["-L", "-A", "t", "-I", "-w", WRITE_OUT],
+            vec![
+                "-L",
+                "-A",
+                "t",
+                "--post301",
+                "--post302",
+                "--post303",
+                "-d",
+                "a=1",
+                "-w",
+                WRITE_OUT,
+            ],
+            vec!["-A", "t", "-d", "a=1", "-w", WRITE_OUT],
+        ] {
+            if flags.contains(&"-I") {
+                // HEAD shows heads, which differ between servers (Date, Server): compare the
+                // write-out alone.
+                let mut flags = flags.clone();
+                flags.extend(["-o", "/dev/null"]);
+                assert_same(&server, &flags, &path);
+            } else {
+                assert_same(&server, &flags, &path);
+            }
+        }
+        // An upload (-T) is a PUT, kept with its body by every redirect but 303.
+        let flags = ["-L", "-A", "t", "-T", "up.txt", "-w", WRITE_OUT];
+        let [curl, ours] = both(&server, &flags, &path, |dir| {
+            std::fs::write(dir.join("up.txt"), "uploaded\n").unwrap()
+        });
+        assert_eq!((curl.0, &curl.1), (ours.0, &ours.1), "-T {path}");
+    }
+}
+
+#[test]
+fn location_resolves_relative_urls_and_counts_as_curl() {
+    let server = RefServer::start();
+    for (path, flags) in [
+        (
+            "/redirect?code=302&to=show%3Fq%3D1",
+            vec!["-L", "-A", "t", "-w", WRITE_OUT],
+        ),
+        (
+            "/redirect?code=302&to=..%2Fshow",
+            vec!["-L", "-A", "t", "-w", WRITE_OUT],
+        ),
+        (
+            "/chain?n=3",
+            vec![
+                "-L",
+                "-A",
+                "t",
+                "-e",
+                "http://start.test/;auto",
+                "-w",
+                WRITE_OUT,
+            ],
+        ),
+        (
+            "/chain?n=5",
+            vec!["-L", "-A", "t", "--max-redirs", "2", "-w", WRITE_OUT],
+        ),
+        (
+            "/chain?n=2",
+            vec!["-L", "-A", "t", "--max-redirs", "2", "-w", WRITE_OUT],
+        ),
+        (
+            "/redirect?code=404&to=/show",
+            vec!["-f", "-A", "t", "-w", WRITE_OUT],
+        ),
+        (
+            "/redirect?code=304&to=/show",
+            vec!["-L", "-A", "t", "-w", WRITE_OUT],
+        ),
+    ] {
+        assert_same(&server, &flags, path);
+    }
+}
+
+#[test]
+fn get_with_data_and_data_urlencode_builds_the_query_as_curl() {
+    let server = RefServer::start();
+    let setup = |dir: &Path| {
+        std::fs::write(dir.join("value.txt"), "file value & more\n").unwrap();
+    };
+    let flags = [
+        "-G",
+        "-A",
+        "t",
+        "-d",
+        "plain=a+b",
+        "--data-urlencode",
+        "name=a b&c=d/é",
+        "--data-urlencode",
+        "=only content",
+        "--data-urlencode",
+        "bare+content",
+        "--data-urlencode",
+        "f@value.txt",
+        "--data-urlencode",
+        "@value.txt",
+        "--data-urlencode",
+        "odd@name=x",
+    ];
+    for path in ["/show", "/show?first=1"] {
+        let [curl, ours] = both(&server, &flags, path, setup);
+        // curl's URL parser writes the query's escapes in lower case: the same bytes.
+        assert_eq!(
+            (curl.0, curl.1.to_ascii_lowercase()),
+            (ours.0, ours.1.to_ascii_lowercase()),
+            "{path}"
+        );
+    }
+    // Without -G the same pieces make the body, in the order given.
+    let flags = [
+        "-A",
+        "t",
+        "--data-urlencode",
+        "a=1 2",
+        "-d",
+        "b=3",
+        "--data-binary",
+        "c=4",
+    ];
+    let [curl, ours] = both(&server, &flags, "/show", |_| {});
+    assert_eq!((curl.0, &curl.1), (ours.0, &ours.1));
+}
+
+#[test]
+fn compressed_bodies_decode_as_curl() {
+    let server = RefServer::start();
+    for path in ["/gzip", "/deflate", "/raw-deflate"] {
+        assert_same(
+            &server,
+            &["--compressed", "-w", "%{size_download} %{http_code}"],
+            path,
+        );
+    }
+}
+
+/// The jar's cookie lines (not its comments), with the expiry of Max-Age cookies (which
+/// depends on the second each was made) rounded to a minute.
+fn jar_lines(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("jar.txt")).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.is_empty() && (!l.starts_with('#') || l.starts_with("#HttpOnly_")))
+        .map(|l| {
+            let mut fields: Vec<String> = l.split('\t').map(str::to_string).collect();
+            if fields.len() == 7 && fields[5] == "aged" {
+                let t: i64 = fields[4].parse().unwrap();
+                fields[4] = (t / 60).to_string();
+            }
+            fields.join("\t")
+        })
+        .collect()
+}
+
+#[test]
+fn cookie_jar_is_written_and_read_as_curl() {
+    let server = RefServer::start();
+    // Cookies set along redirects are kept and sent on (the cookie engine is on with -c).
+    let flags = ["-L", "-A", "t", "-c", "jar.txt", "-w", WRITE_OUT];
+    let [curl, ours] = both(&server, &flags, "/set-cookies", |_| {});
+    assert_eq!((curl.0, &curl.1), (ours.0, &ours.1));
+    let curl_jar = jar_lines(&curl.2);
+    assert!(curl_jar.len() >= 5, "{curl_jar:?}");
+    assert_eq!(curl_jar, jar_lines(&ours.2));
+
+    // Without the engine (no -b FILE, no -c), a redirect does not carry the cookies.
+    assert_same(&server, &["-L", "-A", "t"], "/set-cookies");
+
+    // A jar curl wrote is read back by both (-b FILE), and updated in place (-b and -c).
+    let jar = std::fs::read_to_string(curl.2.join("jar.txt")).unwrap();
+    let setup = |dir: &Path| std::fs::write(dir.join("jar.txt"), &jar).unwrap();
+    for flags in [
+        vec!["-A", "t", "-b", "jar.txt"],
+        vec!["-A", "t", "-b", "jar.txt", "-b", "extra=1"],
+    ] {
+        for path in ["/dir/sub/page", "/dir/x", "/show"] {
+            let [curl, ours] = both(&server, &flags, path, setup);
+            assert_eq!((curl.0, &curl.1), (ours.0, &ours.1), "{flags:?} {path}");
+        }
+    }
+    let flags = ["-A", "t", "-b", "jar.txt", "-c", "jar.txt", "-L"];
+    let [curl, ours] = both(&server, &flags, "/set-cookies", setup);
+    assert_eq!((curl.0, &curl.1), (ours.0, &ours.1));
+    assert_eq!(jar_lines(&curl.2), jar_lines(&ours.2));
+}
+
+#[test]
+fn cookie_jar_to_stdout_and_a_missing_cookie_file() {
+    let out = call([
+        "--app",
+        "curlish",
+        "-b",
+        "/nonexistent/rwsgi/jar.txt",
+        "-c",
+        "-",
+        "/dir/sub/page",
+    ])
+    .run();
+    out.assert_ok();
+    let text = out.stdout_str();
+    assert!(
+        text.starts_with("cookie: (none)\n# Netscape HTTP Cookie File\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\nlocalhost\tFALSE\t/dir/sub/\tFALSE\t0\tpage\t8\n"),
+        "{text}"
     );
 }

@@ -477,6 +477,15 @@ fn a_large_body_streams_in_and_a_short_one_is_refused() {
         "{reply:?}"
     );
     assert_eq!(get(&server.sock, "/").status(), "200 OK");
+    // RFC 3875 section 4.3.2: rwsgi's own answer to HEAD has no body either.
+    let reply = Client::connect(&server.sock).request(
+        1,
+        false,
+        &[("REQUEST_METHOD", b"HEAD"), ("CONTENT_LENGTH", b"x")],
+        b"",
+    );
+    assert_eq!(reply.status(), "400 Bad Request");
+    assert_eq!(reply.body(), b"");
 }
 
 #[test]

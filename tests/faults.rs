@@ -581,10 +581,11 @@ fn rwsgi_call_streaming_for_ever_stops_when_the_reader_closes_the_pipe() {
         .take()
         .expect("piped stderr")
         .read_to_string(&mut stderr);
-    assert_eq!(status.code(), Some(1), "after {took:?}; stderr:\n{stderr}");
+    // curl's exit 23 and its one line, "Failure writing output to destination".
+    assert_eq!(status.code(), Some(23), "after {took:?}; stderr:\n{stderr}");
     assert_eq!(
         bounded::rwsgi_lines(&stderr),
-        ["rwsgi: error: cannot write the output: Broken pipe (os error 32)"],
+        ["rwsgi: (23) Failure writing output to destination (Broken pipe (os error 32))"],
         "{stderr}"
     );
 }
@@ -1462,8 +1463,8 @@ fn malformed_events() -> Vec<Malformed> {
         m(
             LatticeV2,
             "/headers/accept",
-            json!("*/*"),
-            "headers.accept must be a list of strings, not a string",
+            json!(5),
+            "headers.accept must be a list of strings, not a number",
         ),
         m(
             LatticeV2,
@@ -1927,4 +1928,182 @@ fn a_response_whose_connection_closes_is_one_line_and_the_next_invocation_is_ser
             request_id(1)
         )]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load failures: each mode's hint names what can be changed there
+
+/// Fails unless `stderr` holds every one of `wanted` and none of `unwanted`.
+fn says(stderr: &str, wanted: &[&str], unwanted: &[&str]) {
+    for w in wanted {
+        assert!(stderr.contains(w), "lacks {w:?}:\n{stderr}");
+    }
+    for u in unwanted {
+        assert!(!stderr.contains(u), "has {u:?}:\n{stderr}");
+    }
+}
+
+/// The message of the init error a function posts for `app`.
+fn init_error_message(app: &str) -> String {
+    let api = FakeRuntimeApi::start();
+    let mut rwsgi = function(&api.address(), app);
+    let posted = api
+        .wait_init_error(LIMIT)
+        .unwrap_or_else(|| panic!("no init error within {LIMIT:?}\n{}", rwsgi.dump()));
+    assert_eq!(rwsgi.wait_exit(LIMIT), Some(1), "{}", rwsgi.dump());
+    posted.json()["errorMessage"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_missing_callable_is_explained_in_the_modes_terms() {
+    let out = call("nameless", "/").run();
+    out.exited(1);
+    says(
+        &out.stderr,
+        &["defines neither 'application' nor 'app' (name the app as SPEC:name)"],
+        &[],
+    );
+
+    // A CGI drop-in: the fix is in the script.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faults-nameless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("nameless.wsgi");
+    std::fs::write(&script, "#!/usr/bin/env rwsgi\nGREETING = 'hello'\n").unwrap();
+    let out = bounded::rwsgi([OsString::from("cgi"), script.clone().into_os_string()])
+        .env("GATEWAY_INTERFACE", "CGI/1.1")
+        .env("REQUEST_METHOD", "GET")
+        .run();
+    out.exited(1).stdout_is(CGI_500);
+    says(
+        &out.stderr,
+        &["define the WSGI callable as 'application' (or 'app') in the script"],
+        &["SPEC", "--app"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A CGI program with RWSGI_APP: the fix is in the server's configuration.
+    let out = cgi("nameless", "").run();
+    out.exited(1).stdout_is(CGI_500);
+    says(
+        &out.stderr,
+        &["name the callable in RWSGI_APP as module:name in the server's configuration"],
+        &["SPEC", "--app"],
+    );
+
+    // A Lambda function: RWSGI_APP or its Handler setting.
+    says(
+        &init_error_message("nameless"),
+        &["name the callable as module:name in RWSGI_APP or in the function's Handler setting"],
+        &["SPEC", "--app"],
+    );
+}
+
+#[test]
+fn a_missing_package_is_explained_in_the_modes_terms() {
+    let out = call("broken_import", "/").run();
+    out.exited(1);
+    says(
+        &out.stderr,
+        &["no virtualenv is in use: pass --venv DIR, set RWSGI_VENV"],
+        &[],
+    );
+    let out = cgi("broken_import", "").run();
+    out.exited(1).stdout_is(CGI_500);
+    says(
+        &out.stderr,
+        &[
+            "make a .venv beside the script, or set RWSGI_VENV in the server's configuration",
+            "SetEnv",
+        ],
+        &["--venv"],
+    );
+    says(
+        &init_error_message("broken_import"),
+        &[
+            "install the requirements into the package's root (pip install -t)",
+            "RWSGI_VENV",
+        ],
+        &["--venv"],
+    );
+}
+
+#[test]
+fn lambda_uses_the_venv_in_its_task_root() {
+    // The rule of every mode: with no virtualenv named, the .venv of the app's folder, which
+    // on Lambda is LAMBDA_TASK_ROOT.
+    let version = bounded::rwsgi(["--version"]).run();
+    let version = String::from_utf8_lossy(&version.stdout);
+    let version = version
+        .split("(Python ")
+        .nth(1)
+        .and_then(|v| v.split(')').next())
+        .expect("rwsgi --version names its Python")
+        .to_string();
+    let minor = version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faults-task-root-{}", std::process::id()));
+    let packages = root.join(format!(".venv/lib/python{minor}/site-packages"));
+    std::fs::create_dir_all(&packages).unwrap();
+    std::fs::write(
+        root.join(".venv/pyvenv.cfg"),
+        format!(
+            "home = /var/lang/bin\ninclude-system-site-packages = false\nversion = {version}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(packages.join("venv_mod.py"), "TEXT = 'from the venv'\n").unwrap();
+    std::fs::write(
+        root.join("venv_app.py"),
+        "import venv_mod\n\n\ndef application(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [venv_mod.TEXT.encode()]\n",
+    )
+    .unwrap();
+    let api = FakeRuntimeApi::start();
+    let rwsgi = bounded::rwsgi(Vec::<OsString>::new())
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("LAMBDA_TASK_ROOT", &root)
+        .env("RWSGI_APP", "venv_app")
+        .env("AWS_LAMBDA_FUNCTION_NAME", "rwsgi-faults")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .spawn();
+    let answer = reply(&api, &rwsgi, &request_id(1), &v2_event(""));
+    assert_eq!(answer["body"], json!("from the venv"), "{}", rwsgi.dump());
+    drop(rwsgi);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn responses_without_content_have_no_body_in_any_mode() {
+    // RFC 9110 section 6.4.1: the app's bytes after a 204 or 304 head are dropped, and no
+    // Content-Length is made up (section 8.6), on the command line as under CGI.
+    for code in ["204", "304"] {
+        call("bodiless", &format!("/?code={code}"))
+            .run()
+            .exited(0)
+            .stdout_is(
+                format!("HTTP/1.1 {code} Whatever\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
+            );
+        let reply = event("bodiless", v2_event(&format!("code={code}")).to_string())
+            .run()
+            .exited(0)
+            .json();
+        assert_eq!(reply["body"], json!(""), "{reply}");
+        assert_eq!(
+            reply["headers"],
+            json!({"Content-Type": "text/plain"}),
+            "{reply}"
+        );
+    }
+    // A HEAD: the GET's headers, no body, the body iterated and closed all the same.
+    let out = bounded::rwsgi(["call", "--app", "bodiless", "-i", "HEAD", "/?as=gen"]).run();
+    out.exited(0)
+        .stdout_is(b"HTTP/1.1 200 Whatever\r\nContent-Type: text/plain\r\n\r\n")
+        .stderr_has("closed after 2 chunks");
 }

@@ -490,3 +490,71 @@ fn django_validated() {
         .assert_ok()
         .assert_stdout("row 0\nrow 1\nrow 2\nrow 3\n");
 }
+
+#[test]
+fn django_cookie_on_a_204_has_no_leading_space_and_no_content_length() {
+    // Django writes Set-Cookie as SimpleCookie's output, with a leading space, and gives a 204
+    // `Content-Length: 0`; RFC 9110 sections 5.5 and 8.6 want neither on the wire.
+    let out = run(DJANGO, &["-i", "/cookie/"]);
+    out.assert_ok();
+    let response = out.included();
+    assert_eq!(response.status_line, "HTTP/1.1 204 No Content");
+    assert_eq!(response.one("Set-Cookie"), "seen=1; Path=/");
+    assert!(response.all("Content-Length").is_empty(), "{}", out.dump());
+    assert!(response.body.is_empty(), "{}", out.dump());
+
+    // The same through a Lambda function URL's reply: its `cookies` array.
+    let dir = temp_dir("django-cookie-event");
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/cookie/",
+        "rawQueryString": "",
+        "headers": {"host": "example.com", "user-agent": "curl/8.5.0"},
+        "requestContext": {
+            "accountId": "anonymous",
+            "domainName": "example.com",
+            "domainPrefix": "example",
+            "http": {
+                "method": "GET",
+                "path": "/cookie/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "curl/8.5.0"
+            },
+            "requestId": "6a1b8a5e-3f0c-4a8e-9c4f-7d2b1e0a9f11",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "21/Apr/2024:15:08:21 +0000",
+            "timeEpoch": 1713712101067_u64
+        },
+        "isBase64Encoded": false
+    });
+    let path = write_file(&dir, "event.json", event.to_string());
+    let venv = test_venv().display().to_string();
+    let out = common::rwsgi([
+        "event",
+        "--venv",
+        venv.as_str(),
+        "--app",
+        DJANGO,
+        &path.display().to_string(),
+    ])
+    .run();
+    out.assert_ok();
+    let reply = out.json();
+    assert_eq!(reply["statusCode"], json!(204), "{}", out.dump());
+    assert_eq!(
+        reply["cookies"],
+        json!(["seen=1; Path=/"]),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(
+        reply["headers"].get("Content-Length"),
+        None,
+        "{}",
+        out.dump()
+    );
+    assert_eq!(reply["body"], json!(""), "{}", out.dump());
+}

@@ -24,8 +24,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// The function's name. The emulator only routes to functions that are binaries of the Cargo
-/// package in its working folder, so the stand-in package declares a binary of this name.
-const FUNCTION: &str = "rwsgi-fn";
+/// package in its working folder: `template/Cargo.toml`, shipped for this, declares this one.
+const FUNCTION: &str = "app";
 
 /// The HTTP client's limit for connecting, sending and receiving. The emulator is started
 /// without `--timeout`: its timeout applies to every route, the runtime's long-polling
@@ -165,17 +165,12 @@ fn free_port() -> u16 {
 }
 
 /// The Cargo package `cargo lambda watch` insists on: the emulator reads its binaries (with
-/// `cargo metadata`) to know which function names exist. Nothing is ever built from it.
+/// `cargo metadata`) to know which function names exist. The starter's `template/Cargo.toml`
+/// is that package, as the README tells users to run it; nothing is ever built from it.
 fn write_stand_in_package(dir: &Path) {
     fs::create_dir_all(dir).expect("creating the stand-in package");
-    let manifest = format!(
-        "[package]\nname = \"rwsgi-emulator-stand-in\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-         publish = false\n\n[[bin]]\nname = \"{FUNCTION}\"\npath = \"main.rs\"\n\n\
-         # A package of its own, not a member of whatever workspace the folder is in.\n\
-         [workspace]\n"
-    );
-    fs::write(dir.join("Cargo.toml"), manifest).expect("writing the stand-in Cargo.toml");
-    fs::write(dir.join("main.rs"), "fn main() {}\n").expect("writing the stand-in main.rs");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("template/Cargo.toml");
+    fs::copy(&manifest, dir.join("Cargo.toml")).expect("copying template/Cargo.toml");
 }
 
 /// The emulator on a free port of 127.0.0.1. A port that another process takes between
@@ -252,6 +247,11 @@ struct Lambda {
 
 impl Lambda {
     fn start(app: &str) -> Lambda {
+        Lambda::start_with(app, &[])
+    }
+
+    /// [`Lambda::start`] with more environment variables for the runtime.
+    fn start_with(app: &str, env: &[(&str, &str)]) -> Lambda {
         let venv = test_venv();
         let bin = cargo_lambda(&venv);
         let dir = TempDir::new(&app.replace([':', '.', '/'], "_"));
@@ -275,6 +275,7 @@ impl Lambda {
             .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
+            .envs(env.iter().copied())
             .current_dir(apps_dir());
         // No subcommand: like a Lambda `bootstrap`, rwsgi finds its mode from
         // AWS_LAMBDA_RUNTIME_API.
@@ -823,7 +824,8 @@ fn django_views_see_host_scheme_and_paths() {
     assert_eq!(response.one("referrer-policy"), "same-origin");
     assert_eq!(response.text(), "django plain\n");
 
-    // A function URL is https, so without X-Forwarded-Proto the app builds https links.
+    // The emulator's function URLs are plain HTTP, and its events say so (`http` in
+    // `requestContext.http.protocol`): the app builds http links, as a browser reached it.
     let response = lambda.url("GET", "/where/", &[("Host", &host)], b"");
     lambda.expect_status(&response, 200);
     assert_eq!(
@@ -832,20 +834,24 @@ fn django_views_see_host_scheme_and_paths() {
             "script_name": "",
             "path": "/where/",
             "path_info": "/where/",
-            "absolute": format!("https://{host}/where/"),
+            "absolute": format!("http://{host}/where/"),
             "reverse": "/plain/",
-            "secure": true,
+            "secure": false,
         })
     );
+    // Behind a TLS proxy that says so, https.
     let response = lambda.url(
         "GET",
         "/where/",
-        &[("Host", &host), ("X-Forwarded-Proto", "http")],
+        &[("Host", &host), ("X-Forwarded-Proto", "https")],
         b"",
     );
     lambda.expect_status(&response, 200);
-    assert_eq!(response.json()["absolute"], format!("http://{host}/where/"));
-    assert_eq!(response.json()["secure"], false);
+    assert_eq!(
+        response.json()["absolute"],
+        format!("https://{host}/where/")
+    );
+    assert_eq!(response.json()["secure"], true);
 
     // APPEND_SLASH.
     let response = lambda.url("GET", "/plain", &[("Host", &host)], b"");
@@ -880,6 +886,24 @@ fn django_form_post_and_csrf() {
     // A view without csrf_exempt refuses a POST without a token.
     let response = lambda.url("POST", "/protected/", &[("Host", &host), form_type], b"a=1");
     lambda.expect_status(&response, 403);
+
+    // A browser's form POST with its token: Django compares the Origin the browser sends
+    // (`http://`, as the emulator is reached) with the scheme the request was told it has.
+    let token = "q8W2e4R6t1Y3u5I7o9P0a2S4d6F8g1H3";
+    let origin = format!("http://{host}");
+    let cookie = format!("csrftoken={token}");
+    let response = lambda.url(
+        "POST",
+        "/protected/",
+        &[
+            ("Host", &host),
+            form_type,
+            ("Origin", &origin),
+            ("Cookie", &cookie),
+        ],
+        format!("csrfmiddlewaretoken={token}&a=1").as_bytes(),
+    );
+    lambda.expect_status(&response, 200);
     lambda.assert_still_serving();
 }
 
@@ -1489,5 +1513,50 @@ fn invoke_non_http_event_is_an_invocation_error() {
     // The next invocation is served as usual.
     let reply = lambda.invoke(&http_api_event("GET", "/hello/next", "", &[], &[], None));
     assert_eq!(reply["body"], "{\"hello\":\"next\"}\n");
+    lambda.assert_still_serving();
+}
+
+/// API Gateway calls a function that is its own Lambda authorizer twice per request: first with
+/// the authorizer input (which goes to RWSGI_EVENT_HANDLER, never to the app), then, once
+/// allowed, with the request (which goes to the app).
+#[test]
+fn invoke_one_function_as_the_app_and_its_own_authorizer() {
+    let lambda = Lambda::start_with(
+        "self_authorized",
+        &[("RWSGI_EVENT_HANDLER", "self_authorized:authorize")],
+    );
+    let fixture = |name: &str| -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/lambda")
+            .join(name);
+        serde_json::from_slice(&fs::read(&path).expect("reading a fixture")).expect("JSON")
+    };
+
+    let mut input = fixture("rest-authorizer-request.json");
+    input["headers"]["Authorization"] = json!("Bearer letmein");
+    input["multiValueHeaders"]["Authorization"] = json!(["Bearer letmein"]);
+    let policy = lambda.invoke(&input);
+    assert_eq!(policy["principalId"], json!("letmein-user"), "{policy}");
+    assert_eq!(
+        policy["policyDocument"]["Statement"][0]["Effect"],
+        json!("Allow")
+    );
+
+    let simple = lambda.invoke(&fixture("httpapi-authorizer-v2.json"));
+    assert_eq!(
+        simple,
+        json!({"isAuthorized": false, "context": {"checkedBy": FUNCTION}})
+    );
+
+    // The request the REST authorizer allowed, with the principal API Gateway adds.
+    let mut request = fixture("rest-iam.json");
+    request["requestContext"]["authorizer"] = json!({"principalId": "letmein-user"});
+    let reply = lambda.invoke(&request);
+    assert_eq!(reply["statusCode"], json!(200), "{reply}");
+    let seen: Value =
+        serde_json::from_str(reply["body"].as_str().expect("a text body")).expect("the app's JSON");
+    assert_eq!(seen["REMOTE_USER"], json!("letmein-user"));
+    assert_eq!(seen["SCRIPT_NAME"], json!("/staging"));
+    assert_eq!(seen["PATH_INFO"], json!("/reports/2024"));
     lambda.assert_still_serving();
 }

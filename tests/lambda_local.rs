@@ -481,7 +481,8 @@ fn via_v1_on_the_default_domain_mounts_the_stage() {
         &[
             "-H",
             "Host: abc123.execute-api.us-east-1.amazonaws.com",
-            "/x/y?q=%2B",
+            // A REST API's execute-api URL starts with the stage.
+            "/prod/x/y?q=%2B",
         ],
     );
     assert_eq!(environ["SCRIPT_NAME"], json!("/prod"));
@@ -675,4 +676,290 @@ fn via_an_app_failure_is_a_500_and_exit_1() {
         );
         out.assert_code(1);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The event each door builds for the URL and host given, as AWS builds it
+
+/// What `self_authorized.py` answered through `source` for `args`: the environ keys the front
+/// door decides, and the event rwsgi built.
+fn door(source: &str, args: &[&str]) -> Value {
+    let out = via(source, "self_authorized", args);
+    out.assert_code(0);
+    out.json()
+}
+
+#[test]
+fn via_v1_takes_the_stage_from_an_execute_api_url() {
+    // A REST API client on its execute-api URL sends `/STAGE/path`: API Gateway puts the stage
+    // in `requestContext.stage` and the rest in `path`, keeping the whole in
+    // `requestContext.path`.
+    let host = "abc123.execute-api.us-east-1.amazonaws.com";
+    for (stage, url_path, path, proxy) in [
+        ("prod", "/prod/get", "/get", json!({"proxy": "get"})),
+        ("dev", "/dev/a%2Fb/c", "/a%2Fb/c", json!({"proxy": "a/b/c"})),
+        ("v2_beta", "/v2_beta", "/", Value::Null),
+        ("prod", "/prod/", "/", Value::Null),
+    ] {
+        let got = door("v1", &[&format!("https://{host}{url_path}?x=1")]);
+        let event = &got["event"];
+        assert_eq!(event["path"], json!(path), "{url_path}: {event}");
+        assert_eq!(event["pathParameters"], proxy, "{url_path}: {event}");
+        assert_eq!(event["requestContext"]["path"], json!(url_path), "{event}");
+        assert_eq!(event["requestContext"]["stage"], json!(stage), "{event}");
+        assert_eq!(
+            event["requestContext"]["domainName"],
+            json!(host),
+            "{event}"
+        );
+        assert_eq!(event["requestContext"]["domainPrefix"], json!("abc123"));
+        assert_eq!(event["headers"]["Host"], json!(host), "{event}");
+        assert_eq!(got["SCRIPT_NAME"], json!(format!("/{stage}")), "{url_path}");
+        let path_info = if path == "/a%2Fb/c" { "/a/b/c" } else { path };
+        assert_eq!(got["PATH_INFO"], json!(path_info), "{url_path}");
+        assert_eq!(got["QUERY_STRING"], json!("x=1"), "{url_path}");
+    }
+
+    // Behind a custom domain the URL names no stage: the path is the app's, whole.
+    let got = door("v1", &["https://api.example.com/prod/get"]);
+    assert_eq!(got["event"]["path"], json!("/prod/get"));
+    assert_eq!(got["event"]["requestContext"]["path"], json!("/prod/get"));
+    assert_eq!(
+        got["event"]["requestContext"]["domainName"],
+        json!("api.example.com")
+    );
+    assert_eq!(got["SCRIPT_NAME"], json!(""));
+    assert_eq!(got["PATH_INFO"], json!("/prod/get"));
+
+    // An execute-api URL without a stage reaches no API.
+    let out = via("v1", "self_authorized", &[&format!("https://{host}/")]);
+    assert_ne!(out.code, Some(0), "{}", out.dump());
+    assert!(
+        out.stderr.contains("starts with the stage"),
+        "{}",
+        out.dump()
+    );
+}
+
+#[test]
+fn via_url_on_its_own_domain_names_it() {
+    let host = "k7c2x9v4b1n8m3q6w5e0r2t4y6u8i1o3.lambda-url.eu-west-1.on.aws";
+    let got = door("url", &[&format!("https://{host}/x")]);
+    let context = &got["event"]["requestContext"];
+    assert_eq!(context["domainName"], json!(host), "{context}");
+    assert_eq!(
+        context["domainPrefix"],
+        json!("k7c2x9v4b1n8m3q6w5e0r2t4y6u8i1o3")
+    );
+    assert_eq!(got["event"]["headers"]["host"], json!(host));
+    assert_eq!(got["SERVER_NAME"], json!(host));
+}
+
+#[test]
+fn via_v2_and_url_keep_the_path_as_sent() {
+    // An HTTP API's `$default` stage is not in its URLs; a function URL has no stage at all.
+    for source in ["v2", "url"] {
+        let got = door(
+            source,
+            &["https://h5t8r1n4zq.execute-api.us-west-2.amazonaws.com/prod/get"],
+        );
+        let event = &got["event"];
+        assert_eq!(
+            event["rawPath"],
+            json!("/prod/get"),
+            "--via {source}: {event}"
+        );
+        assert_eq!(event["requestContext"]["stage"], json!("$default"));
+        assert_eq!(got["SCRIPT_NAME"], json!(""), "--via {source}");
+        assert_eq!(got["PATH_INFO"], json!("/prod/get"), "--via {source}");
+    }
+}
+
+#[test]
+fn via_every_door_carries_the_host_given() {
+    for source in SOURCES {
+        for (args, host, name, port) in [
+            (
+                vec!["-H", "Host: www.example.org", "/x"],
+                "www.example.org",
+                "www.example.org",
+                None,
+            ),
+            (
+                vec!["http://shop.example.com:8080/x"],
+                "shop.example.com:8080",
+                "shop.example.com",
+                Some("8080"),
+            ),
+            (vec!["/x"], "localhost", "localhost", None),
+        ] {
+            let got = door(source, &args);
+            let what = format!("--via {source} {args:?}");
+            assert_eq!(got["HTTP_HOST"], json!(host), "{what}: {got}");
+            assert_eq!(got["SERVER_NAME"], json!(name), "{what}: {got}");
+            if let Some(port) = port {
+                assert_eq!(got["SERVER_PORT"], json!(port), "{what}");
+            }
+            let context = &got["event"]["requestContext"];
+            if source == "url" {
+                // The domain of the function URL, which is all a function URL answers on.
+                let domain = context["domainName"].as_str().unwrap_or_default();
+                assert!(
+                    domain.ends_with(".lambda-url.us-east-1.on.aws"),
+                    "{what}: {context}"
+                );
+            } else if matches!(source, "v1" | "v2") {
+                assert_eq!(context["domainName"], json!(name), "{what}: {context}");
+                assert_eq!(
+                    context["domainPrefix"],
+                    json!(name.split('.').next().unwrap()),
+                    "{what}: {context}"
+                );
+            }
+        }
+    }
+}
+
+/// The virtualenv the framework tests use (Django among it).
+fn test_venv() -> String {
+    std::env::var("RWSGI_TEST_VENV")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .expect("RWSGI_TEST_VENV names the test virtualenv (scripts/test sets it)")
+}
+
+#[test]
+fn via_url_a_django_project_answers_for_its_allowed_host() {
+    // ALLOWED_HOSTS is ["localhost", "example.com"]: a made-up `*.lambda-url.*.on.aws` Host
+    // would get 400 DisallowedHost.
+    let venv = test_venv();
+    for source in SOURCES {
+        for target in ["/plain/", "http://example.com/plain/"] {
+            let out = via(source, "djproj.wsgi", &["--venv", &venv, "-i", target]);
+            out.assert_code(0);
+            let response = included(&out);
+            assert_eq!(
+                response.status_line,
+                "HTTP/1.1 200 OK",
+                "--via {source} {target}\n{}",
+                out.dump()
+            );
+            assert_eq!(response.body, b"django plain\n", "--via {source} {target}");
+        }
+    }
+}
+
+#[test]
+fn via_over_6_mb_of_binary_says_why_and_what_to_do() {
+    // 5,000,000 bytes are 6,666,668 in base64: over the 6,291,556 bytes a reply may hold.
+    let out = via("url", "lambda_router", &["-i", "/binary?size=5000000"]);
+    let response = included(&out);
+    assert_eq!(response.status_line, "HTTP/1.1 500 Internal Server Error");
+    for said in [
+        "its body is 5000000 bytes of binary",
+        "base64, which makes it a third larger",
+        "RWSGI_INVOKE_MODE=response_stream",
+        "S3 presigned URL",
+    ] {
+        assert!(out.stderr.contains(said), "{said:?} not in\n{}", out.dump());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// API Gateway Lambda authorizers: events for RWSGI_EVENT_HANDLER, never for the app
+
+fn lambda_fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/lambda")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+const AUTHORIZER_INPUTS: [&str; 3] = [
+    "rest-authorizer-request.json",
+    "httpapi-authorizer-v1.json",
+    "httpapi-authorizer-v2.json",
+];
+
+#[test]
+fn authorizer_events_without_a_handler_are_unsupported() {
+    for name in AUTHORIZER_INPUTS {
+        let out = run(
+            &["event", "--app", "self_authorized"],
+            &[],
+            Some(&lambda_fixture(name)),
+        );
+        out.assert_code(1);
+        assert_eq!(
+            out.json()["errorType"],
+            json!("Rwsgi.UnsupportedEvent"),
+            "{name}\n{}",
+            out.dump()
+        );
+    }
+}
+
+#[test]
+fn one_function_is_the_app_and_its_own_authorizer() {
+    let env = [("RWSGI_EVENT_HANDLER", "self_authorized:authorize")];
+    let event_of = |name: &str, edit: &dyn Fn(&mut Value)| {
+        let mut event: Value = serde_json::from_slice(&lambda_fixture(name)).unwrap();
+        edit(&mut event);
+        event.to_string().into_bytes()
+    };
+    let allow = |e: &mut Value| e["headers"]["authorization"] = json!("Bearer letmein");
+    let allow_rest = |e: &mut Value| {
+        e["headers"]["Authorization"] = json!("Bearer letmein");
+        e["multiValueHeaders"]["Authorization"] = json!(["Bearer letmein"]);
+    };
+
+    // The REST REQUEST authorizer and HTTP API 1.0: an IAM policy for the methodArn.
+    for (name, edit, effect) in [
+        (
+            AUTHORIZER_INPUTS[0],
+            &allow_rest as &dyn Fn(&mut Value),
+            "Allow",
+        ),
+        (AUTHORIZER_INPUTS[0], &|_: &mut Value| {}, "Deny"),
+        (AUTHORIZER_INPUTS[1], &allow, "Allow"),
+    ] {
+        let event = event_of(name, edit);
+        let out = run(&["event", "--app", "self_authorized"], &env, Some(&event));
+        out.assert_code(0);
+        let reply = out.json();
+        let statement = &reply["policyDocument"]["Statement"][0];
+        assert_eq!(statement["Effect"], json!(effect), "{name}\n{}", out.dump());
+        let arn: Value = serde_json::from_slice::<Value>(&event).unwrap()["methodArn"].clone();
+        assert_eq!(statement["Resource"], arn, "{name}");
+    }
+
+    // HTTP API 2.0: the simple response.
+    let out = run(
+        &["event", "--app", "self_authorized"],
+        &env,
+        Some(&event_of(AUTHORIZER_INPUTS[2], &|_| {})),
+    );
+    out.assert_code(0);
+    assert_eq!(
+        out.json(),
+        json!({"isAuthorized": false, "context": {"checkedBy": "rwsgi-local"}}),
+        "{}",
+        out.dump()
+    );
+
+    // The request it guards, once allowed, goes to the app, with the authorizer's principal.
+    let mut request: Value = serde_json::from_slice(&lambda_fixture("rest-iam.json")).unwrap();
+    request["requestContext"]["authorizer"] = json!({"principalId": "letmein-user"});
+    let out = run(
+        &["event", "--app", "self_authorized"],
+        &env,
+        Some(request.to_string().as_bytes()),
+    );
+    out.assert_code(0);
+    let reply = out.json();
+    assert_eq!(reply["statusCode"], json!(200), "{}", out.dump());
+    let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["REMOTE_USER"], json!("letmein-user"));
+    assert_eq!(body["SCRIPT_NAME"], json!("/staging"));
+    assert_eq!(body["PATH_INFO"], json!("/reports/2024"));
 }

@@ -50,6 +50,15 @@ const LATTICE_V2_COOKIES: &str = "lattice-v2-cookies.json";
 // Events that are not HTTP requests.
 const SQS: &str = "example-sqs-event.json";
 const EVENTBRIDGE: &str = "example-eventbridge-schedule.json";
+// API Gateway Lambda authorizer inputs: REST REQUEST, HTTP API payload 1.0 and 2.0.
+const AUTH_REST: &str = "rest-authorizer-request.json";
+const AUTH_HTTP_V1: &str = "httpapi-authorizer-v1.json";
+const AUTH_HTTP_V2: &str = "httpapi-authorizer-v2.json";
+// A REST API with IAM authorization; an HTTP API 1.0 event with names only in the single-value
+// maps; a VPC Lattice v2 event in its older shape (string headers, `query_string_parameters`).
+const REST_IAM: &str = "rest-iam.json";
+const HTTP_V1_HEADERS_ONLY: &str = "httpapi-v1-headers-only.json";
+const LATTICE_V2_STRINGS: &str = "lattice-v2-string-headers.json";
 
 const HTTP_FIXTURES: [&str; 22] = [
     REST,
@@ -427,6 +436,45 @@ fn detection_follows_the_spec_order() {
         ),
         ("SQS", SQS, vec![], None),
         ("EventBridge schedule", EVENTBRIDGE, vec![], None),
+        // Row 0: authorizer inputs carry an HTTP method and path, but are not requests.
+        ("REST REQUEST authorizer", AUTH_REST, vec![], None),
+        ("HTTP API 1.0 authorizer", AUTH_HTTP_V1, vec![], None),
+        ("HTTP API 2.0 authorizer", AUTH_HTTP_V2, vec![], None),
+        (
+            "REST TOKEN authorizer",
+            AUTH_REST,
+            vec![set("/type", json!("TOKEN"))],
+            None,
+        ),
+        // cargo-lambda sends `type` and `methodArn` as null on every event.
+        (
+            "type REQUEST without an ARN",
+            AUTH_REST,
+            vec![remove("/methodArn")],
+            Some(RestApi),
+        ),
+        (
+            "WebSocket message",
+            REST,
+            vec![
+                set("/requestContext/eventType", json!("MESSAGE")),
+                set("/requestContext/connectionId", json!("L0SM9cOFvHcCIhw=")),
+            ],
+            None,
+        ),
+        ("REST with IAM", REST_IAM, vec![], Some(RestApi)),
+        (
+            "HTTP API 1.0, names only in headers",
+            HTTP_V1_HEADERS_ONLY,
+            vec![],
+            Some(HttpApiV1),
+        ),
+        (
+            "Lattice v2, string headers",
+            LATTICE_V2_STRINGS,
+            vec![],
+            Some(LatticeV2),
+        ),
     ];
     let mut failures = Vec::new();
     for (what, name, edits, want) in &cases {
@@ -576,6 +624,13 @@ fn environ_script_name_from_the_stage() {
             "/$default/x",
         )
         .with(set("/rawPath", json!("/$default/x"))),
+        // REST stage names cannot hold `$`: an HTTP API event sent as REST never mounts one.
+        row("REST, $default on execute-api", REST, s, "")
+            .with(set("/requestContext/stage", json!("$default"))),
+        row("REST, $default on execute-api", REST, p, "/hello/world")
+            .with(set("/requestContext/stage", json!("$default"))),
+        row("REST, IAM on execute-api", REST_IAM, s, "/staging"),
+        row("REST, IAM on execute-api", REST_IAM, p, "/reports/2024"),
         // Function URLs, ALB and Lattice: nothing.
         row("function URL", URL, s, ""),
         row("function URL, stage named like the path", URL, s, "")
@@ -633,6 +688,27 @@ fn environ_script_name_from_rwsgi_base_path() {
 fn environ_query_string() {
     let k = "QUERY_STRING";
     check(vec![
+        // A key only `queryStringParameters` holds is kept; one both hold, from the list.
+        row(
+            "HTTP 1.0, a key only in the single-value map",
+            HTTP_V1_HEADERS_ONLY,
+            k,
+            "tab=settings&tab=billing&lang=en",
+        ),
+        row(
+            "ALB multi-value, a key only in the single-value map",
+            ALB_MULTI,
+            k,
+            "only=here",
+        )
+        .with(set("/multiValueQueryStringParameters", json!({})))
+        .with(set("/queryStringParameters", json!({"only": "here"}))),
+        row(
+            "Lattice v2, older query_string_parameters",
+            LATTICE_V2_STRINGS,
+            k,
+            "sku=A-100",
+        ),
         // REST and HTTP API 1.0: re-encoded from the decoded parameters, in the event's order.
         row("REST", REST, k, "name=me"),
         row("REST, repeated key", REST_MULTI, k, "name=me&name=me2"),
@@ -667,6 +743,11 @@ fn environ_query_string() {
         .with(set(
             "/multiValueQueryStringParameters",
             json!({"na me": ["caf\u{e9}", "~a-b_c.d*/?"]}),
+        ))
+        // API Gateway fills both maps: the single-value one with the last of each key.
+        .with(set(
+            "/queryStringParameters",
+            json!({"na me": "~a-b_c.d*/?"}),
         )),
         row("HTTP API 1.0", HTTP_V1, k, "q=a%20b&q=a%2Bb&lang=fr"),
         // Payload 2.0: rawQueryString as it is.
@@ -793,6 +874,47 @@ fn environ_content_type_and_length() {
 #[test]
 fn environ_http_headers() {
     check(vec![
+        // A name only `headers` holds is taken from there; one both hold, from the list.
+        row(
+            "HTTP 1.0, Origin only in headers",
+            HTTP_V1_HEADERS_ONLY,
+            "HTTP_ORIGIN",
+            "https://app.example.net",
+        ),
+        row(
+            "HTTP 1.0, accept in both",
+            HTTP_V1_HEADERS_ONLY,
+            "HTTP_ACCEPT",
+            "text/html, application/xhtml+xml",
+        ),
+        row(
+            "ALB multi-value, a name only in headers",
+            ALB_MULTI,
+            "HTTP_X_ONLY_SINGLE",
+            "yes",
+        )
+        .with(set("/headers/x-only-single", json!("yes"))),
+        row(
+            "REST, same name in another case in headers",
+            REST_CUSTOM,
+            "HTTP_X_REQUEST_TAG",
+            "first, second",
+        )
+        .with(set("/headers/x-request-tag", json!("third"))),
+        // VPC Lattice v2 in its older shape: strings, each a one-item list.
+        row(
+            "Lattice v2, string headers",
+            LATTICE_V2_STRINGS,
+            "HTTP_ACCEPT",
+            "application/json",
+        ),
+        row(
+            "Lattice v2, a string header among lists",
+            LATTICE_V2,
+            "HTTP_ACCEPT",
+            "*/*",
+        )
+        .with(set("/headers/accept", json!("*/*"))),
         row("REST, headers", REST, "HTTP_HEADERNAME", "headerValue"),
         // multiValueHeaders hold every value; `headers` only the last.
         row(
@@ -1034,7 +1156,25 @@ fn environ_url_scheme() {
         row("function URL", URL, k, "https"),
         row("function URL, X-Forwarded-Proto http", URL, k, "http")
             .with(set("/headers/x-forwarded-proto", json!("http"))),
-        row("cargo-lambda, none: https", CARGO_LAMBDA, k, "https"),
+        // cargo-lambda's function URLs are plain HTTP, and its events say so with `http`
+        // where AWS says `HTTP/1.1`.
+        row("cargo-lambda, protocol http", CARGO_LAMBDA, k, "http"),
+        row(
+            "cargo-lambda, X-Forwarded-Proto https",
+            CARGO_LAMBDA,
+            k,
+            "https",
+        )
+        .with(set("/headers/x-forwarded-proto", json!("https"))),
+        row("HTTP 2.0, protocol http", HTTP_V2_IAM, k, "http")
+            .with(set("/requestContext/http/protocol", json!("http"))),
+        row("function URL, protocol HTTP/1.1", URL, k, "https")
+            .with(set("/requestContext/http/protocol", json!("HTTP/1.1"))),
+        row("REST, protocol http", REST_IAM, k, "http")
+            .with(remove("/multiValueHeaders/X-Forwarded-Proto"))
+            .with(remove("/headers/X-Forwarded-Proto"))
+            .with(set("/requestContext/protocol", json!("http"))),
+        row("REST IAM, X-Forwarded-Proto https", REST_IAM, k, "https"),
         row("ALB, http", ALB_SINGLE, k, "http"),
         row("ALB, https", ALB_SINGLE_BINARY, k, "https"),
         row("ALB, none: http", ALB_SINGLE, k, "http").with(remove("/headers/x-forwarded-proto")),
@@ -1193,6 +1333,44 @@ fn environ_remote_user() {
             "arn:aws:iam::1234567890:user/Admin",
         ),
         row("HTTP 2.0, no authorizer", HTTP_V2_PLAIN, k, None),
+        // IAM authorization on a REST API: no authorizer, the caller in `identity`.
+        row(
+            "REST, IAM identity.userArn",
+            REST_IAM,
+            k,
+            "arn:aws:iam::456789012345:user/report-reader",
+        ),
+        row(
+            "HTTP 1.0, IAM identity.userArn",
+            HTTP_V1_HEADERS_ONLY,
+            k,
+            "arn:aws:sts::567890123456:assumed-role/reader/session-1",
+        )
+        .with(set(
+            "/requestContext/identity/userArn",
+            json!("arn:aws:sts::567890123456:assumed-role/reader/session-1"),
+        )),
+        row(
+            "REST, authorizer principal before IAM",
+            REST_IAM,
+            k,
+            "svc-7",
+        )
+        .with(set(
+            "/requestContext/authorizer",
+            json!({"principalId": "svc-7"}),
+        )),
+        row("REST, userArn null", REST_CUSTOM, k, "user|a1b2c3"),
+        row(
+            "HTTP 2.0: identity is not a payload 2.0 field",
+            HTTP_V2_PLAIN,
+            k,
+            None,
+        )
+        .with(set(
+            "/requestContext/identity/userArn",
+            json!("arn:aws:iam::1:user/x"),
+        )),
         row(
             "function URL, iam.userArn",
             URL,
@@ -1396,10 +1574,10 @@ fn malformed_events_are_errors() {
             "multiValueHeaders.x-forwarded-port must hold strings, not a number",
         ),
         (
-            "a header value a string, Lattice v2",
+            "a header value a number, Lattice v2",
             LATTICE_V2,
-            vec![set("/headers/accept", json!("*/*"))],
-            "headers.accept must be a list of strings, not a string",
+            vec![set("/headers/accept", json!(7))],
+            "headers.accept must be a list of strings, not a number",
         ),
         (
             "cookies not a list",
@@ -1608,6 +1786,58 @@ fn reply_shape_per_source() {
             want["statusDescription"] = json!("404 Not Found");
         }
         assert_eq!(reply, want, "{source:?}");
+    }
+}
+
+/// Whitespace around a header value is no part of it (RFC 9110 section 5.5): Django's
+/// `Set-Cookie` values start with a space (`SimpleCookie.output(header="")`), and no door may
+/// pass it on, least of all in a `cookies` array, where the client would get it as a cookie
+/// string.
+#[test]
+fn reply_header_values_lose_surrounding_whitespace() {
+    let text = TextTypes::default();
+    let django = response(
+        "302 Found",
+        &[
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Location", "/admin/"),
+            ("X-Frame-Options", " DENY\t"),
+            (
+                "Set-Cookie",
+                " csrftoken=Xq7; expires=Thu, 04 Dec 2025 21:00:00 GMT; Path=/",
+            ),
+            (
+                "Set-Cookie",
+                " sessionid=9f2e; HttpOnly; Path=/; SameSite=Lax",
+            ),
+        ],
+        b"",
+    );
+    let cookies = [
+        "csrftoken=Xq7; expires=Thu, 04 Dec 2025 21:00:00 GMT; Path=/",
+        "sessionid=9f2e; HttpOnly; Path=/; SameSite=Lax",
+    ];
+    for source in Source::ALL {
+        let reply = to_reply(source, &django, false, &text);
+        let (got_cookies, frame) = match source {
+            Source::HttpApiV2 | Source::FunctionUrl => (
+                reply["cookies"].clone(),
+                reply["headers"]["X-Frame-Options"].clone(),
+            ),
+            Source::RestApi | Source::HttpApiV1 | Source::Alb { multi_value: true } => (
+                reply["multiValueHeaders"]["Set-Cookie"].clone(),
+                reply["multiValueHeaders"]["X-Frame-Options"][0].clone(),
+            ),
+            _ => {
+                let (set_cookies, _) = split_set_cookies(&reply["headers"]);
+                (
+                    json!(set_cookies),
+                    reply["headers"]["X-Frame-Options"].clone(),
+                )
+            }
+        };
+        assert_eq!(got_cookies, json!(cookies), "{source:?}: {reply}");
+        assert_eq!(frame, json!("DENY"), "{source:?}: {reply}");
     }
 }
 

@@ -38,6 +38,12 @@ struct Flags {
     json: Option<String>,
     form: Vec<FormArg>,
     head: bool,
+    data_urlencode: Vec<String>,
+    get: bool,
+    user: Option<String>,
+    user_agent: Option<String>,
+    referer: Option<String>,
+    cookie: Vec<String>,
     environ: Vec<String>,
     script_name: Option<String>,
     stdin: Vec<u8>,
@@ -237,23 +243,24 @@ fn call(flags: Flags) {
         .collect();
     let args = CallArgs {
         positional,
-        app: None,
-        venv: None,
         request: flags.request.clone(),
         headers: flags.headers.clone(),
         data: flags.data.iter().map(|d| no_files(d)).collect(),
         data_binary: flags.data_binary.iter().map(|d| no_files(d)).collect(),
+        // `name@file` reads a file too: no `@` at all here.
+        data_urlencode: flags.data_urlencode.iter().map(|d| d.replace('@', "")).collect(),
+        get: flags.get,
         json: flags.json.as_deref().map(no_files),
         form,
-        include: false,
         head: flags.head,
-        output: None,
         format: Format::Raw,
-        fail: false,
-        fail_with_body: false,
+        user: flags.user.clone(),
+        user_agent: flags.user_agent.clone(),
+        referer: flags.referer.clone(),
+        cookie: flags.cookie.iter().filter(|c| c.contains('=')).cloned().collect(),
         environ: flags.environ.clone(),
         script_name: flags.script_name.clone(),
-        via: None,
+        ..CallArgs::default()
     };
     let Ok(request) = build_request(&args, &mut Cursor::new(flags.stdin)) else {
         return;
@@ -268,7 +275,7 @@ fn call(flags: Flags) {
             || format!("header {name:?}: {:?}", show(value)),
         );
     }
-    // `-e` may set any key on purpose; what follows holds for what rwsgi derives itself.
+    // `--env` may set any key on purpose; what follows holds for what rwsgi derives itself.
     if !flags.environ.is_empty() {
         return;
     }

@@ -70,6 +70,22 @@ pub fn detect(event: &Value) -> Option<Source> {
     }
     let context = present(event, "requestContext");
     let in_context = |key: &str| context.and_then(|c| present(c, key));
+    // An API Gateway Lambda authorizer's input (REST TOKEN and REQUEST, HTTP API payload 1.0
+    // with `methodArn` and 2.0 with `routeArn`) carries the request it guards, but asks for a
+    // policy or a yes/no, not a response: it is never the app's request.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-input.html
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html
+    if matches!(
+        event.get("type").and_then(Value::as_str),
+        Some("REQUEST" | "TOKEN")
+    ) && (present(event, "methodArn").is_some() || present(event, "routeArn").is_some())
+    {
+        return None;
+    }
+    // WebSocket API events (connect, messages, disconnect) are not HTTP requests either.
+    if in_context("eventType").is_some() || in_context("connectionId").is_some() {
+        return None;
+    }
     if in_context("elb").is_some() {
         return Some(Source::Alb {
             multi_value: present(event, "multiValueHeaders").is_some(),
@@ -199,6 +215,17 @@ impl<'a> Reader<'a> {
     /// `{name: "value"}` or `{name: ["v1", "v2"]}` as (name, value) pairs in the event's order;
     /// null values are left out.
     fn pairs(&self, key: &str, multi: bool) -> Result<Vec<(String, String)>, EventError> {
+        self.pairs_as(key, multi, false)
+    }
+
+    /// [`Reader::pairs`], where `string_as_list` takes a string in a multi-value map as a
+    /// one-item list.
+    fn pairs_as(
+        &self,
+        key: &str,
+        multi: bool,
+        string_as_list: bool,
+    ) -> Result<Vec<(String, String)>, EventError> {
         let Some(map) = self.object_at(key)? else {
             return Ok(Vec::new());
         };
@@ -206,7 +233,7 @@ impl<'a> Reader<'a> {
         for (name, value) in map {
             match value {
                 Value::Null => {}
-                Value::String(s) if !multi => out.push((name.clone(), s.clone())),
+                Value::String(s) if !multi || string_as_list => out.push((name.clone(), s.clone())),
                 Value::Array(items) if multi => {
                     for item in items {
                         match item {
@@ -229,6 +256,39 @@ impl<'a> Reader<'a> {
                         } else {
                             "a string"
                         },
+                        json_type(other)
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Reader<'_> {
+    /// The multi-value map `multi` (every value of a repeated name), plus the names that only
+    /// the single-value map `single` holds: API Gateway fills both maps, but events written by
+    /// hand and by some tools have a name in `headers` alone, and it must not be lost.
+    fn merged_pairs(&self, multi: &str, single: &str) -> Result<Vec<(String, String)>, EventError> {
+        let mut out = self.pairs(multi, true)?;
+        let Some(map) = self.object_at(single)? else {
+            return Ok(out);
+        };
+        // Usually every name is in both maps: only the ones missing from the lists are read.
+        let known = out.len();
+        for (name, value) in map {
+            if out[..known]
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                continue;
+            }
+            match value {
+                Value::Null => {}
+                Value::String(s) => out.push((name.clone(), s.clone())),
+                other => {
+                    return Err(self.err(format!(
+                        "{single}.{name} must be a string, not {}",
                         json_type(other)
                     )));
                 }
@@ -280,9 +340,10 @@ pub fn to_request(
         Source::RestApi | Source::HttpApiV1 | Source::Alb { multi_value: true }
             if present(event, "multiValueHeaders").is_some() =>
         {
-            r.pairs("multiValueHeaders", true)?
+            r.merged_pairs("multiValueHeaders", "headers")?
         }
-        Source::LatticeV2 => r.pairs("headers", true)?,
+        // Lattice v2 sends lists; an older published shape of the event has plain strings.
+        Source::LatticeV2 => r.pairs_as("headers", true, true)?,
         _ => r.pairs("headers", false)?,
     };
     let mut headers: Vec<(String, Vec<u8>)> = headers
@@ -325,16 +386,39 @@ pub fn to_request(
             .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     };
 
-    // Scheme: what the client used, as the load balancer or API saw it.
+    let protocol = match source {
+        Source::HttpApiV2 | Source::FunctionUrl => r.str_at("requestContext.http.protocol")?,
+        _ => r.str_at("requestContext.protocol")?,
+    };
+
+    // Scheme: what the client used, as the load balancer or API saw it. API Gateway and
+    // function URLs answer only https, but local emulators of them speak plain HTTP and say so:
+    // `cargo lambda watch` puts `http` (a scheme, where AWS puts `HTTP/1.1`) in
+    // `requestContext.http.protocol`, and SAM local sends `X-Forwarded-Proto: http`. An event
+    // that says it is not https is believed, or the app would send its client to an https URL
+    // that does not answer (and mark its cookies Secure).
     let https_by_default = matches!(
         source,
         Source::RestApi | Source::HttpApiV1 | Source::HttpApiV2 | Source::FunctionUrl
     );
-    request.scheme = match header("x-forwarded-proto") {
-        Some(p) if p.trim().eq_ignore_ascii_case("https") => "https".into(),
-        Some(p) if p.trim().eq_ignore_ascii_case("http") => "http".into(),
-        _ if https_by_default => "https".into(),
-        _ => "http".into(),
+    let said = |p: &str| {
+        let p = p.trim();
+        if p.eq_ignore_ascii_case("https") {
+            Some("https")
+        } else if p.eq_ignore_ascii_case("http") {
+            Some("http")
+        } else {
+            None
+        }
+    };
+    request.scheme = match header("x-forwarded-proto")
+        .as_deref()
+        .and_then(said)
+        .or_else(|| protocol.and_then(said))
+    {
+        Some(scheme) => scheme.into(),
+        None if https_by_default => "https".into(),
+        None => "http".into(),
     };
 
     // SERVER_NAME and SERVER_PORT: Host (its port wins), else the API's domain, else localhost.
@@ -396,10 +480,6 @@ pub fn to_request(
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| "127.0.0.1".into());
 
-    let protocol = match source {
-        Source::HttpApiV2 | Source::FunctionUrl => r.str_at("requestContext.http.protocol")?,
-        _ => r.str_at("requestContext.protocol")?,
-    };
     if let Some(p) = protocol.filter(|p| p.starts_with("HTTP/")) {
         request.server_protocol = p.to_string();
     }
@@ -445,7 +525,9 @@ pub fn to_request(
         // URL only on the API's own execute-api domain, not behind a custom domain.
         Source::RestApi => {
             let host_name = host.as_deref().map(|h| split_host(h).0).unwrap_or_default();
-            if !stage.is_empty() && is_execute_api_host(&host_name) {
+            // REST stage names cannot hold `$`: a `$default` here is an HTTP API event sent
+            // as REST, whose stage is not in its URLs.
+            if !stage.is_empty() && !stage.contains('$') && is_execute_api_host(&host_name) {
                 script_name = format!("/{stage}").into_bytes();
             }
         }
@@ -481,7 +563,7 @@ pub fn to_request(
             // API Gateway hands over decoded values; encode them again so that `&`, `=`, `+`
             // and `%` inside a value keep their meaning.
             let pairs = if present(event, "multiValueQueryStringParameters").is_some() {
-                r.pairs("multiValueQueryStringParameters", true)?
+                r.merged_pairs("multiValueQueryStringParameters", "queryStringParameters")?
             } else {
                 r.pairs("queryStringParameters", false)?
             };
@@ -491,7 +573,7 @@ pub fn to_request(
             // ALB passes the query as the client sent it, still encoded.
             let pairs =
                 if multi_value && present(event, "multiValueQueryStringParameters").is_some() {
-                    r.pairs("multiValueQueryStringParameters", true)?
+                    r.merged_pairs("multiValueQueryStringParameters", "queryStringParameters")?
                 } else {
                     r.pairs("queryStringParameters", false)?
                 };
@@ -506,7 +588,12 @@ pub fn to_request(
             }
         }
         Source::LatticeV2 => {
-            let pairs = r.pairs("queryStringParameters", true)?;
+            // The older published shape names the map `query_string_parameters`, as v1 does.
+            let pairs = if present(event, "queryStringParameters").is_some() {
+                r.pairs_as("queryStringParameters", true, true)?
+            } else {
+                r.pairs_as("query_string_parameters", true, true)?
+            };
             if pairs.is_empty() {
                 query_in_path.unwrap_or("").to_string()
             } else {
@@ -548,11 +635,14 @@ pub fn to_request(
 }
 
 /// The principal an authorizer vouched for: a Lambda or Cognito authorizer's `principalId`
-/// or `claims.sub` (REST), a JWT's `sub` claim or the IAM caller's ARN (HTTP API).
+/// or `claims.sub` (REST), a JWT's `sub` claim or the IAM caller's ARN (HTTP API); else the IAM
+/// caller a REST API or HTTP API 1.0 with IAM authorization names in
+/// `requestContext.identity.userArn`
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html).
 fn authorizer_principal(r: &Reader<'_>) -> Result<Option<String>, EventError> {
     // Most requests have no authorizer: one lookup says so before the five paths are walked.
     if r.value_at("requestContext.authorizer").is_none() {
-        return Ok(None);
+        return Ok(iam_caller(r));
     }
     for path in [
         "requestContext.authorizer.principalId",
@@ -569,11 +659,23 @@ fn authorizer_principal(r: &Reader<'_>) -> Result<Option<String>, EventError> {
             return Ok(Some(p.to_string()));
         }
     }
-    Ok(None)
+    Ok(iam_caller(r))
+}
+
+/// `requestContext.identity.userArn` of a payload 1.0 event: null unless the route uses IAM
+/// authorization (AWS_IAM), then the signing caller's ARN.
+fn iam_caller(r: &Reader<'_>) -> Option<String> {
+    if !matches!(r.source, Source::RestApi | Source::HttpApiV1) {
+        return None;
+    }
+    match r.str_at("requestContext.identity.userArn") {
+        Ok(Some(arn)) if !arn.is_empty() => Some(arn.to_string()),
+        _ => None,
+    }
 }
 
 /// `abc.execute-api.us-east-1.amazonaws.com` (and the `.com.cn` partitions).
-fn is_execute_api_host(host: &str) -> bool {
+pub(crate) fn is_execute_api_host(host: &str) -> bool {
     let host = host.to_ascii_lowercase();
     host.contains(".execute-api.")
         && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
@@ -587,7 +689,7 @@ fn strip_segment_prefix(path: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `example.com:8443` -> (`example.com`, Some(`8443`)); IPv6 literals keep their brackets.
-fn split_host(host: &str) -> (String, Option<String>) {
+pub(crate) fn split_host(host: &str) -> (String, Option<String>) {
     let host = host.trim();
     if let Some(i) = host.rfind(':')
         && !host[i..].contains(']')

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 use crate::http::{self, InvocationContext, Request, Response, ResponseHead, Status};
-use crate::lambda::event::Source;
+use crate::lambda::event::{Source, is_execute_api_host, split_host};
 use crate::lambda::{Handler, Invocation, error_body, runtime};
 
 /// Run one Lambda event through the app, as the Lambda runtime would, and print the reply JSON.
@@ -196,10 +196,16 @@ pub fn event_for(via: Via, mut request: Request, ctx: &InvocationContext) -> Res
     let decode = |s: &str| {
         String::from_utf8_lossy(&http::percent_decode(s.replace('+', " ").as_bytes())).into_owned()
     };
+    // The host the client named (`-H 'Host: ...'` or the URL's): every door's event carries
+    // it, in `headers` as given and, without a port, as `requestContext.domainName`, as AWS
+    // fills them for the domain the client reached.
     let host = request
         .header("host")
         .map(|h| String::from_utf8_lossy(h).into_owned())
+        .filter(|h| !h.trim().is_empty())
         .unwrap_or_else(|| request.server_name.clone());
+    let domain = split_host(&host).0;
+    let domain_prefix = domain.split('.').next().unwrap_or_default().to_string();
     let mut headers: Vec<(String, String)> = request
         .headers
         .iter()
@@ -226,6 +232,35 @@ pub fn event_for(via: Via, mut request: Request, ctx: &InvocationContext) -> Res
 
     let event = match via {
         Via::V1 => {
+            // A REST API's own execute-api URL names the stage first (`/prod/get`): API Gateway
+            // moves it to `requestContext.stage` and gives the rest as `path`, keeping the
+            // whole in `requestContext.path`. Behind a custom domain the URL names no stage
+            // (the base path mapping picks one), and `path` is the URL's path as sent.
+            // https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
+            let (stage, path) = if is_execute_api_host(&domain) {
+                let rest = raw_path.trim_start_matches('/');
+                let (stage, rest) = rest.split_once('/').unwrap_or((rest, ""));
+                if stage.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "a REST API URL on its execute-api domain starts with the stage \
+                         (https://{domain}/STAGE/...), but {raw_path:?} names none"
+                    )));
+                }
+                (stage.to_string(), format!("/{rest}"))
+            } else {
+                ("prod".to_string(), raw_path.clone())
+            };
+            let resource_path =
+                String::from_utf8_lossy(&http::percent_decode(path.as_bytes())).into_owned();
+            // `/{proxy+}` matches one segment or more; the root is the `/` resource.
+            let (resource, path_parameters) = if path == "/" {
+                ("/", Value::Null)
+            } else {
+                (
+                    "/{proxy+}",
+                    json!({"proxy": resource_path.trim_start_matches('/')}),
+                )
+            };
             let mut single = Map::new();
             let mut multi = Map::new();
             for (n, v) in &headers {
@@ -238,20 +273,20 @@ pub fn event_for(via: Via, mut request: Request, ctx: &InvocationContext) -> Res
                 push_multi(&mut mqs, &decode(k), &decode(v));
             }
             json!({
-                "resource": "/{proxy+}",
-                "path": raw_path,
+                "resource": resource,
+                "path": path,
                 "httpMethod": method,
                 "headers": single,
                 "multiValueHeaders": multi,
                 "queryStringParameters": if qs.is_empty() { Value::Null } else { Value::Object(qs) },
                 "multiValueQueryStringParameters": if mqs.is_empty() { Value::Null } else { Value::Object(mqs) },
-                "pathParameters": {"proxy": decoded_path.trim_start_matches('/')},
+                "pathParameters": path_parameters,
                 "stageVariables": null,
                 "requestContext": {
                     "accountId": "123456789012",
                     "apiId": "rwsgilocal",
-                    "domainName": host,
-                    "domainPrefix": host.split('.').next().unwrap_or_default(),
+                    "domainName": domain,
+                    "domainPrefix": domain_prefix,
                     "extendedRequestId": ctx.aws_request_id,
                     "httpMethod": method,
                     "identity": {"sourceIp": client_ip, "userAgent": user_agent},
@@ -260,8 +295,8 @@ pub fn event_for(via: Via, mut request: Request, ctx: &InvocationContext) -> Res
                     "requestId": ctx.aws_request_id,
                     "requestTimeEpoch": epoch_ms,
                     "resourceId": "abc123",
-                    "resourcePath": "/{proxy+}",
-                    "stage": "prod"
+                    "resourcePath": resource,
+                    "stage": stage
                 },
                 "body": body_text,
                 "isBase64Encoded": body_b64
@@ -303,18 +338,27 @@ pub fn event_for(via: Via, mut request: Request, ctx: &InvocationContext) -> Res
                     }
                 }
             }
-            let (domain, path) = if via == Via::Url {
+            // A function URL passes the path as sent; HTTP APIs decode it before building the
+            // event. Either way the stage is `$default`, whose URLs carry no stage (a named
+            // HTTP API stage stays in `rawPath`; rwsgi's translation takes it off).
+            let path = if via == Via::Url {
+                raw_path.clone()
+            } else {
+                decoded_path.clone()
+            };
+            // A function URL answers only on `<url-id>.lambda-url.<region>.on.aws`, and its
+            // events name that domain whatever Host the client sent (which reaches the app
+            // in `headers`): a made-up one unless the host given is such a domain.
+            let (domain, domain_prefix) = if via == Via::Url
+                && !(domain.ends_with(".on.aws") && domain.contains(".lambda-url."))
+            {
                 (
                     "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws".to_string(),
-                    raw_path.clone(),
+                    "abcdefghijklmnopqrstuvwxyz012345".to_string(),
                 )
             } else {
-                // HTTP APIs decode the path before building the event.
-                (host.clone(), decoded_path.clone())
+                (domain.clone(), domain_prefix.clone())
             };
-            if via == Via::Url {
-                hmap.insert("host".into(), json!(domain));
-            }
             let mut event = json!({
                 "version": "2.0",
                 "routeKey": "$default",
@@ -325,7 +369,7 @@ pub fn event_for(via: Via, mut request: Request, ctx: &InvocationContext) -> Res
                     "accountId": "123456789012",
                     "apiId": "rwsgilocal",
                     "domainName": domain,
-                    "domainPrefix": domain.split('.').next().unwrap_or_default(),
+                    "domainPrefix": domain_prefix,
                     "http": {
                         "method": method,
                         "path": path,

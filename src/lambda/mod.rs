@@ -96,10 +96,10 @@ impl Handler {
         let outcome = self.app.call(request, sink.clone());
         let collected = std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner()));
         if collected.overflowed() {
-            crate::log::error(&format!(
-                "the response body is over the {} bytes a synchronous invocation may return; \
-                 answering 500 instead (stream large files from S3, or compress them)",
-                reply::MAX_REPLY_BYTES
+            crate::log::error(&reply::too_large_message(
+                None,
+                reply::MAX_REPLY_BYTES,
+                false,
             ));
             return (
                 reply::too_large(source, head_request, &self.text_types),
@@ -119,11 +119,11 @@ impl Handler {
         };
         let (bytes, oversize) = reply::serialize(source, &response, head_request, &self.text_types);
         if let Some(size) = oversize {
-            crate::log::error(&format!(
-                "the reply would be {size} bytes of JSON, over the {} bytes a synchronous \
-                 invocation may return; answering 500 instead (stream large files from S3, or \
-                 compress them)",
-                reply::MAX_REPLY_BYTES
+            let base64 = reply::sent_as_base64(&response.head, &response.body, &self.text_types);
+            crate::log::error(&reply::too_large_message(
+                Some(size),
+                response.body.len(),
+                base64,
             ));
         }
         (bytes, app_failed)

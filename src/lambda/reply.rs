@@ -79,17 +79,26 @@ fn body_as_text<'a>(
     std::str::from_utf8(body).ok()
 }
 
+/// A header value without the whitespace around it: RFC 9110 section 5.5 makes it no part of
+/// the value, and servers drop it, but a value the app gives with a leading space (Django's
+/// `Set-Cookie` is `" name=value; Path=/"`) would otherwise reach a `cookies` array, or a
+/// single-value map, with the space inside the string.
+fn ows(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
+}
+
 /// Headers grouped by name, case-insensitively, in first-seen order, with the first-seen
 /// spelling of each name.
 fn grouped(head: &ResponseHead) -> Vec<(String, Vec<String>)> {
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for (name, value) in &head.headers {
+        let value = ows(value);
         match groups
             .iter_mut()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
         {
-            Some((_, values)) => values.push(value.clone()),
-            None => groups.push((name.clone(), vec![value.clone()])),
+            Some((_, values)) => values.push(value.to_string()),
+            None => groups.push((name.clone(), vec![value.to_string()])),
         }
     }
     groups
@@ -147,6 +156,7 @@ fn reply_head(source: Source, head: &ResponseHead) -> Map<String, Value> {
             // Every header with its own spelling, repeats as list items.
             let mut multi = Map::new();
             for (name, value) in &head.headers {
+                let value = ows(value);
                 match multi.get_mut(name) {
                     Some(Value::Array(values)) => values.push(json!(value)),
                     _ => {
@@ -265,6 +275,39 @@ pub fn serialize(
         return (too_large(source, head_request, text_types), Some(size));
     }
     (out, None)
+}
+
+/// Whether the body goes base64-encoded (it is not sent as text).
+pub fn sent_as_base64(head: &ResponseHead, body: &[u8], text_types: &TextTypes) -> bool {
+    body_as_text(head, body, text_types).is_none()
+}
+
+/// The log line for a reply over the limit: how large it was, why (base64 makes binary a
+/// third larger, so a 5 MB file does not fit), and what to do instead.
+pub fn too_large_message(reply_bytes: Option<usize>, body_bytes: usize, base64: bool) -> String {
+    let mut text = match reply_bytes {
+        Some(size) => format!(
+            "the reply would be {size} bytes of JSON, over the {MAX_REPLY_BYTES} bytes a \
+             synchronous invocation may return"
+        ),
+        None => format!(
+            "the response body is over the {MAX_REPLY_BYTES} bytes a synchronous invocation \
+             may return"
+        ),
+    };
+    if base64 {
+        text.push_str(&format!(
+            ": its body is {body_bytes} bytes of binary, and a Lambda reply carries binary as \
+             base64, which makes it a third larger (4 bytes for every 3), so about 4.7 MB of \
+             binary is the most that fits"
+        ));
+    }
+    text.push_str(
+        "; answering 500 instead. Send large bodies another way: response streaming \
+         (RWSGI_INVOKE_MODE=response_stream, behind a function URL or a REST API, with no 6 MB \
+         cap), or a redirect to an S3 presigned URL",
+    );
+    text
 }
 
 /// The 500 that takes the place of a reply over the limit.

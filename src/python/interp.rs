@@ -62,6 +62,15 @@ pub fn start(options: &StartOptions) -> Result<()> {
         Some(dir) => Some(check_venv(dir)?),
         None => None,
     };
+    if let Some(warning) = library_warning(
+        env!("RWSGI_BUILD_PYTHON_VERSION"),
+        env!("RWSGI_BUILD_LIBPYTHON"),
+        &loaded_version(),
+        loaded_library().as_deref(),
+        std::env::var_os("PYTHONHOME").is_some_and(|h| !h.is_empty()),
+    ) {
+        crate::log::warn(&warning);
+    }
     initialize(options)?;
     Python::attach(|py| configure_paths(py, options, venv.as_deref()))
         .map_err(|e| Error::PythonStart(e.to_string()))
@@ -113,6 +122,74 @@ fn venv_version(cfg: &str, dir: &Path) -> Option<(u32, u32, String)> {
     let major = parts.next()?.trim().parse().ok()?;
     let minor = parts.next()?.trim().parse().ok()?;
     Some((major, minor, text))
+}
+
+/// The loaded library's `sys.version` (valid before the interpreter starts).
+fn loaded_version() -> String {
+    // SAFETY: Py_GetVersion returns a pointer to a static, NUL-terminated string.
+    unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The file the dynamic loader took libpython from.
+fn loaded_library() -> Option<PathBuf> {
+    let mut info = MaybeUninit::<libc::Dl_info>::uninit();
+    // SAFETY: dladdr only reads the address and fills `info`; Py_GetVersion is a function of
+    // the loaded libpython, so its address lies in that library's mapping.
+    let found =
+        unsafe { libc::dladdr(ffi::Py_GetVersion as *const libc::c_void, info.as_mut_ptr()) };
+    if found == 0 {
+        return None;
+    }
+    // SAFETY: dladdr succeeded, so `info` is filled; dli_fname, when set, is a NUL-terminated
+    // path owned by the loader.
+    let info = unsafe { info.assume_init() };
+    if info.dli_fname.is_null() {
+        return None;
+    }
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    let path = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
+    Some(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
+/// What to say when the loaded Python is another build than the one rwsgi was built against.
+///
+/// The binary's rpath names the build's libpython, but the loader tries LD_LIBRARY_PATH first,
+/// and passes over a library it cannot read (a pyenv Python under /root, seen from a CGI
+/// program running as www-data) for the system's of the same name: rwsgi then runs on another
+/// Python and its standard library. A copy of the same build (same `sys.version`) is fine, and
+/// with PYTHONHOME set the choice of Python is the user's (the Lambda bootstrap sets it).
+fn library_warning(
+    built_version: &str,
+    built_library: &str,
+    loaded_version: &str,
+    loaded_library: Option<&Path>,
+    python_home_set: bool,
+) -> Option<String> {
+    if built_version.is_empty() || built_version == loaded_version || python_home_set {
+        return None;
+    }
+    let number = |v: &str| v.split_whitespace().next().unwrap_or("").to_string();
+    let built_at = if built_library.is_empty() {
+        String::new()
+    } else {
+        format!(" ({built_library})")
+    };
+    let loaded_at = loaded_library
+        .map(|p| format!(" from {}", p.display()))
+        .unwrap_or_default();
+    Some(format!(
+        "rwsgi was built against Python {}{built_at}, but this process loaded Python {}{loaded_at}, \
+         another build, and runs the app on it and its standard library. Is the build's library \
+         unreadable to this user (uid {}), or does LD_LIBRARY_PATH point elsewhere? Make that \
+         Python readable (or copy it, cgi/README.md says how), or set PYTHONHOME to the Python \
+         you mean to run on",
+        number(built_version),
+        number(loaded_version),
+        // SAFETY: getuid has no preconditions.
+        unsafe { libc::getuid() }
+    ))
 }
 
 fn initialize(options: &StartOptions) -> Result<()> {
@@ -268,6 +345,32 @@ pub fn path_str<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyAny>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_python_build_is_warned_about() {
+        let built = "3.11.7 (main, May  9 2026, 07:35:25) [GCC 12.2.0]";
+        let system = "3.11.2 (main, Apr 28 2025, 14:11:48) [GCC 12.2.0]";
+        let lib = Path::new("/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0");
+        let warning = library_warning(
+            built,
+            "/opt/py/lib/libpython3.11.so.1.0",
+            system,
+            Some(lib),
+            false,
+        )
+        .expect("a warning");
+        assert!(
+            warning.starts_with(
+                "rwsgi was built against Python 3.11.7 (/opt/py/lib/libpython3.11.so.1.0), but \
+                 this process loaded Python 3.11.2 from /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
+            ),
+            "{warning}"
+        );
+        // The same build (a copy), a Python chosen with PYTHONHOME, an unknown build: silence.
+        assert_eq!(library_warning(built, "", built, Some(lib), false), None);
+        assert_eq!(library_warning(built, "", system, Some(lib), true), None);
+        assert_eq!(library_warning("", "", system, Some(lib), false), None);
+    }
 
     #[test]
     fn venv_versions() {

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use crate::Hosting;
 use crate::app_spec::{AppSpec, DEFAULT_NAMES, Source};
 use crate::python::format_exception;
 
@@ -61,8 +62,9 @@ pub fn load(py: Python<'_>, spec: &AppSpec) -> Result<Py<PyAny>, LoadError> {
                     py,
                     spec,
                     &format!(
-                        "{} defines neither 'application' nor 'app' (name the app as SPEC:name)",
-                        describe_module(&module)
+                        "{} defines neither 'application' nor 'app' ({})",
+                        describe_module(&module),
+                        name_hint(spec)
                     ),
                 )
             })?,
@@ -318,6 +320,22 @@ fn search_path(py: Python<'_>) -> String {
         .join(", ")
 }
 
+/// How to name the app's callable, in the terms of the mode.
+fn name_hint(spec: &AppSpec) -> &'static str {
+    match (crate::hosting(), &spec.source) {
+        (Hosting::Cgi, Source::File(_)) => {
+            "define the WSGI callable as 'application' (or 'app') in the script"
+        }
+        (Hosting::Cgi, Source::Module(_)) => {
+            "name the callable in RWSGI_APP as module:name in the server's configuration"
+        }
+        (Hosting::Lambda, _) => {
+            "name the callable as module:name in RWSGI_APP or in the function's Handler setting"
+        }
+        (Hosting::CommandLine, _) => "name the app as SPEC:name",
+    }
+}
+
 fn venv_hint(py: Python<'_>) -> String {
     let prefixes = py.import("sys").and_then(|sys| {
         let prefix: String = sys.getattr("prefix")?.extract()?;
@@ -328,8 +346,23 @@ fn venv_hint(py: Python<'_>) -> String {
         Ok((prefix, base)) if prefix != base => {
             format!("(the virtualenv in use is {prefix}: is the package installed there?)")
         }
-        _ => "(is the virtualenv set? no virtualenv is in use: pass --venv DIR or set RWSGI_VENV)"
-            .to_string(),
+        _ => match crate::hosting() {
+            Hosting::CommandLine => {
+                "(is the virtualenv set? no virtualenv is in use: pass --venv DIR, set \
+                 RWSGI_VENV, or make a .venv in the app's folder)"
+            }
+            Hosting::Cgi => {
+                "(is the virtualenv set? no virtualenv is in use: make a .venv beside the \
+                 script, or set RWSGI_VENV in the server's configuration: SetEnv in Apache, \
+                 setenv.add-environment in lighttpd, fastcgi_param in nginx)"
+            }
+            Hosting::Lambda => {
+                "(is the package in the function? no virtualenv is in use: install the \
+                 requirements into the package's root (pip install -t), into a layer's \
+                 python/ folder, or set RWSGI_VENV to a virtualenv inside the package)"
+            }
+        }
+        .to_string(),
     }
 }
 

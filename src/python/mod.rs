@@ -20,7 +20,7 @@ pub use fork::fork;
 pub use interp::{StartOptions, embedded_version, start};
 pub use invocation::{ErrorReport, EventHandler, set_os_environ};
 pub use load::{LoadError, LoadErrorKind};
-pub use response::{Outcome, SharedSink};
+pub use response::{Outcome, SharedSink, is_head, status_has_content};
 
 /// A loaded WSGI application.
 pub struct App {
@@ -49,8 +49,15 @@ impl App {
 
     /// Runs one request through the app, delivering the response to `sink`.
     pub fn call(&self, request: Request, sink: SharedSink) -> Outcome {
+        let head_request = response::is_head(&request.method);
         Python::attach(|py| match environ::build(py, request) {
-            Ok(environ) => response::run(py, self.callable.bind(py), environ.into_any(), sink),
+            Ok(environ) => response::run(
+                py,
+                self.callable.bind(py),
+                environ.into_any(),
+                sink,
+                head_request,
+            ),
             Err(e) => {
                 // Building the environ only fails when Python itself is in trouble (memory).
                 crate::log::error(&format!(
@@ -59,9 +66,13 @@ impl App {
                 ));
                 let (head, body) = crate::http::ResponseHead::error(500, "Internal Server Error");
                 let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = s
-                    .send_head(&head, Some(body.len() as u64))
-                    .and_then(|()| s.send_body(&body));
+                let _ = s.send_head(&head, Some(body.len() as u64)).and_then(|()| {
+                    if head_request {
+                        Ok(())
+                    } else {
+                        s.send_body(&body)
+                    }
+                });
                 Outcome::FailedBeforeHeaders
             }
         })

@@ -40,6 +40,11 @@ struct State {
     /// What `start_response` was last given.
     head: Option<ResponseHead>,
     head_sent: bool,
+    /// The request is a HEAD: the response carries no body (RFC 3875 section 4.3.2).
+    head_request: bool,
+    /// The head that went out is of a response without content (to HEAD, or a 1xx, 204 or
+    /// 304): no body bytes may follow it.
+    bodiless: bool,
     /// The request is over: a `write()` kept by the app can no longer send.
     finished: bool,
 }
@@ -53,21 +58,58 @@ enum SendError {
 impl State {
     /// Sends the held headers if they are not out yet, then the chunk (PEP 3333: headers go out
     /// with the first non-empty chunk or the first `write()`).
+    ///
+    /// A response without content (to HEAD, or a 1xx, 204 or 304) is different: its chunks are
+    /// dropped and its head is held until the app's result has been closed
+    /// ([`State::send_held_head`]). A server may end the program as soon as it has such a head
+    /// (lighttpd sends SIGTERM), which would cut the app off before its `close()`.
     fn send(&mut self, chunk: &[u8], body_len: Option<u64>) -> Result<(), SendError> {
         if self.finished {
             return Err(SendError::Finished);
         }
-        let mut sink = lock(&self.sink);
         if !self.head_sent {
             let head = self.head.as_ref().ok_or(SendError::NoStartResponse)?;
+            if self.head_request || !status_has_content(head.status.code) {
+                return Ok(());
+            }
             self.head_sent = true;
-            sink.send_head(head, body_len).map_err(SendError::Io)?;
+            lock(&self.sink)
+                .send_head(head, body_len)
+                .map_err(SendError::Io)?;
         }
-        if !chunk.is_empty() {
-            sink.send_body(chunk).map_err(SendError::Io)?;
+        if !chunk.is_empty() && !self.bodiless {
+            lock(&self.sink).send_body(chunk).map_err(SendError::Io)?;
         }
         Ok(())
     }
+
+    /// Sends the head of a response without content, once the app's result is closed.
+    fn send_held_head(&mut self) -> Result<(), SendError> {
+        if self.head_sent {
+            return Ok(());
+        }
+        let head = self.head.as_ref().ok_or(SendError::NoStartResponse)?;
+        self.head_sent = true;
+        self.bodiless = true;
+        // RFC 9110 section 8.6: no Content-Length may be made up for these. A 1xx or 204 must
+        // never have one, and a HEAD or 304 response's must be what a GET would have had,
+        // which only the app knows: its own header, if any, is what goes out.
+        lock(&self.sink)
+            .send_head(head, None)
+            .map_err(SendError::Io)
+    }
+}
+
+/// Whether a response with this status may carry content: RFC 9110 section 6.4.1, "All 1xx
+/// (Informational), 204 (No Content), and 304 (Not Modified) responses do not include
+/// content."
+pub fn status_has_content(code: u16) -> bool {
+    !(100..200).contains(&code) && code != 204 && code != 304
+}
+
+/// Whether `method` is HEAD; methods are case-sensitive (RFC 9110 section 9.1).
+pub fn is_head(method: &str) -> bool {
+    method == "HEAD"
 }
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -168,6 +210,9 @@ fn parse_head(
             )));
         };
         let (name, value) = (name.to_str()?, value.to_str()?);
+        // RFC 9110 section 5.5: a field value excludes leading and trailing whitespace, and
+        // servers drop it (Django's SimpleCookie output starts Set-Cookie with a space).
+        let value = value.trim_matches([' ', '\t']);
         match check_header(name, value).map_err(protocol)? {
             HeaderVerdict::Keep => kept.push((name.to_string(), value.to_string())),
             HeaderVerdict::DropHopByHop => log::warn(&format!(
@@ -176,10 +221,69 @@ fn parse_head(
             )),
         }
     }
+    check_content_length(status.code, &mut kept).map_err(protocol)?;
     Ok(ResponseHead {
         status,
         headers: kept,
     })
+}
+
+/// The app's `Content-Length` (RFC 9110 section 8.6): `1*DIGIT`; repeats of one value become
+/// one header ("a recipient MAY ... replace the duplicated field values with a single valid
+/// Content-Length field"), differing ones are refused, as a server refuses them from a backend,
+/// since they leave the body's end undefined. On a 1xx or 204 response it is dropped: "A server
+/// MUST NOT send a Content-Length header field in any response with a status code of 1xx
+/// (Informational) or 204 (No Content)."
+fn check_content_length(
+    code: u16,
+    headers: &mut Vec<(String, String)>,
+) -> Result<(), ProtocolError> {
+    let mut value: Option<&str> = None;
+    for (name, v) in headers.iter() {
+        if !name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        // A list of one repeated value (`5, 5`) counts as that value.
+        for item in v.split(',').map(|i| i.trim_matches([' ', '\t'])) {
+            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ProtocolError(format!(
+                    "invalid Content-Length {v:?}: it must be a number of bytes"
+                )));
+            }
+            match value {
+                Some(seen) if seen.trim_start_matches('0') != item.trim_start_matches('0') => {
+                    return Err(ProtocolError(format!(
+                        "two different Content-Length values, {seen:?} and {item:?}"
+                    )));
+                }
+                Some(_) => {}
+                None => value = Some(item),
+            }
+        }
+    }
+    let Some(value) = value.map(str::to_string) else {
+        return Ok(());
+    };
+    let no_length = (100..200).contains(&code) || code == 204;
+    if no_length && !value.trim_start_matches('0').is_empty() {
+        log::warn(&format!(
+            "dropped 'Content-Length: {value}' from a {code} response, which has no content \
+             (RFC 9110 section 8.6)"
+        ));
+    }
+    let mut kept_one = false;
+    headers.retain_mut(|(name, v)| {
+        if !name.eq_ignore_ascii_case("content-length") {
+            return true;
+        }
+        if no_length || kept_one {
+            return false;
+        }
+        kept_one = true;
+        *v = value.clone();
+        true
+    });
+    Ok(())
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -324,11 +428,14 @@ pub fn run(
     app: &Bound<'_, PyAny>,
     environ: Bound<'_, PyAny>,
     sink: SharedSink,
+    head_request: bool,
 ) -> Outcome {
     let state = Arc::new(Mutex::new(State {
         sink,
         head: None,
         head_sent: false,
+        head_request,
+        bodiless: false,
         finished: false,
     }));
     let outcome = match Bound::new(
@@ -375,6 +482,7 @@ fn drive(
         Ok(false) => Ok(()),
         Err(e) => Err(e),
     };
+    let iterated = iterated.and_then(|()| lock(state).send_held_head().map_err(send_failure));
     match (iterated, closed) {
         (Ok(()), Ok(())) => Outcome::Complete,
         (Err(failure), Ok(())) => fail(py, state, failure),
@@ -474,10 +582,17 @@ fn fail(py: Python<'_>, state: &Arc<Mutex<State>>, failure: Failure) -> Outcome 
     ));
     let (head, body) = ResponseHead::error(500, "Internal Server Error");
     st.head_sent = true;
+    let head_request = st.head_request;
     let mut sink = lock(&st.sink);
     let sent = sink
         .send_head(&head, Some(body.len() as u64))
-        .and_then(|()| sink.send_body(&body));
+        .and_then(|()| {
+            if head_request {
+                Ok(())
+            } else {
+                sink.send_body(&body)
+            }
+        });
     match sent {
         Ok(()) => Outcome::FailedBeforeHeaders,
         Err(e) => Outcome::SinkFailed(e),

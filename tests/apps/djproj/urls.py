@@ -12,4 +12,5 @@ urlpatterns = [
     path("where/", views.where),
     path("café/", views.cafe),
     path("boom/", views.boom),
+    path("cookie/", views.cookie),
 ]

@@ -60,6 +60,12 @@ def where(request):
     )
 
 
+def cookie(request):
+    response = HttpResponse(status=204)
+    response.set_cookie("seen", "1")
+    return response
+
+
 def cafe(request):
     return JsonResponse({"path": request.path})
 
