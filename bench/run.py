@@ -46,7 +46,9 @@ HELLO = b"Hello, world!\n"
 # Lambda's limit on a synchronous reply, as rwsgi applies it (src/lambda/reply.rs).
 LAMBDA_REPLY_LIMIT = 6_291_556
 
-COMPARISONS = ["lambda-warm", "lambda-cold", "lambda-package", "cgi", "cli", "big-bodies", "memory"]
+COMPARISONS = [
+    "lambda-warm", "lambda-cold", "lambda-package", "cgi", "cli", "big-bodies", "memory", "fastcgi",
+]
 TITLES = {
     "lambda-warm": "Lambda, warm invocations",
     "lambda-cold": "Lambda, cold start",
@@ -55,6 +57,7 @@ TITLES = {
     "cli": "One-shot CLI",
     "big-bodies": "Big bodies",
     "memory": "Memory after many invocations",
+    "fastcgi": "FastCGI under nginx",
 }
 
 # How much of everything a run does. The full plan takes six or seven minutes on a 2-core machine;
@@ -77,6 +80,8 @@ PLANS = {
         "big_cgi_rounds": 15,
         "memory_rounds": 5,
         "memory_count": 10000,
+        "fastcgi_rounds": 3,
+        "fastcgi_seconds": 8,
         "warmup": 2,
     },
     "quick": {
@@ -96,6 +101,8 @@ PLANS = {
         "big_cgi_rounds": 3,
         "memory_rounds": 1,
         "memory_count": 2000,
+        "fastcgi_rounds": 1,
+        "fastcgi_seconds": 2,
         "warmup": 1,
     },
 }
@@ -959,6 +966,355 @@ def ab(url, requests, what):
     return {"requests_per_s": float(rate.group(1))}
 
 
+# ---------------------------------------------------------------------------------------------
+# FastCGI under nginx
+
+FASTCGI_SIDE = "rwsgi fastcgi"
+FLUP = "flup fcgi_fork"
+GUNICORN = "gunicorn (sync) via proxy_pass"
+RWSGI_CGI = "rwsgi CGI via fcgiwrap"
+FASTCGI_SIDES = [FASTCGI_SIDE, FLUP, GUNICORN, RWSGI_CGI]
+# Processes serving requests on each side, as the comparison's terms say: two workers each.
+FASTCGI_WORKERS = 2
+
+FLUP_SCRIPT = """\
+import sys
+from flup.server.fcgi_fork import WSGIServer
+
+sys.path.insert(0, {apps!r})
+from {module} import {name} as app
+
+WSGIServer(app, bindAddress={sock!r}, minSpare={n}, maxSpare={n}, maxChildren={n}, maxRequests=0).run()
+"""
+
+
+class NginxSides:
+    """One nginx (one worker, as the machine has two CPUs and the backends need them) with one
+    server block per side on its own port, in front of: `rwsgi fastcgi` on a Unix socket, flup's
+    pre-fork FastCGI server on another, gunicorn's sync workers behind proxy_pass, and rwsgi as a
+    CGI program under fcgiwrap. nginx opens a new connection to the backend for every request on
+    every side (no upstream keepalive), so all four pay the same."""
+
+    def __init__(self, work, module):
+        self.root = work / f"nginx-{module}"
+        self.module = module
+        self.procs = []
+        self.ports = {}
+        # Each side's own process (the parent of its workers), for its CPU time.
+        self.pids = {}
+
+    def _spawn(self, argv, name, env=None, cwd=None):
+        out = open(self.root / f"{name}.log", "wb")
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd or self.root,
+            env=env or BASE_ENV,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
+        out.close()
+        self.procs.append(proc)
+        return proc
+
+    def _wait_socket(self, path, proc, what):
+        deadline = time.monotonic() + 30
+        while not path.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"{what} did not start:\n" + self._logs())
+            time.sleep(0.05)
+
+    def _logs(self):
+        return "\n".join(
+            f"--- {p.name}:\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(self.root.glob("*.log"))
+        )
+
+    def __enter__(self):
+        try:
+            return self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def _start(self):
+        self.root.mkdir(parents=True)
+        module, name = APP_SPECS[self.module].split(":")
+        env = dict(BASE_ENV, RWSGI_VENV=str(VENV))
+        socks = {side: self.root / f"side{i}.sock" for i, side in enumerate(FASTCGI_SIDES)}
+
+        proc = self._spawn(
+            [str(RWSGI), "fastcgi", "--bind", f"unix:{socks[FASTCGI_SIDE]}", "--workers", str(FASTCGI_WORKERS),
+             "--app", APP_SPECS[self.module]],
+            "rwsgi", env=env, cwd=APPS,
+        )
+        self.pids[FASTCGI_SIDE] = proc.pid
+        self._wait_socket(socks[FASTCGI_SIDE], proc, "rwsgi fastcgi")
+
+        flup = self.root / "flup_server.py"
+        flup.write_text(FLUP_SCRIPT.format(apps=str(APPS), module=module, name=name, sock=str(socks[FLUP]),
+                                           n=FASTCGI_WORKERS))
+        proc = self._spawn([str(PYTHON), str(flup)], "flup")
+        self.pids[FLUP] = proc.pid
+        self._wait_socket(socks[FLUP], proc, "flup")
+
+        proc = self._spawn(
+            [str(VENV / "bin" / "gunicorn"), "--workers", str(FASTCGI_WORKERS), "--worker-class", "sync",
+             "--bind", f"unix:{socks[GUNICORN]}", "--chdir", str(APPS), "--log-level", "warning",
+             APP_SPECS[self.module]],
+            "gunicorn",
+        )
+        self.pids[GUNICORN] = proc.pid
+        self._wait_socket(socks[GUNICORN], proc, "gunicorn")
+
+        cgi_dir = self.root / "cgi-bin"
+        cgi_dir.mkdir()
+        script = cgi_dir / "app.wsgi"
+        script.write_text(f"#!{RWSGI}\nfrom {module} import {name}\n")
+        script.chmod(0o755)
+        shutil.copy(APPS / f"{module}.py", cgi_dir)
+        fcgiwrap = shutil.which("fcgiwrap", path=BASE_ENV["PATH"] + ":/usr/sbin:/sbin")
+        if not fcgiwrap:
+            raise BenchError("fcgiwrap is not installed (bench/run installs it)")
+        proc = self._spawn([fcgiwrap, "-c", str(FASTCGI_WORKERS), "-s", f"unix:{socks[RWSGI_CGI]}"], "fcgiwrap")
+        self.pids[RWSGI_CGI] = proc.pid
+        self._wait_socket(socks[RWSGI_CGI], proc, "fcgiwrap")
+
+        servers = []
+        for side in FASTCGI_SIDES:
+            port = free_port()
+            self.ports[side] = port
+            if side == GUNICORN:
+                upstream = f"proxy_pass http://unix:{socks[side]}:;\n            proxy_set_header Host $host;"
+            else:
+                upstream = (
+                    f"fastcgi_pass unix:{socks[side]};\n            include /etc/nginx/fastcgi_params;\n"
+                    f"            fastcgi_param SCRIPT_FILENAME {script};\n"
+                    f"            fastcgi_param SCRIPT_NAME /;\n"
+                    f"            fastcgi_param PATH_INFO $uri;\n"
+                    f"            fastcgi_param RWSGI_VENV {VENV};"
+                )
+            servers.append(
+                f"    server {{\n        listen 127.0.0.1:{port};\n        location / {{\n            {upstream}\n"
+                "        }\n    }\n"
+            )
+        run_dir = self.root / "run"
+        run_dir.mkdir()
+        conf = self.root / "nginx.conf"
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf.write_text(
+            f"{user}worker_processes 1;\npid {run_dir}/nginx.pid;\nerror_log {self.root}/nginx-error.log;\n"
+            "events { worker_connections 1024; }\n"
+            f"http {{\n    access_log off;\n    client_body_temp_path {run_dir}/body;\n"
+            f"    fastcgi_temp_path {run_dir}/fastcgi;\n    proxy_temp_path {run_dir}/proxy;\n"
+            f"    uwsgi_temp_path {run_dir}/uwsgi;\n    scgi_temp_path {run_dir}/scgi;\n"
+            + "".join(servers)
+            + "}\n"
+        )
+        nginx = shutil.which("nginx", path=BASE_ENV["PATH"] + ":/usr/sbin:/sbin")
+        if not nginx:
+            raise BenchError("nginx is not installed (bench/run installs it)")
+        proc = self._spawn([nginx, "-c", str(conf), "-e", str(self.root / "nginx-error.log"), "-g", "daemon off;"],
+                           "nginx")
+        deadline = time.monotonic() + 20
+        for port in self.ports.values():
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise BenchError("nginx did not start:\n" + self._logs())
+                    time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        for proc in reversed(self.procs):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:
+                proc.wait()
+        self.procs = []
+
+
+def tree_cpu_s(pid):
+    """CPU seconds used by a process and everything under it, the children that ended (and were
+    waited for) included: utime, stime, cutime and cstime of each (proc(5))."""
+    total = 0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += sum(int(f) for f in fields[11:15])
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    return total / os.sysconf("SC_CLK_TCK") + sum(tree_cpu_s(int(c)) for c in children)
+
+
+def wrk(url, seconds, what):
+    """Requests/s and latency percentiles from wrk: one thread, eight connections, and a timeout
+    long enough for a CGI request that waits behind seven others."""
+    out = run_checked(
+        ["wrk", "-t1", "-c8", f"-d{seconds}s", "--timeout", "60s", "--latency", url],
+        seconds + 120,
+        f"wrk against {what}",
+    )
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
+    if not rate or errors:
+        raise BenchError(f"wrk against {what} ({url}) reports errors:\n{out}")
+
+    def ms(label):
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\b", out, re.MULTILINE)
+        if not m:
+            return None
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    done = re.search(r"(\d+) requests in", out)
+    return {
+        "requests_per_s": float(rate.group(1)),
+        "requests": int(done.group(1)) if done else None,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+    }
+
+
+def compare_fastcgi(ctx):
+    plan = ctx.plan
+    cases = {}
+    for module in ("hello", "flaskapp"):
+        log(f"  {APP_LABELS[module]}")
+        with NginxSides(ctx.work, module) as sides:
+            for side, port in sides.ports.items():
+                try:
+                    body = urllib_get(f"http://127.0.0.1:{port}/")
+                except OSError as e:
+                    raise BenchError(f"{side} did not answer: {e}\n" + sides._logs()) from e
+                if body != HELLO:
+                    raise BenchError(f"{side} answered {body[:200]!r}, not {HELLO!r}:\n" + sides._logs())
+            sides_list = [Side(s, []) for s in FASTCGI_SIDES]
+
+            def measure(side, sides=sides):
+                seconds = plan["fastcgi_seconds"]
+                if side.name == RWSGI_CGI:
+                    seconds = max(2, seconds // 2)
+                before = tree_cpu_s(sides.pids[side.name])
+                result = wrk(f"http://127.0.0.1:{sides.ports[side.name]}/", seconds, side.name)
+                cpu = tree_cpu_s(sides.pids[side.name]) - before
+                # The server's own CPU per request (its workers, and for CGI the programs it
+                # started): a measure that other processes on the machine disturb far less than
+                # the rate.
+                result["cpu_us"] = cpu * 1e6 / result["requests"] if result["requests"] else None
+                # fcgiwrap does not wait for the programs it starts in a way that adds their CPU
+                # time to its own (what is found is a fraction of it): no number beats a wrong one.
+                if side.name == RWSGI_CGI:
+                    result["cpu_us"] = None
+                log(f"    {side.name}: {result['requests_per_s']:,.0f}/s, {result['cpu_us'] or 0:,.0f} µs CPU each")
+                return result
+
+            samples = alternate(sides_list, plan["fastcgi_rounds"], 0, measure)
+        cases[module] = {"samples": samples, "median": {k: medians(v) for k, v in samples.items()}}
+    versions = {}
+    for package in ("flup", "gunicorn"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    for name, argv, pattern in (
+        ("nginx", ["nginx", "-v"], r"nginx/(\S+)"),
+        ("wrk", ["wrk", "-v"], r"wrk (\S+)"),
+    ):
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              env=dict(BASE_ENV, PATH=BASE_ENV["PATH"] + ":/usr/sbin"))
+        m = re.search(pattern, proc.stdout + proc.stderr)
+        versions[name] = m.group(1) if m else None
+    return {"cases": cases, "workers": FASTCGI_WORKERS, "versions": versions}
+
+
+def urllib_get(url):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read()
+
+
+def render_fastcgi(c, results):
+    v = c.get("versions", {})
+    out = [
+        f"Requests per second and latency through nginx {v.get('nginx')} (one worker), driven by wrk "
+        f"{v.get('wrk')} (one thread, eight connections), {c['workers']} workers on every side: "
+        f"`rwsgi fastcgi` on a Unix socket; flup {v.get('flup')}'s pre-fork FastCGI server; gunicorn "
+        f"{v.get('gunicorn')} sync workers behind `proxy_pass`; rwsgi as a CGI program under fcgiwrap "
+        "(`-c 2`). nginx opens a new backend connection per request on every side. CPU is the "
+        "server's own per request (its processes and, for CGI, the programs it started; not "
+        "nginx's), which other processes on the machine disturb far less than the rate. Medians of "
+        "the rounds; the sides ran alternately.",
+        "",
+    ]
+    rows = []
+    for module, case in c["cases"].items():
+        m = case["median"]
+        for side in FASTCGI_SIDES:
+            s = m[side]
+            r = ratio(m[FASTCGI_SIDE]["requests_per_s"], s["requests_per_s"])
+            rows.append(
+                [
+                    APP_LABELS[module],
+                    side,
+                    f"{s['requests_per_s']:,.0f}",
+                    f"{s['p50_ms']:.2f}" if s.get("p50_ms") is not None else "—",
+                    f"{s['p99_ms']:.2f}" if s.get("p99_ms") is not None else "—",
+                    f"{s['cpu_us']:,.0f}" if s.get("cpu_us") is not None else "—",
+                    "" if side == FASTCGI_SIDE else fmt_ratio(r),
+                    ""
+                    if side == FASTCGI_SIDE
+                    else fmt_ratio(ratio(m[FASTCGI_SIDE].get("cpu_us"), s.get("cpu_us"))),
+                ]
+            )
+    out.append(
+        table(
+            ["app", "server", "requests/s", "p50 ms", "p99 ms", "CPU µs each", "rwsgi/this (rate)",
+             "rwsgi/this (CPU)"],
+            rows,
+        )
+    )
+    return out
+
+
+def fastcgi_targets(comps):
+    out = []
+    if "fastcgi" not in comps:
+        return out
+    cases = comps["fastcgi"]["cases"]
+    goals = [
+        ("hello", FLUP, 1.5),
+        ("hello", GUNICORN, 1.3),
+        ("flaskapp", FLUP, 1.1),
+        ("flaskapp", GUNICORN, 1.1),
+        ("flaskapp", RWSGI_CGI, 20.0),
+    ]
+    for module, other, goal in goals:
+        m = cases[module]["median"]
+        r = ratio(m[FASTCGI_SIDE]["requests_per_s"], m[other]["requests_per_s"])
+        out.append(
+            Target(
+                "fastcgi",
+                f"{APP_LABELS[module]}: requests/s under nginx vs {other}",
+                f"{m[FASTCGI_SIDE]['requests_per_s']:,.0f}/s",
+                f"{m[other]['requests_per_s']:,.0f}/s",
+                r,
+                f"{r:.2f}x",
+                f">= {goal}x",
+                r is not None and r >= goal,
+            )
+        )
+    return out
+
+
 def compare_cli(ctx):
     cases = {}
     for module in ("hello", "flaskapp"):
@@ -1380,6 +1736,7 @@ def targets(results):
                         pm <= 4.0,
                     )
                 )
+    out += fastcgi_targets(comps)
     return out
 
 
@@ -1863,6 +2220,7 @@ RENDERERS = {
     "cli": render_cli,
     "big-bodies": render_big_bodies,
     "memory": render_memory,
+    "fastcgi": render_fastcgi,
 }
 
 
@@ -2061,6 +2419,7 @@ RUNNERS = {
     "cli": compare_cli,
     "big-bodies": compare_big_bodies,
     "memory": compare_memory,
+    "fastcgi": compare_fastcgi,
 }
 
 
@@ -2069,12 +2428,15 @@ def write_reports(results, out_dir):
     plot(results, out_dir / "results.png")
 
 
-def preflight():
+def preflight(chosen):
     for path, hint in (
         (RWSGI, "cargo build --release"),
         (API, "cargo build --release --manifest-path bench/runtime-api/Cargo.toml"),
         (PYTHON, "bench/run creates it"),
     ):
+        # The FastCGI comparison has no use for the fake Runtime API.
+        if path == API and set(chosen) <= {"fastcgi"}:
+            continue
         if not path.exists():
             raise BenchError(f"{path} is missing ({hint}); start the benchmarks with bench/run")
     embedded = re.search(r"Python (\d+\.\d+)", run_checked([str(RWSGI), "--version"], 30, "rwsgi --version"))
@@ -2138,7 +2500,7 @@ def main():
     except OSError:
         pass
     niceness = os.getpriority(os.PRIO_PROCESS, 0)
-    preflight()
+    preflight(chosen)
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     results = {
         "date": date,

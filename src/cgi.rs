@@ -380,6 +380,44 @@ impl<W: Write + Send> ResponseSink for CgiSink<W> {
     }
 }
 
+/// Imports the app of a drop-in script (the file the kernel named, or `spec` when given), else
+/// `RWSGI_APP`. Shared by CGI and FastCGI, which run the same scripts; `base_dirs` are the
+/// mode's own import folders.
+pub fn load_script_app(
+    script: Option<&Path>,
+    spec: Option<String>,
+    venv: Option<PathBuf>,
+    base_dirs: Vec<PathBuf>,
+) -> Result<crate::python::App> {
+    let spec = match (spec, script, crate::env_nonempty("RWSGI_APP")) {
+        (Some(spec), _, _) => spec,
+        (None, Some(script), _) => script.to_string_lossy().into_owned(),
+        (None, None, Some(spec)) => spec,
+        (None, None, None) => {
+            return Err(Error::Usage(
+                "no app to run: start rwsgi as the interpreter of a script (#!/usr/bin/env rwsgi) \
+                 or set RWSGI_APP in the server's configuration"
+                    .into(),
+            ));
+        }
+    };
+    crate::load_app(
+        &spec,
+        crate::AppPlace {
+            venv,
+            // The .venv beside the script, as in every mode (crate::app_folder_venv).
+            default_venv: None,
+            base_dirs,
+            cgi_script: script.map(Path::to_path_buf),
+            signal_handlers: false,
+            lambda_handler: false,
+            // A server may end the program as soon as it has the whole response (lighttpd sends
+            // SIGTERM): what the app printed must already be in the error log by then.
+            line_buffered: true,
+        },
+    )
+}
+
 /// Runs one CGI request. `script` is the drop-in script the kernel named, if any.
 pub fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
     // httpoxy (CVE-2016-5385): a client's `Proxy:` header arrives as HTTP_PROXY, which HTTP
@@ -430,33 +468,7 @@ pub fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
         }
     };
 
-    let spec = match (&script, crate::env_nonempty("RWSGI_APP")) {
-        (Some(script), _) => script.to_string_lossy().into_owned(),
-        (None, Some(spec)) => spec,
-        (None, None) => {
-            crate::log::error(
-                "no app to run: start rwsgi as the interpreter of a script (#!/usr/bin/env rwsgi) \
-                 or set RWSGI_APP in the server's configuration",
-            );
-            send_error(500, "Internal Server Error");
-            return Ok(1);
-        }
-    };
-    let app = crate::load_app(
-        &spec,
-        crate::AppPlace {
-            venv: None,
-            // The .venv beside the script, as in every mode (crate::app_folder_venv).
-            default_venv: None,
-            base_dirs: Vec::new(),
-            cgi_script: script.clone(),
-            signal_handlers: false,
-            lambda_handler: false,
-            // A server may end the program as soon as it has the whole response (lighttpd sends
-            // SIGTERM): what the app printed must already be in the error log by then.
-            line_buffered: true,
-        },
-    );
+    let app = load_script_app(script.as_deref(), None, None, Vec::new());
     let app = match app {
         Ok(app) => app,
         Err(e) => {

@@ -47,6 +47,19 @@ pub enum Extension {
     /// The context of a function invocation, given to the app as an object with the attributes
     /// of AWS's Python runtime context.
     Invocation(InvocationContext),
+    /// A stream the app's `wsgi.errors` writes to instead of `sys.stderr` (FastCGI's
+    /// `FCGI_STDERR`, which lands in the web server's error log).
+    Errors(ErrorWriter),
+}
+
+/// Where a request's `wsgi.errors` text goes.
+#[derive(Clone)]
+pub struct ErrorWriter(pub Arc<std::sync::Mutex<dyn io::Write + Send>>);
+
+impl std::fmt::Debug for ErrorWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErrorWriter")
+    }
 }
 
 /// What AWS's Python runtime tells a handler about its invocation (its `context` argument).

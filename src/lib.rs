@@ -9,6 +9,7 @@ pub mod app_spec;
 pub mod cgi;
 pub mod cli;
 pub mod error;
+pub mod fastcgi;
 pub mod http;
 pub mod json;
 pub mod lambda;
@@ -17,6 +18,7 @@ pub mod mode;
 pub mod multipart;
 pub mod python;
 pub mod stdio;
+pub mod workers;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -29,7 +31,12 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Runs the process: decides the mode and runs it. Returns the exit status.
 pub fn run(argv: Vec<OsString>) -> Result<u8> {
-    let mode = mode::detect(&argv, |name| std::env::var_os(name), Path::is_file);
+    let mode = mode::detect(
+        &argv,
+        |name| std::env::var_os(name),
+        Path::is_file,
+        fastcgi::is_listening_socket(0),
+    );
     let result = run_mode(mode);
     python::finish();
     result
@@ -38,6 +45,13 @@ pub fn run(argv: Vec<OsString>) -> Result<u8> {
 fn run_mode(mode: Mode) -> Result<u8> {
     set_hosting(match &mode {
         Mode::Cgi { .. } => Hosting::Cgi,
+        // Started by the web server, the app is named in its configuration, as under CGI;
+        // `rwsgi fastcgi` is named on its command line.
+        Mode::Fastcgi {
+            server_started: true,
+            ..
+        } => Hosting::Cgi,
+        Mode::Fastcgi { .. } => Hosting::CommandLine,
         Mode::Lambda { .. } => Hosting::Lambda,
         Mode::Call { .. } | Mode::Event { .. } => Hosting::CommandLine,
         Mode::Version | Mode::Help | Mode::Usage { .. } => Hosting::CommandLine,
@@ -67,6 +81,11 @@ fn run_mode(mode: Mode) -> Result<u8> {
         Mode::Event { args } => lambda::local::event_main(args),
         Mode::Lambda { args } => lambda::runtime::main(args),
         Mode::Cgi { script, args } => cgi::main(script, args),
+        Mode::Fastcgi {
+            script,
+            args,
+            server_started,
+        } => fastcgi::main(script, args, server_started),
     }
 }
 
@@ -78,13 +97,15 @@ pub fn version_text() -> String {
 
 fn usage_text() -> String {
     format!(
-        "rwsgi {VERSION}: run a Python WSGI app on AWS Lambda, as CGI, or from the command line.
+        "rwsgi {VERSION}: run a Python WSGI app on AWS Lambda, as CGI or FastCGI, or from the command line.
 
 Usage:
   rwsgi call [OPTIONS] [METHOD] TARGET   one request, no server (also as `rwsgi-call`);
                                          `rwsgi call --help` lists the options
   rwsgi event [FILE|-]                   one Lambda event, printing the reply
   rwsgi cgi [SCRIPT]                     a CGI request (automatic when GATEWAY_INTERFACE is set)
+  rwsgi fastcgi [OPTIONS] [SCRIPT]       a FastCGI server (automatic when fd 0 is a listening
+                                         socket); `rwsgi fastcgi --help` lists the options
   rwsgi lambda                           the Lambda runtime loop (automatic when
                                          AWS_LAMBDA_RUNTIME_API is set)
   rwsgi --version

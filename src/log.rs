@@ -44,7 +44,26 @@ pub fn log(level: Level, message: &str) {
         line.push('\n');
         line
     };
+    if let Some(writer) = REQUEST_WRITER
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        let mut w = writer.0.lock().unwrap_or_else(|p| p.into_inner());
+        if w.write_all(line.as_bytes()).is_ok() {
+            return;
+        }
+    }
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// Where the lines go while a request is served, instead of stderr: FastCGI sends them to the
+/// web server's error log as the request's FCGI_STDERR.
+static REQUEST_WRITER: Mutex<Option<crate::http::ErrorWriter>> = Mutex::new(None);
+
+/// Sends the following lines to `writer` (`None`: back to stderr).
+pub fn set_request_writer(writer: Option<crate::http::ErrorWriter>) {
+    *REQUEST_WRITER.lock().unwrap_or_else(|p| p.into_inner()) = writer;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,14 @@ pub enum Mode {
         script: Option<PathBuf>,
         args: Vec<OsString>,
     },
+    /// FastCGI: `rwsgi fastcgi` (`server_started` false), or started by a web server with a
+    /// listening socket on fd 0 (`server_started` true; `script` is the drop-in script the
+    /// kernel named in argv[1]).
+    Fastcgi {
+        script: Option<PathBuf>,
+        args: Vec<OsString>,
+        server_started: bool,
+    },
     /// The Lambda custom-runtime loop.
     Lambda {
         args: Vec<OsString>,
@@ -34,11 +42,14 @@ pub enum Mode {
 }
 
 /// Decides the mode. `argv` is the whole command line, argv[0] included; `env` reads one
-/// environment variable; `is_file` says whether a path names a file.
+/// environment variable; `is_file` says whether a path names a file; `fd0_listens` whether
+/// fd 0 is a listening socket (FastCGI's FCGI_LISTENSOCK_FILENO: the web server started this
+/// process as a FastCGI application, as mod_fcgid and lighttpd's `bin-path` do).
 pub fn detect(
     argv: &[OsString],
     env: impl Fn(&str) -> Option<OsString>,
     is_file: impl Fn(&Path) -> bool,
+    fd0_listens: bool,
 ) -> Mode {
     let rest: Vec<OsString> = argv.iter().skip(1).cloned().collect();
     let program = argv
@@ -74,6 +85,13 @@ pub fn detect(
                 .map(PathBuf::from);
             return Mode::Cgi { script, args };
         }
+        Some("fastcgi") => {
+            return Mode::Fastcgi {
+                script: None,
+                args: after_first(),
+                server_started: false,
+            };
+        }
         Some("--version" | "-V") => return Mode::Version,
         Some("--help" | "-h" | "help") => return Mode::Help,
         _ => {}
@@ -82,6 +100,15 @@ pub fn detect(
     let script = first.filter(|a| is_file(Path::new(a))).map(PathBuf::from);
     if set("AWS_LAMBDA_RUNTIME_API") {
         return Mode::Lambda { args: rest };
+    }
+    if fd0_listens {
+        // The same `#!/usr/bin/env rwsgi` script as under CGI: the server runs the script, so
+        // argv[1] names it; the server passes no other arguments.
+        return Mode::Fastcgi {
+            script,
+            args: rest,
+            server_started: true,
+        };
     }
     if set("GATEWAY_INTERFACE") {
         // The kernel runs `#!/usr/bin/env rwsgi` scripts as `rwsgi /path/to/script`; servers
@@ -101,6 +128,10 @@ mod tests {
     }
 
     fn run(argv: &[&str], env: &[(&str, &str)]) -> Mode {
+        run_fd0(argv, env, false)
+    }
+
+    fn run_fd0(argv: &[&str], env: &[(&str, &str)], fd0_listens: bool) -> Mode {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -113,7 +144,55 @@ mod tests {
                     .map(|(_, v)| OsString::from(v))
             },
             |p| p.to_str().is_some_and(|s| s.ends_with(".wsgi")),
+            fd0_listens,
         )
+    }
+
+    #[test]
+    fn fastcgi() {
+        let cgi = [("GATEWAY_INTERFACE", "CGI/1.1")];
+        let lambda = [("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")];
+        // Started by mod_fcgid or lighttpd's bin-path: the script in argv[1], fd 0 listening,
+        // with or without CGI variables in the environment.
+        for env in [&[][..], &cgi[..]] {
+            assert_eq!(
+                run_fd0(&["rwsgi", "/srv/cgi-bin/app.wsgi"], env, true),
+                Mode::Fastcgi {
+                    script: Some("/srv/cgi-bin/app.wsgi".into()),
+                    args: os(&["/srv/cgi-bin/app.wsgi"]),
+                    server_started: true,
+                }
+            );
+        }
+        assert_eq!(
+            run_fd0(&["/usr/bin/rwsgi"], &[], true),
+            Mode::Fastcgi {
+                script: None,
+                args: vec![],
+                server_started: true,
+            }
+        );
+        assert_eq!(
+            run(&["rwsgi", "fastcgi", "--bind", "unix:/run/a.sock"], &cgi),
+            Mode::Fastcgi {
+                script: None,
+                args: os(&["--bind", "unix:/run/a.sock"]),
+                server_started: false,
+            }
+        );
+        // Subcommands and Lambda come first.
+        assert_eq!(run_fd0(&["rwsgi", "--version"], &[], true), Mode::Version);
+        assert_eq!(
+            run_fd0(&["rwsgi"], &lambda, true),
+            Mode::Lambda { args: vec![] }
+        );
+        assert_eq!(
+            run_fd0(&["rwsgi", "cgi"], &[], true),
+            Mode::Cgi {
+                script: None,
+                args: vec![]
+            }
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! End-to-end tests of CGI mode (spec/cgi.md) under real web servers: lighttpd with mod_cgi,
-//! Apache httpd with mod_cgid, and nginx with fcgiwrap. Each server is started once per run on
+//! Apache httpd with mod_cgid, and nginx with fcgiwrap; and of FastCGI mode with the same
+//! scripts and cases: lighttpd with mod_fastcgi and Apache with mod_fcgid starting the scripts
+//! themselves, and nginx with `rwsgi fastcgi` on Unix sockets. Each server is started once per run on
 //! 127.0.0.1, from its configuration in `cgi/` with the placeholders filled in, and driven over
 //! HTTP/1.1 by the small client at the end of this file. The drop-in scripts they run are in
 //! `tests/apps/cgi-bin/`.
@@ -50,6 +52,7 @@ const APP_MODULES: &[&str] = &[
     "raising.py",
     "protocol.py",
     "flask_app.py",
+    "fcgi_app.py",
     "djproj",
     "files",
 ];
@@ -149,6 +152,8 @@ struct Staging {
     doc_root: PathBuf,
     /// Files the streaming test creates for stream.wsgi to find.
     markers: PathBuf,
+    /// Where the apps write files for the tests to find (writable by the servers' workers).
+    written: PathBuf,
     /// The readable copy of the embedded Python, for PYTHONHOME.
     python_home: PathBuf,
     /// `3.11.7`.
@@ -179,6 +184,7 @@ fn build_staging() -> Result<Staging, String> {
         cgi_dir: root.join("cgi-bin"),
         doc_root: root.join("htdocs"),
         markers: root.join("markers"),
+        written: root.join("written"),
         python_home: root.join("python"),
         python_version: String::new(),
         root,
@@ -192,6 +198,7 @@ fn build_staging() -> Result<Staging, String> {
     ] {
         make_dir(dir, 0o755)?;
     }
+    make_dir(&staging.written, 0o1777)?;
 
     // The binary, copied, and found on PATH through a link, as an installed one would be.
     let binary = staging.root.join("rwsgi-build").join("rwsgi");
@@ -452,6 +459,12 @@ enum Kind {
     Lighttpd,
     Apache,
     Nginx,
+    /// lighttpd with mod_fastcgi (`cgi/lighttpd-fastcgi.conf`).
+    LighttpdFastcgi,
+    /// Apache with mod_fcgid (`cgi/apache-fcgid.conf`).
+    ApacheFcgid,
+    /// nginx with `rwsgi fastcgi` (`cgi/nginx-fastcgi.conf`).
+    NginxFastcgi,
 }
 
 impl Kind {
@@ -460,15 +473,37 @@ impl Kind {
             Kind::Lighttpd => "lighttpd",
             Kind::Apache => "apache",
             Kind::Nginx => "nginx",
+            Kind::LighttpdFastcgi => "lighttpd-fastcgi",
+            Kind::ApacheFcgid => "apache-fcgid",
+            Kind::NginxFastcgi => "nginx-fastcgi",
         }
+    }
+
+    /// The web server, whichever way it runs rwsgi: where the servers differ in what they pass
+    /// and how they answer, FastCGI and CGI agree.
+    fn server(self) -> Kind {
+        match self {
+            Kind::LighttpdFastcgi => Kind::Lighttpd,
+            Kind::ApacheFcgid => Kind::Apache,
+            Kind::NginxFastcgi => Kind::Nginx,
+            cgi => cgi,
+        }
+    }
+
+    fn fastcgi(self) -> bool {
+        self.server() != self
     }
 }
 
 struct Server {
     kind: Kind,
     port: u16,
-    /// The file the CGI programs' stderr ends up in.
+    /// The file the CGI programs' stderr ends up in (FastCGI: what they send as FCGI_STDERR).
     cgi_log: PathBuf,
+    /// Where what the programs write to their stderr goes (the app's `print()`, as rwsgi
+    /// points stdout there): the same file, but for lighttpd's FastCGI apps, which write to
+    /// lighttpd's own stderr.
+    stderr_log: PathBuf,
     /// What was started for it; the watchdog stops them when the run ends.
     _processes: Vec<Child>,
 }
@@ -477,10 +512,16 @@ fn server(kind: Kind) -> &'static Server {
     static LIGHTTPD: OnceLock<Result<Server, String>> = OnceLock::new();
     static APACHE: OnceLock<Result<Server, String>> = OnceLock::new();
     static NGINX: OnceLock<Result<Server, String>> = OnceLock::new();
+    static LIGHTTPD_FASTCGI: OnceLock<Result<Server, String>> = OnceLock::new();
+    static APACHE_FCGID: OnceLock<Result<Server, String>> = OnceLock::new();
+    static NGINX_FASTCGI: OnceLock<Result<Server, String>> = OnceLock::new();
     let cell = match kind {
         Kind::Lighttpd => &LIGHTTPD,
         Kind::Apache => &APACHE,
         Kind::Nginx => &NGINX,
+        Kind::LighttpdFastcgi => &LIGHTTPD_FASTCGI,
+        Kind::ApacheFcgid => &APACHE_FCGID,
+        Kind::NginxFastcgi => &NGINX_FASTCGI,
     };
     match cell.get_or_init(|| start(kind)) {
         Ok(server) => server,
@@ -511,8 +552,12 @@ fn start_once(kind: Kind, staging: &Staging, attempt: u32) -> Result<Server, Str
     make_dir(&dir, 0o755)?;
     make_dir(&run_dir, 0o755)?;
     make_dir(&log_dir, 0o755)?;
+    let template = match kind {
+        Kind::ApacheFcgid => "apache-fcgid.conf".to_string(),
+        other => format!("{}.conf", other.name()),
+    };
     let mut config = fill(
-        &repo().join("cgi").join(format!("{}.conf", kind.name())),
+        &repo().join("cgi").join(template),
         &[
             ("@PORT@", port.to_string()),
             ("@DOC_ROOT@", staging.doc_root.display().to_string()),
@@ -587,6 +632,87 @@ fn start_once(kind: Kind, staging: &Staging, attempt: u32) -> Result<Server, Str
             )?);
             log_dir.join("error.log")
         }
+        Kind::LighttpdFastcgi => {
+            let uploads = run_dir.join("uploads");
+            make_dir(&uploads, 0o755)?;
+            hand_to_workers(&log_dir)?;
+            hand_to_workers(&uploads)?;
+            // lighttpd creates the apps' sockets after switching users.
+            hand_to_workers(&run_dir)?;
+            let config = lighttpd_fastcgi_apps(&config, staging)?;
+            let conf = write_config(&dir, "lighttpd.conf", &config)?;
+            let program = find_program(&["lighttpd"])?;
+            processes.push(spawn(&program, &["-D", "-f", &conf], &dir, "lighttpd.out")?);
+            log_dir.join("error.log")
+        }
+        Kind::ApacheFcgid => {
+            let ipc = run_dir.join("fcgid");
+            make_dir(&ipc, 0o755)?;
+            hand_to_workers(&ipc)?;
+            config.push_str(&format!(
+                "\nFcgidInitialEnv PYTHONHOME {home}\nFcgidInitialEnv LD_LIBRARY_PATH {home}/lib\n"
+            ));
+            let conf = write_config(&dir, "apache.conf", &config)?;
+            let program = find_program(&["apache2", "httpd"])?;
+            processes.push(spawn(
+                &program,
+                &["-f", &conf, "-DFOREGROUND"],
+                &dir,
+                "apache.out",
+            )?);
+            log_dir.join("error.log")
+        }
+        Kind::NginxFastcgi => {
+            // One `rwsgi fastcgi` per script, as cgi/nginx-fastcgi.conf says to start them,
+            // their stderr in nginx's error log beside what they send as FCGI_STDERR.
+            let sockets = run_dir.join("rwsgi");
+            make_dir(&sockets, 0o755)?;
+            let error_log = log_dir.join("error.log");
+            for entry in read_dir(&staging.cgi_dir)? {
+                let script = entry.path();
+                let Some(name) = script
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".wsgi"))
+                else {
+                    continue;
+                };
+                let socket = sockets.join(format!("{name}.sock"));
+                let bind = format!("unix:{}", socket.display());
+                let mut app = spawn_logging(
+                    &staging.bin_dir.join("rwsgi"),
+                    &[
+                        "fastcgi",
+                        "--bind",
+                        &bind,
+                        "--workers",
+                        "2",
+                        &script.display().to_string(),
+                    ],
+                    &dir,
+                    &error_log,
+                )?;
+                wait_until(
+                    &format!("rwsgi fastcgi {name}.wsgi"),
+                    &mut app,
+                    || socket.exists(),
+                    || dump_outputs(&dir),
+                )?;
+                hand_to_workers(&socket)?;
+                set_mode(&socket, 0o660)?;
+                processes.push(app);
+            }
+            let conf = write_config(&dir, "nginx.conf", &config)?;
+            let program = find_program(&["nginx"])?;
+            let error_log = error_log.display().to_string();
+            processes.push(spawn(
+                &program,
+                &["-c", &conf, "-e", &error_log, "-g", "daemon off;"],
+                &dir,
+                "nginx.out",
+            )?);
+            log_dir.join("error.log")
+        }
     };
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let main = processes.last_mut().expect("a server process");
@@ -596,12 +722,45 @@ fn start_once(kind: Kind, staging: &Staging, attempt: u32) -> Result<Server, Str
         || TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok(),
         || dump_outputs(&dir),
     )?;
+    let stderr_log = match kind {
+        Kind::LighttpdFastcgi => dir.join("lighttpd.out"),
+        _ => cgi_log.clone(),
+    };
     Ok(Server {
         kind,
         port,
         cgi_log,
+        stderr_log,
         _processes: processes,
     })
+}
+
+/// cgi/lighttpd-fastcgi.conf with its one app block repeated for every script, each with the
+/// readable Python copy in its environment.
+fn lighttpd_fastcgi_apps(config: &str, staging: &Staging) -> Result<String, String> {
+    let home = staging.python_home.display();
+    let config = config
+        .replace(
+            "# \"PYTHONHOME\" => \"/opt/python3.11\",",
+            &format!("\"PYTHONHOME\" => \"{home}\","),
+        )
+        .replace(
+            "# \"LD_LIBRARY_PATH\" => \"/opt/python3.11/lib\",",
+            &format!("\"LD_LIBRARY_PATH\" => \"{home}/lib\","),
+        );
+    let start = config
+        .find("fastcgi.server += (")
+        .ok_or("cgi/lighttpd-fastcgi.conf has no `fastcgi.server += (` block")?;
+    let block = config[start..].to_string();
+    let mut out = config.clone();
+    for entry in read_dir(&staging.cgi_dir)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".wsgi") && name != "hello.wsgi" {
+            out.push('\n');
+            out.push_str(&block.replace("hello.wsgi", &name));
+        }
+    }
+    Ok(out)
 }
 
 /// Gives a file to the user the servers' workers switch to (www-data) when the tests run as
@@ -685,6 +844,31 @@ fn spawn(program: &Path, args: &[&str], dir: &Path, out_name: &str) -> Result<Ch
     let err = out
         .try_clone()
         .or_say(|| format!("cannot reopen {}", out_path.display()))?;
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", SERVER_PATH)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .or_say(|| format!("cannot start {}", program.display()))?;
+    guard_process_group(&child)?;
+    Ok(child)
+}
+
+/// Starts a program as [`spawn`] does, its output appended to `log` (a server's error log).
+fn spawn_logging(program: &Path, args: &[&str], dir: &Path, log: &Path) -> Result<Child, String> {
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .or_say(|| format!("cannot open {}", log.display()))?;
+    let err = out
+        .try_clone()
+        .or_say(|| format!("cannot reopen {}", log.display()))?;
     let child = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -832,10 +1016,14 @@ impl Server {
     /// Waits until the CGI log holds every one of `needles`; the app's stderr may reach it a
     /// moment after the response.
     fn assert_logged(&self, needles: &[&str]) {
+        self.assert_in(&self.cgi_log, needles);
+    }
+
+    /// Waits until `file` holds every one of `needles`.
+    fn assert_in(&self, file: &Path, needles: &[&str]) {
         let deadline = Instant::now() + LOG_TIMEOUT;
         loop {
-            let log =
-                String::from_utf8_lossy(&fs::read(&self.cgi_log).unwrap_or_default()).into_owned();
+            let log = String::from_utf8_lossy(&fs::read(file).unwrap_or_default()).into_owned();
             if needles.iter().all(|n| log.contains(n)) {
                 return;
             }
@@ -843,7 +1031,7 @@ impl Server {
                 panic!(
                     "{}: {} lacks {:?}\n--- it holds:\n{log}",
                     self.kind.name(),
-                    self.cgi_log.display(),
+                    file.display(),
                     needles
                         .iter()
                         .filter(|n| !log.contains(*n))
@@ -886,7 +1074,8 @@ fn get_with_path_info_and_query(kind: Kind) {
         assert_eq!(environ[key], json!(expected), "{key} in {environ:#}");
     }
     assert_eq!(environ["wsgi.version"], json!([1, 0]));
-    assert_eq!(environ["wsgi.run_once"], json!(true));
+    // A FastCGI process serves on after the request.
+    assert_eq!(environ["wsgi.run_once"], json!(!kind.fastcgi()));
     assert_eq!(environ["wsgi.multiprocess"], json!(true));
     assert_eq!(environ["wsgi.multithread"], json!(false));
     for key in [
@@ -1011,9 +1200,9 @@ fn httpoxy(kind: Kind) {
     // lighttpd and Apache leave the Proxy header out of the CGI environment themselves.
     // nginx passes it as HTTP_PROXY like any header; rwsgi removes it from the process
     // environment, and the WSGI environ keeps it as the request header it is.
-    let header = match kind {
+    let header = match kind.server() {
         Kind::Lighttpd | Kind::Apache => Value::Null,
-        Kind::Nginx => json!("http://evil"),
+        _ => json!("http://evil"),
     };
     assert_eq!(
         response.json(),
@@ -1026,7 +1215,7 @@ fn binary_response(kind: Kind) {
     response.assert_status(200, "OK");
     assert_eq!(response.one("Content-Type"), "application/octet-stream");
     assert_eq!(response.body, (0..=255u8).collect::<Vec<u8>>());
-    match kind {
+    match kind.server() {
         Kind::Lighttpd | Kind::Nginx => {
             assert_eq!(response.one("Content-Length"), "256");
             assert_eq!(response.framing, Framing::Length);
@@ -1034,7 +1223,7 @@ fn binary_response(kind: Kind) {
         // Apache does not pass on a CGI program's Content-Length (a shell script's neither): it
         // sets its own when the whole body has arrived before it sends the headers, and
         // otherwise sends the body chunked. Which one happens depends on timing.
-        Kind::Apache => match response.framing {
+        _ => match response.framing {
             Framing::Length => assert_eq!(response.one("Content-Length"), "256"),
             Framing::Chunked => assert!(response.all("Content-Length").is_empty()),
             Framing::Close => panic!("no framing from Apache: {response:?}"),
@@ -1100,7 +1289,11 @@ fn streamed(kind: Kind, name: &str, repeat: usize, before: Option<usize>) {
 
 fn streams_small_chunks(kind: Kind) {
     match kind {
-        Kind::Lighttpd | Kind::Apache => streamed(kind, "small", 1, Some(12)),
+        Kind::Lighttpd
+        | Kind::Apache
+        | Kind::LighttpdFastcgi
+        | Kind::ApacheFcgid
+        | Kind::NginxFastcgi => streamed(kind, "small", 1, Some(12)),
         // fcgiwrap holds a program's output until 8 KiB have gathered (or the end), whatever
         // nginx's fastcgi_buffering says: a 12-byte chunk comes only with the rest. The marker
         // is created at once, and the whole body must still arrive.
@@ -1112,9 +1305,9 @@ fn streams_large_chunks(kind: Kind) {
     // 64 KiB in the first chunk.
     let repeat = 5462;
     let before = match kind {
-        Kind::Lighttpd | Kind::Apache => repeat * 12,
         // fcgiwrap passes it on in 8 KiB blocks and keeps the remainder of the last one.
         Kind::Nginx => 8 << 10,
+        _ => repeat * 12,
     };
     streamed(kind, "large", repeat, Some(before));
 }
@@ -1154,10 +1347,13 @@ fn print_goes_to_the_error_log(kind: Kind) {
     response.assert_status(200, "OK");
     assert_eq!(response.body, b"the body, and nothing printed\n");
     // nginx may log the two lines as one entry with fcgiwrap's CRLF between them.
-    server.assert_logged(&[
-        "printed by printing.wsgi",
-        "written to sys.stdout by printing.wsgi",
-    ]);
+    server.assert_in(
+        &server.stderr_log,
+        &[
+            "printed by printing.wsgi",
+            "written to sys.stdout by printing.wsgi",
+        ],
+    );
 }
 
 fn hello_example(kind: Kind) {
@@ -1177,9 +1373,9 @@ fn neighbours_are_not_served(kind: Kind) {
     let server = server(kind);
     for target in ["/cgi-bin/echo.py", "/cgi-bin/files/report.txt"] {
         let response = server.get(target);
-        match kind {
+        match kind.server() {
             Kind::Lighttpd | Kind::Apache => response.assert_status(403, "Forbidden"),
-            Kind::Nginx => response.assert_status(404, "Not Found"),
+            _ => response.assert_status(404, "Not Found"),
         }
         for source in ["def application", "quick brown fox"] {
             assert!(
@@ -1220,9 +1416,9 @@ fn flask_redirect_and_urls(kind: Kind) {
     let server = framework_server(kind);
     let response = server.get("/cgi-bin/flask.wsgi/go");
     // lighttpd writes its own reason phrase; the others pass on Werkzeug's.
-    match kind {
+    match kind.server() {
         Kind::Lighttpd => response.assert_status(302, "Found"),
-        Kind::Apache | Kind::Nginx => response.assert_status(302, "FOUND"),
+        _ => response.assert_status(302, "FOUND"),
     }
     let location = response.one("Location");
     assert_eq!(location, "/cgi-bin/flask.wsgi/hello/cgi");
@@ -1416,19 +1612,66 @@ fn repeated_response_headers(kind: Kind) {
     );
     assert_eq!(response.status, 200, "{response:?}");
     assert_eq!(response.all("Set-Cookie"), ["a=1", "b=2"], "{response:?}");
-    match kind {
+    match kind.server() {
         // Apache reads a CGI program's headers into one table entry per name, joining repeats
         // with ", " (RFC 9110 section 5.3 allows it for every field but Set-Cookie).
         Kind::Apache => {
             assert_eq!(response.all("X-Twice"), ["same, same"], "{response:?}");
             assert_eq!(response.all("X-Pair"), ["one, two"], "{response:?}");
         }
-        Kind::Lighttpd | Kind::Nginx => {
+        _ => {
             assert_eq!(response.all("X-Twice"), ["same", "same"], "{response:?}");
             assert_eq!(response.all("X-Pair"), ["one", "two"], "{response:?}");
         }
     }
 }
+
+/// A client that goes away while a FastCGI app streams its answer: the web server drops the
+/// connection to rwsgi, rwsgi's next write fails, the app's close() runs (it writes a file), and
+/// the process serves the next request.
+fn client_goes_away_mid_response(kind: Kind) {
+    let server = server(kind);
+    let marker = staging().written.join(format!("{}-closed", kind.name()));
+    let target = format!("/cgi-bin/fcgi.wsgi/stream?marker={}", marker.display());
+    let mut stream = server.send("GET", &target, &[], Body::Empty);
+    let mut first = [0u8; 256];
+    let n = stream.read(&mut first).expect("the start of the answer");
+    assert!(
+        String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    drop(stream);
+    // The app streams for at most 10 seconds: close() runs by then whatever the server does.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !marker.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{}: close() did not run",
+            kind.name()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let response = server.get("/cgi-bin/fcgi.wsgi/hello");
+    response.assert_status(200, "OK");
+    assert_eq!(response.text(), "Hello, FastCGI!\n");
+}
+
+macro_rules! for_each_fastcgi_server {
+    ($($case:ident),* $(,)?) => {
+        mod lighttpd_fastcgi_only {
+            $(#[test] fn $case() { super::$case(super::Kind::LighttpdFastcgi) })*
+        }
+        mod apache_fcgid_only {
+            $(#[test] fn $case() { super::$case(super::Kind::ApacheFcgid) })*
+        }
+        mod nginx_fastcgi_only {
+            $(#[test] fn $case() { super::$case(super::Kind::NginxFastcgi) })*
+        }
+    };
+}
+
+for_each_fastcgi_server!(client_goes_away_mid_response);
 
 macro_rules! for_each_server {
     ($($case:ident),* $(,)?) => {
@@ -1440,6 +1683,15 @@ macro_rules! for_each_server {
         }
         mod nginx {
             $(#[test] fn $case() { super::$case(super::Kind::Nginx) })*
+        }
+        mod lighttpd_fastcgi {
+            $(#[test] fn $case() { super::$case(super::Kind::LighttpdFastcgi) })*
+        }
+        mod apache_fcgid {
+            $(#[test] fn $case() { super::$case(super::Kind::ApacheFcgid) })*
+        }
+        mod nginx_fastcgi {
+            $(#[test] fn $case() { super::$case(super::Kind::NginxFastcgi) })*
         }
     };
 }

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::http::{Extension, Request};
+use crate::python::errors::ErrorStream;
 use crate::python::input::InputStream;
 use crate::python::invocation::LambdaContext;
 use crate::python::response::FileWrapper;
@@ -160,6 +161,7 @@ pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDi
         let value = match value {
             Extension::Json(value) => json_to_py(py, &value)?,
             Extension::Invocation(ctx) => Bound::new(py, LambdaContext::new(ctx))?.into_any(),
+            Extension::Errors(writer) => Bound::new(py, ErrorStream::new(writer))?.into_any(),
         };
         environ.set_item(PyString::new(py, &key), value)?;
     }

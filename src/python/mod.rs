@@ -3,6 +3,8 @@
 //! a [`ResponseSink`](crate::http::ResponseSink).
 
 pub(crate) mod environ;
+mod errors;
+mod fork;
 mod input;
 pub mod interp;
 mod invocation;
@@ -14,6 +16,7 @@ use pyo3::prelude::*;
 use crate::app_spec::AppSpec;
 use crate::http::Request;
 
+pub use fork::fork;
 pub use interp::{StartOptions, embedded_version, start};
 pub use invocation::{ErrorReport, EventHandler, set_os_environ};
 pub use load::{LoadError, LoadErrorKind};

@@ -1,0 +1,245 @@
+//! The pre-fork pool of the long-lived process shape (DESIGN.md): the app is imported once in
+//! the parent, then `workers` processes are forked from it, each running the same body (a
+//! FastCGI accept loop, say) and sharing the imported app's memory copy-on-write. The parent
+//! only watches: a worker that dies is replaced (and logged), one that ends by itself (its
+//! request budget spent) is replaced quietly, and SIGTERM or SIGINT is passed on to every worker,
+//! which finishes what it is doing and exits; the parent waits for all of them, so no zombie is
+//! left behind.
+//!
+//! Nothing here knows what a worker does: the body is a closure, and the workers learn that
+//! they should stop from [`stopping`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// How the pool runs.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// How many workers run at once (at least 1).
+    pub workers: usize,
+    /// Whether a worker that ends (by itself or by dying) is replaced while the pool runs.
+    pub replace: bool,
+    /// What the log calls a worker ("FastCGI worker").
+    pub name: &'static str,
+}
+
+/// What a worker is told about itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Worker {
+    /// Its slot, `0..workers`: a replacement takes the slot of the worker it replaces.
+    pub slot: usize,
+}
+
+/// Set by SIGTERM or SIGINT, in the parent and in each worker.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process was told to stop (SIGTERM, SIGINT). A worker checks it between
+/// requests, and while it waits for one.
+pub fn stopping() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// Installs the SIGTERM and SIGINT handlers, without SA_RESTART: a worker waiting in `poll`
+/// or `accept`, and the parent waiting in `waitpid`, wake up with EINTR and look at [`stopping`].
+pub fn install_stop_handlers() -> Result<()> {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: a zeroed sigaction with a handler that only stores to an atomic, which is
+        // async-signal-safe.
+        let failed = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop_signal as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            action.sa_flags = 0;
+            libc::sigaction(signal, &action, std::ptr::null_mut()) != 0
+        };
+        if failed {
+            return Err(Error::Usage(format!(
+                "cannot handle signal {signal}: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A worker that lived less than this is counted as failing at start-up: replacing it at once,
+/// over and over, would only burn the CPU, so the pool waits a little longer each time.
+const QUICK_DEATH: Duration = Duration::from_secs(1);
+
+struct Slot {
+    pid: libc::pid_t,
+    started: Instant,
+}
+
+/// Runs the pool until SIGTERM or SIGINT, then waits for every worker. Returns the exit status
+/// of the parent (0), or of the one worker when the pool does not replace workers and all have
+/// ended. `body` runs in each forked worker; its return value is the worker's exit status.
+pub fn run(config: &PoolConfig, mut body: impl FnMut(Worker) -> u8) -> Result<u8> {
+    install_stop_handlers()?;
+    let count = config.workers.max(1);
+    let mut slots: Vec<Option<Slot>> = (0..count).map(|_| None).collect();
+    let mut quick_deaths = 0u32;
+    let mut last_status = 0u8;
+    let parent = std::process::id() as libc::pid_t;
+    for (slot, place) in slots.iter_mut().enumerate() {
+        if stopping() {
+            break;
+        }
+        *place = Some(spawn(config, slot, parent, &mut body)?);
+    }
+    loop {
+        if stopping() || slots.iter().all(Option::is_none) {
+            break;
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on any child; status is a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            // ECHILD: nothing left to wait for.
+            break;
+        }
+        let Some(slot) = slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.pid == pid))
+        else {
+            // A child of the app's own (a subprocess it started before the fork).
+            continue;
+        };
+        let lived = slots[slot].take().map(|s| s.started.elapsed());
+        let (clean, description) = describe(status);
+        last_status = exit_code(status);
+        if stopping() {
+            break;
+        }
+        if !config.replace {
+            continue;
+        }
+        if clean {
+            crate::log::info(&format!(
+                "{} {pid} ended after its requests; starting another",
+                config.name
+            ));
+        } else {
+            crate::log::warn(&format!(
+                "{} {pid} {description}; starting another",
+                config.name
+            ));
+        }
+        if lived.is_some_and(|l| l < QUICK_DEATH) && !clean {
+            quick_deaths += 1;
+            let pause = Duration::from_millis(100 * u64::from(quick_deaths.min(50)));
+            interruptible_sleep(pause);
+            if stopping() {
+                break;
+            }
+        } else {
+            quick_deaths = 0;
+        }
+        slots[slot] = Some(spawn(config, slot, parent, &mut body)?);
+    }
+    // Pass the signal on and wait for every worker: each finishes the request it is serving.
+    for s in slots.iter().flatten() {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(s.pid, libc::SIGTERM) };
+    }
+    for s in slots.iter().flatten() {
+        let mut status = 0;
+        loop {
+            // SAFETY: as above.
+            let r = unsafe { libc::waitpid(s.pid, &mut status, 0) };
+            if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                break;
+            }
+        }
+        let (clean, description) = describe(status);
+        if !clean {
+            crate::log::warn(&format!("{} {} {description}", config.name, s.pid));
+        }
+    }
+    Ok(if config.replace { 0 } else { last_status })
+}
+
+fn spawn(
+    config: &PoolConfig,
+    slot: usize,
+    parent: libc::pid_t,
+    body: &mut impl FnMut(Worker) -> u8,
+) -> Result<Slot> {
+    match crate::python::fork() {
+        Ok(Some(pid)) => Ok(Slot {
+            pid,
+            started: Instant::now(),
+        }),
+        Ok(None) => {
+            // SAFETY: plain process calls in the new child. PR_SET_PDEATHSIG: a worker whose
+            // parent is killed outright (SIGKILL) is told to stop too, rather than serving on
+            // unwatched. If the parent died before the call, the check after it says so.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                if libc::getppid() != parent {
+                    STOP.store(true, Ordering::Relaxed);
+                }
+            }
+            let code = body(Worker { slot });
+            crate::python::finish();
+            // SAFETY: the worker ends here; the parent's Rust state is not unwound in it.
+            unsafe { libc::_exit(i32::from(code)) }
+        }
+        Err(e) => Err(Error::Usage(format!(
+            "cannot start a {}: fork failed: {e}",
+            config.name
+        ))),
+    }
+}
+
+/// Sleeps, waking early when a signal arrives.
+fn interruptible_sleep(d: Duration) {
+    // SAFETY: poll with no descriptors is a sleep that a signal interrupts.
+    unsafe { libc::poll(std::ptr::null_mut(), 0, d.as_millis() as libc::c_int) };
+}
+
+/// Whether the worker ended with status 0, and how it ended, in words.
+fn describe(status: libc::c_int) -> (bool, String) {
+    if libc::WIFSIGNALED(status) {
+        let signal = libc::WTERMSIG(status);
+        (false, format!("was killed by signal {signal}"))
+    } else if libc::WIFEXITED(status) {
+        let code = libc::WEXITSTATUS(status);
+        (code == 0, format!("exited with status {code}"))
+    } else {
+        (false, format!("ended ({status})"))
+    }
+}
+
+fn exit_code(status: libc::c_int) -> u8 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status) as u8
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions() {
+        // Exit status 3: 3 << 8; killed by SIGKILL: 9.
+        assert_eq!(describe(3 << 8), (false, "exited with status 3".into()));
+        assert_eq!(describe(0), (true, "exited with status 0".into()));
+        assert_eq!(describe(9), (false, "was killed by signal 9".into()));
+        assert_eq!(exit_code(3 << 8), 3);
+        assert_eq!(exit_code(9), 1);
+    }
+}
