@@ -1331,7 +1331,12 @@ def application(environ, start_response):
 /// as app.py, a package of the app's own, and one small pure-Python requirement.
 fn bytecode_function(folder: &Path) {
     std::fs::create_dir_all(folder.join("shop")).unwrap();
-    for name in ["Makefile", "template.yaml", "template-layer.yaml", "Cargo.toml"] {
+    for name in [
+        "Makefile",
+        "template.yaml",
+        "template-layer.yaml",
+        "Cargo.toml",
+    ] {
         std::fs::copy(template_dir().join(name), folder.join(name)).unwrap();
     }
     std::fs::write(folder.join("app.py"), BYTECODE_PROBE).unwrap();
@@ -1475,7 +1480,12 @@ fn the_packaged_app_and_its_requirements_load_from_bytecode_without_compiling() 
     command.arg(format!("ARTIFACTS_DIR={}", package.display()));
     let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
-    for build_file in ["Makefile", "template.yaml", "template-layer.yaml", "Cargo.toml"] {
+    for build_file in [
+        "Makefile",
+        "template.yaml",
+        "template-layer.yaml",
+        "Cargo.toml",
+    ] {
         assert!(
             !package.join(build_file).exists(),
             "{build_file} is the build's, not the app's, and must not be packaged"
