@@ -893,10 +893,17 @@ fn a_socket_from_systemd() {
         .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" fastcgi --workers 1 --app echo.py")
         .arg(common::rwsgi_bin())
         .stdin(Stdio::null());
-    // SAFETY: dup2 in the child before exec, onto fd 3.
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) in the child between fork and exec.
+    // When the listener already is fd 3, dup2 is a no-op that leaves its close-on-exec flag set,
+    // so the flag is cleared instead.
     unsafe {
         command.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
+            let done = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if done < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
