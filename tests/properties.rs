@@ -1069,3 +1069,35 @@ proptest! {
 fn json(event: &Value) -> rwsgi::json::Value {
     rwsgi::json::Value::from(event)
 }
+
+// ---------------------------------------------------------------------------------------------
+// AWS's own types as the schema oracle (tests/support/aws_oracle.rs).
+
+#[path = "support/aws_oracle.rs"]
+mod aws_oracle;
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    /// Every event `rwsgi call --via` builds reads as AWS's request type for its door, and every
+    /// reply rwsgi builds as AWS's response type for its source.
+    #[test]
+    fn aws_types_read_every_event_and_reply_rwsgi_builds(x in exchange()) {
+        use rwsgi::lambda::local::{Via, event_for as via_event, made_up_context};
+        for source in ALL_SOURCES {
+            let event = event_for(source, &x);
+            let request = to_request(&json(&event), source, &EventOptions::default())
+                .map_err(|e| TestCaseError::fail(format!("{e}: {event}")))?;
+            let reply = reply_of(source, &echo(request, x.content_type), false, &TextTypes::default())?;
+            aws_oracle::reply_fits(source, &reply).map_err(TestCaseError::fail)?;
+        }
+        for via in [Via::V1, Via::V2, Via::Url, Via::Alb, Via::Lattice] {
+            let source = via.source();
+            let request = to_request(&json(&event_for(source, &x)), source, &EventOptions::default())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let built = via_event(via, request, &made_up_context())
+                .map_err(|e| TestCaseError::fail(format!("--via {via:?}: {e}")))?;
+            aws_oracle::event_fits(source, &built).map_err(TestCaseError::fail)?;
+        }
+    }
+}
