@@ -75,6 +75,12 @@ pub struct InvocationContext {
     pub log_stream_name: Arc<str>,
     /// When the invocation times out, in milliseconds since the Unix epoch.
     pub deadline_ms: u64,
+    /// `Lambda-Runtime-Aws-Tenant-Id`: the tenant of a function with tenant isolation.
+    pub tenant_id: Option<String>,
+    /// `Lambda-Runtime-Client-Context`: JSON from the AWS Mobile SDK, as sent.
+    pub client_context: Option<String>,
+    /// `Lambda-Runtime-Cognito-Identity`: JSON from the AWS Mobile SDK, as sent.
+    pub cognito_identity: Option<String>,
 }
 
 /// What the hosting process promises the app (PEP 3333, "environ Variables").

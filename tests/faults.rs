@@ -1772,7 +1772,9 @@ fn serve_scripted(mut stream: TcpStream, shared: &ScriptShared) {
         } else {
             ("404 Not Found", String::new(), b"{}".to_vec(), false)
         };
-        {
+        // The Extensions API is not scripted: a 404, as from an emulator that has none, and
+        // not among the calls seen.
+        if !line.contains(" /2020-01-01/extension/") {
             let mut state = shared.lock();
             state.seen.push((line, status.to_string()));
         }
@@ -1923,8 +1925,8 @@ fn a_response_whose_connection_closes_is_one_line_and_the_next_invocation_is_ser
     assert_eq!(
         lines,
         [format!(
-            "rwsgi: error: POST /runtime/invocation/{}/response: the connection closed before \
-             the answer was whole",
+            "rwsgi: error: POST /runtime/invocation/{}/response: client error (SendRequest): \
+             connection closed before message completed",
             request_id(1)
         )]
     );

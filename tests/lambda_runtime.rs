@@ -556,7 +556,8 @@ fn the_context_has_the_python_runtime_attributes_and_the_deadline() {
     let invocation = Invocation::new(&id, &get("/", ""))
         .deadline_ms(deadline)
         .client_context(MOBILE_CLIENT_CONTEXT)
-        .cognito_identity(r#"{"cognitoIdentityId":"us-east-1:1","cognitoIdentityPoolId":"p"}"#);
+        .cognito_identity(r#"{"cognitoIdentityId":"us-east-1:1","cognitoIdentityPoolId":"p"}"#)
+        .tenant_id("tenant-blue");
     let reply = rwsgi.reply(&api, invocation);
     let after = now_ms();
     assert_eq!(reply["statusCode"], json!(200), "{reply}");
@@ -573,6 +574,31 @@ fn the_context_has_the_python_runtime_attributes_and_the_deadline() {
             "log_stream_name": LOG_STREAM
         })
     );
+    // The headers of the Mobile SDK and of tenant isolation, as awslambdaric shows them.
+    assert_eq!(
+        body["caller"],
+        json!({
+            "tenant_id": "tenant-blue",
+            "identity": {"cognito_identity_id": "us-east-1:1", "cognito_identity_pool_id": "p"},
+            "client_context": {
+                "custom": {"theme": "dark"},
+                "env": {
+                    "platform": "Android",
+                    "platform_version": "14",
+                    "make": "Google",
+                    "model": "Pixel 8",
+                    "locale": "en_US"
+                },
+                "client": {
+                    "installation_id": "a3d4b6c2-0000-4d9e-9f00-1234567890ab",
+                    "app_title": "Notes",
+                    "app_version_name": "1.2.0",
+                    "app_version_code": "120",
+                    "app_package_name": "com.example.notes"
+                }
+            }
+        })
+    );
     // The app asked between `before` and `after`, so the time left lies between these.
     let remaining = body["remaining_ms"].as_u64().expect("an integer");
     assert!(
@@ -580,6 +606,19 @@ fn the_context_has_the_python_runtime_attributes_and_the_deadline() {
         "remaining {remaining} ms, expected {}..={}",
         deadline - after,
         deadline - before
+    );
+
+    // None of those headers: no tenant, no client context, and an identity object whose ids are
+    // None (awslambdaric's `LambdaContext` always has one).
+    let reply = rwsgi.reply(&api, Invocation::new(&request_id(3), &get("/", "")));
+    let body: Value = serde_json::from_slice(&reply_body(&reply)).expect("JSON body");
+    assert_eq!(
+        body["caller"],
+        json!({
+            "tenant_id": null,
+            "identity": {"cognito_identity_id": null, "cognito_identity_pool_id": null},
+            "client_context": null
+        })
     );
 
     // A deadline already gone: no time left, and never a negative number.
@@ -620,6 +659,54 @@ fn any_client_context_leaves_the_deadline_and_arn_alone() {
         deadline - before,
         rwsgi.dump()
     );
+}
+
+#[test]
+fn mobile_sdk_headers_that_are_not_json_objects_are_left_out_with_a_warning() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = function(&api).app("lambda_context").start();
+    let invocation = Invocation::new(&request_id(1), &get("/", ""))
+        .client_context("not json")
+        .cognito_identity("[1, 2]");
+    let reply = rwsgi.reply(&api, invocation);
+    let body: Value = serde_json::from_slice(&reply_body(&reply)).expect("JSON body");
+    assert_eq!(
+        body["caller"],
+        json!({
+            "tenant_id": null,
+            "identity": {"cognito_identity_id": null, "cognito_identity_pool_id": null},
+            "client_context": null
+        })
+    );
+    let stderr = rwsgi.wait_stderr("Lambda-Runtime-Cognito-Identity is not a JSON object");
+    assert!(
+        stderr.contains("rwsgi: warning: Lambda-Runtime-Client-Context is not a JSON object"),
+        "{}",
+        rwsgi.dump()
+    );
+}
+
+#[test]
+fn an_emulator_without_a_deadline_or_the_function_variables_still_works() {
+    // Some local emulators send no Lambda-Runtime-Deadline-Ms and define none of the
+    // AWS_LAMBDA_FUNCTION_* variables (lambda_runtime 1.5 panics on either).
+    let api = FakeRuntimeApi::start();
+    let mut launch = function(&api).app("lambda_context");
+    launch.env.retain(|(k, _)| {
+        !k.starts_with("AWS_LAMBDA_FUNCTION_") && !k.starts_with("AWS_LAMBDA_LOG_")
+    });
+    let mut rwsgi = launch.start();
+    for n in 1..=2 {
+        let invocation = Invocation::new(&request_id(n), &get("/", "")).without_deadline();
+        let reply = rwsgi.reply(&api, invocation);
+        assert_eq!(reply["statusCode"], json!(200), "{}", rwsgi.dump());
+        let body: Value = serde_json::from_slice(&reply_body(&reply)).expect("JSON body");
+        assert_eq!(body["remaining_ms"], json!(0));
+        assert_eq!(body["context"]["function_name"], json!(""));
+        assert_eq!(body["context"]["memory_limit_in_mb"], json!(0));
+    }
+    assert!(!rwsgi.stderr().contains("panicked"), "{}", rwsgi.dump());
+    rwsgi.assert_running();
 }
 
 #[test]
@@ -1357,4 +1444,102 @@ fn a_response_refused_with_413_is_logged_and_the_loop_goes_on() {
         rwsgi.dump()
     );
     rwsgi.assert_running();
+}
+
+#[test]
+fn the_invocation_id_is_echoed_on_every_reply() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = function(&api).app("lambda_router").start();
+    // A response, an error, and an invocation from a Runtime API that sends no invocation id.
+    let response = rwsgi.invoke(&api, Invocation::new(&request_id(1), &get("/status", "")));
+    let error = rwsgi.invoke(&api, Invocation::new(&request_id(2), &sqs_event()));
+    let older = rwsgi.invoke(
+        &api,
+        Invocation::new(&request_id(3), &get("/status", "")).invocation_id(None),
+    );
+    assert_eq!(
+        (response.kind, error.kind, older.kind),
+        (PostKind::Response, PostKind::Error, PostKind::Response)
+    );
+    for (n, posted) in [(1, &response), (2, &error)] {
+        let sent = api.invocation_id_of(&request_id(n));
+        assert!(sent.is_some());
+        assert_eq!(posted.invocation_id, sent, "{}", rwsgi.dump());
+    }
+    assert_eq!(older.invocation_id, None);
+}
+
+#[test]
+fn a_stale_reply_refused_with_410_is_logged_and_the_loop_goes_on() {
+    let api = FakeRuntimeApi::start();
+    let mut rwsgi = function(&api).app("lambda_router").start();
+    let stale = request_id(1);
+    api.stale(&stale);
+    let posted = rwsgi.invoke(&api, Invocation::new(&stale, &get("/status", "")));
+    assert_eq!(posted.answered, 410);
+    let reply = rwsgi.reply(
+        &api,
+        Invocation::new(&request_id(2), &get("/status", "code=204")),
+    );
+    assert_eq!(reply["statusCode"], json!(204));
+    let stderr = rwsgi.wait_stderr("ErrorRuntimeInvokeTimeout");
+    assert!(
+        stderr.contains(&format!(
+            "rwsgi: error: POST /runtime/invocation/{stale}/response was answered 410"
+        )),
+        "{}",
+        rwsgi.dump()
+    );
+    rwsgi.assert_running();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown
+
+#[test]
+fn sigterm_runs_the_atexit_handlers_and_flushes_the_output() {
+    let api = FakeRuntimeApi::start();
+    let mut rwsgi = function(&api).app("goodbye").start();
+    let reply = rwsgi.reply(&api, Invocation::new(&request_id(1), &get("/", "")));
+    assert_eq!(reply["statusCode"], json!(200));
+    // An internal extension registered during init, so that Lambda sends SIGTERM at all.
+    assert_eq!(api.extensions(), ["rwsgi-shutdown"]);
+    assert!(api.wait_next_requests(2, WAIT), "{}", rwsgi.dump());
+    // SAFETY: kill(2) on the child this test started and still owns.
+    let sent = unsafe { libc::kill(rwsgi.process.child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    assert_eq!(rwsgi.wait_exit(), Some(0), "{}", rwsgi.dump());
+    assert!(
+        rwsgi.stdout().ends_with("atexit: goodbye"),
+        "{}",
+        rwsgi.dump()
+    );
+    assert!(
+        rwsgi
+            .stderr()
+            .contains("rwsgi: info: SIGTERM: shutting down"),
+        "{}",
+        rwsgi.dump()
+    );
+}
+
+#[test]
+fn without_an_extensions_api_sigterm_is_still_handled() {
+    // Local emulators have no Extensions API: the registration is skipped without a word.
+    let api = FakeRuntimeApi::start_without_extensions();
+    let mut rwsgi = function(&api).app("goodbye").start();
+    let reply = rwsgi.reply(&api, Invocation::new(&request_id(1), &get("/", "")));
+    assert_eq!(reply["statusCode"], json!(200));
+    assert!(api.extensions().is_empty());
+    assert!(api.wait_next_requests(2, WAIT), "{}", rwsgi.dump());
+    assert_eq!(rwsgi.stderr(), "", "{}", rwsgi.dump());
+    // SAFETY: as above.
+    let sent = unsafe { libc::kill(rwsgi.process.child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    assert_eq!(rwsgi.wait_exit(), Some(0), "{}", rwsgi.dump());
+    assert!(
+        rwsgi.stdout().ends_with("atexit: goodbye"),
+        "{}",
+        rwsgi.dump()
+    );
 }

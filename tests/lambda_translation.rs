@@ -2578,3 +2578,45 @@ fn round_trips_keep_cookies_repeated_keys_and_binary_bodies() {
 fn json(event: &Value) -> rwsgi::json::Value {
     rwsgi::json::Value::from(event)
 }
+
+// ---------------------------------------------------------------------------------------------
+// AWS's own types as the schema oracle (tests/support/aws_oracle.rs).
+
+#[path = "support/aws_oracle.rs"]
+mod aws_oracle;
+
+#[test]
+fn aws_types_read_every_fixture_and_every_reply_to_it() {
+    let replies = [
+        response("200 OK", &[("Content-Type", "text/plain")], b"hello"),
+        response(
+            "302 Found",
+            &[
+                ("Location", "/x"),
+                ("Set-Cookie", "a=1"),
+                ("Set-Cookie", "b=2"),
+            ],
+            b"",
+        ),
+        response("500 Internal Server Error", &[], &BINARY),
+    ];
+    // The oracle can say no: a status that is not a number, a key the door does not know.
+    assert!(aws_oracle::reply_fits(Source::HttpApiV2, &json!({"statusCode": "200"})).is_err());
+    assert!(
+        aws_oracle::reply_fits(Source::RestApi, &json!({"statusCode": 200, "cookies": []}))
+            .is_err()
+    );
+    assert!(aws_oracle::event_fits(Source::HttpApiV2, &json!({"version": "2.0"})).is_err());
+    for name in HTTP_FIXTURES {
+        let fixture = event(name, &[]);
+        let (source, _) = translate(&fixture, None);
+        aws_oracle::event_fits(source, &fixture).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (n, r) in replies.iter().enumerate() {
+            for head in [false, true] {
+                let reply = to_reply(source, r, head, &TextTypes::default());
+                aws_oracle::reply_fits(source, &reply)
+                    .unwrap_or_else(|e| panic!("{name}, reply {n}, HEAD {head}: {e}"));
+            }
+        }
+    }
+}

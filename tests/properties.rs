@@ -21,9 +21,9 @@ use rwsgi::http::{
     HeaderVerdict, Request, Response, ResponseHead, check_header, latin1_string, parse_status,
     percent_decode, read_all,
 };
-use rwsgi::lambda::api::{Client, Endpoint};
 use rwsgi::lambda::event::{EventOptions, Source, detect, to_request};
 use rwsgi::lambda::reply::{TextTypes, serialize, to_reply};
+use rwsgi::lambda::runtime::{Api, Next, NextError, endpoint};
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -952,7 +952,7 @@ proptest! {
 
 /// Serves one connection: reads the request's head, writes `pieces` one write each (so that
 /// they tend to arrive as separate segments), then closes. Returns the client's endpoint.
-fn answer_once(pieces: Vec<Vec<u8>>) -> Endpoint {
+fn answer_once(pieces: Vec<Vec<u8>>) -> http::Uri {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let authority = listener.local_addr().expect("an address").to_string();
@@ -975,7 +975,17 @@ fn answer_once(pieces: Vec<Vec<u8>>) -> Endpoint {
             }
         }
     });
-    Endpoint::parse(&authority).expect("an endpoint")
+    endpoint(&authority).expect("an endpoint")
+}
+
+/// One `GET /runtime/invocation/next` from the runtime's client, on the runtime's kind of event
+/// loop.
+fn next_from(base: http::Uri) -> Result<Next, NextError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("an event loop")
+        .block_on(Api::new(base).next())
 }
 
 /// Cuts `bytes` into pieces at the given points.
@@ -1014,11 +1024,14 @@ proptest! {
         let mut answer = head;
         answer.extend_from_slice(&tail);
         let total = answer.len();
-        let mut client = Client::new(answer_once(cut(&answer, &points)));
         // The server closes after its bytes, so every read ends: no case can hang.
-        if let Ok(a) = client.get("/runtime/invocation/next") {
-            prop_assert!((200..1000).contains(&a.status), "status {}", a.status);
-            prop_assert!(a.body.len() <= total);
+        match next_from(answer_once(cut(&answer, &points))) {
+            Ok(next) => prop_assert!(next.event.len() <= total),
+            Err(NextError::Status(status, said)) => {
+                prop_assert!((200..1000).contains(&status), "status {}", status);
+                prop_assert!(said.len() <= total);
+            }
+            Err(NextError::Gone(_)) => {}
         }
     }
 
@@ -1046,14 +1059,45 @@ proptest! {
             );
             answer.extend_from_slice(&body);
         }
-        let mut client = Client::new(answer_once(cut(&answer, &segment_points)));
-        let got = client.get("/runtime/invocation/next");
+        let got = next_from(answer_once(cut(&answer, &segment_points)));
         prop_assert!(got.is_ok(), "{:?}", got.err());
-        prop_assert_eq!(got.map(|a| a.body).unwrap_or_default(), body);
+        prop_assert_eq!(got.map(|n| n.event).unwrap_or_default(), body);
     }
 }
 
 /// An event as the library reads it, from the `serde_json` value written here.
 fn json(event: &Value) -> rwsgi::json::Value {
     rwsgi::json::Value::from(event)
+}
+
+// ---------------------------------------------------------------------------------------------
+// AWS's own types as the schema oracle (tests/support/aws_oracle.rs).
+
+#[path = "support/aws_oracle.rs"]
+mod aws_oracle;
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    /// Every event `rwsgi call --via` builds reads as AWS's request type for its door, and every
+    /// reply rwsgi builds as AWS's response type for its source.
+    #[test]
+    fn aws_types_read_every_event_and_reply_rwsgi_builds(x in exchange()) {
+        use rwsgi::lambda::local::{Via, event_for as via_event, made_up_context};
+        for source in ALL_SOURCES {
+            let event = event_for(source, &x);
+            let request = to_request(&json(&event), source, &EventOptions::default())
+                .map_err(|e| TestCaseError::fail(format!("{e}: {event}")))?;
+            let reply = reply_of(source, &echo(request, x.content_type), false, &TextTypes::default())?;
+            aws_oracle::reply_fits(source, &reply).map_err(TestCaseError::fail)?;
+        }
+        for via in [Via::V1, Via::V2, Via::Url, Via::Alb, Via::Lattice] {
+            let source = via.source();
+            let request = to_request(&json(&event_for(source, &x)), source, &EventOptions::default())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let built = via_event(via, request, &made_up_context())
+                .map_err(|e| TestCaseError::fail(format!("--via {via:?}: {e}")))?;
+            aws_oracle::event_fits(source, &built).map_err(TestCaseError::fail)?;
+        }
+    }
 }

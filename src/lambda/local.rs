@@ -108,6 +108,7 @@ pub fn made_up_context() -> InvocationContext {
         log_group_name: "/aws/lambda/rwsgi-local".into(),
         log_stream_name: "local".into(),
         deadline_ms: now.as_millis() as u64 + 60_000,
+        ..InvocationContext::default()
     }
 }
 

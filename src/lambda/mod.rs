@@ -2,11 +2,11 @@
 //! `rwsgi call --via`: event -> [`Request`](crate::http::Request) per source ([`event`]), the
 //! Python core, [`Response`](crate::http::Response) -> reply per source ([`reply`]).
 
-pub mod api;
 pub mod event;
 pub mod local;
 pub mod reply;
 pub mod runtime;
+mod shutdown;
 
 use std::sync::{Arc, Mutex};
 
@@ -180,12 +180,24 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// The error body the Runtime API takes (`/init/error`, `/invocation/{id}/error`).
+/// The error body the Runtime API takes (`/init/error`, `/invocation/{id}/error`): AWS's
+/// `Diagnostic` (`errorType`, `errorMessage`) and the `stackTrace` that `Diagnostic` has no
+/// field for, one string per frame as AWS's Python runtime sends it (the Runtime API's error
+/// body, "AWS Lambda runtime API", Invocation error).
 pub fn error_body(report: &ErrorReport) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "errorMessage": report.message,
-        "errorType": report.error_type,
-        "stackTrace": report.stack,
-    }))
+    #[derive(serde::Serialize)]
+    struct ErrorBody<'a> {
+        #[serde(flatten)]
+        diagnostic: lambda_runtime::Diagnostic,
+        #[serde(rename = "stackTrace")]
+        stack_trace: &'a [String],
+    }
+    serde_json::to_vec(&ErrorBody {
+        diagnostic: lambda_runtime::Diagnostic {
+            error_type: report.error_type.clone(),
+            error_message: report.message.clone(),
+        },
+        stack_trace: &report.stack,
+    })
     .unwrap_or_default()
 }

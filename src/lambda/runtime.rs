@@ -2,22 +2,66 @@
 //! developer guide): import the app once during init, then `GET /invocation/next`, run the
 //! event, `POST /invocation/{id}/response` or `/error`, forever.
 //!
-//! The loop is rwsgi's own, on a blocking client ([`super::api`]): rwsgi must report a failed
-//! import to `/runtime/init/error`, send a Python `stackTrace` with errors, and keep serving when
-//! an invocation goes wrong, and while Python runs there is nothing else for the process to do.
+//! The Runtime API is spoken through AWS's own client, `lambda_runtime_api_client` (hyper, one
+//! pooled kept-alive connection, rebuildable after a SnapStart restore), on a current-thread
+//! tokio runtime made after the app is imported: the loop runs Python between two requests and
+//! has nothing else to do meanwhile, so tokio's multi-thread scheduler would only add cost.
+//!
+//! The loop itself is rwsgi's, not `lambda_runtime::Runtime::run`, because in `lambda_runtime`
+//! 1.5 that loop loses things rwsgi must keep:
+//! - `Context::new` and the request id lookup `expect` the `Lambda-Runtime-Deadline-Ms` and
+//!   `Lambda-Runtime-Aws-Request-Id` headers: a local emulator that sends no deadline, or a
+//!   `/next` answered 408 (`cargo lambda`'s request timeout) or 500, is a panic, and the
+//!   invocation is never answered;
+//! - a `Lambda-Runtime-Client-Context` that is not its typed shape, or a cognito identity of
+//!   `{}`, ends `run()` with an error: the loop dies;
+//! - `Diagnostic` has no `stackTrace` and every error is posted with the error type
+//!   `unhandled`, so the Python traceback and exception class would be lost;
+//! - it sets `_X_AMZN_TRACE_ID` with `std::env::set_var` on every invocation: glibc keeps every
+//!   value `setenv` replaced, and Python's `os.environ` never sees the change.
+//!
+//! What the loop adds is the per-invocation header handling and the paths; the HTTP, the
+//! request builder (`build_request`), the error body's shape (`Diagnostic`) and the extension
+//! registration for shutdown (`lambda_extension`) are AWS's.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use http_body_util::{BodyExt, Limited};
+use lambda_runtime_api_client::body::Body;
+use lambda_runtime_api_client::{PooledClient, build_request};
 
 use crate::error::{Error, Result};
 use crate::http::InvocationContext;
-use crate::lambda::api::{Answer, Client, Endpoint};
 use crate::lambda::{Handler, Invocation, error_body};
 use crate::python::{self, ErrorReport, LoadErrorKind};
 
+/// The version prefix of every Runtime API path.
+const API_VERSION: &str = "/2018-06-01";
+
+/// The largest event accepted from `/next`: an event is at most 6 MB (Lambda's payload limit),
+/// and a server that sends more than this is not the Runtime API.
+const MAX_EVENT: usize = 64 * 1024 * 1024;
+
+/// How long an answer's body may take once its head has arrived. The long poll itself waits as
+/// long as it takes; a body the server stopped sending halfway must not hang the function.
+const BODY_STALL: Duration = Duration::from_secs(30);
+
+/// The most of an error answer's body quoted in the log.
+const MAX_QUOTED: usize = 64 * 1024;
+
+/// The header the Runtime API sends with each invocation on `/next` and that a runtime echoes on
+/// its `/response` or `/error`, so that a reply from an invocation that has timed out meanwhile
+/// is refused (410) rather than taken for a later one's (awslambdaric 4.0.2, July 2026, and
+/// every AWS runtime client since).
+pub const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
+
 /// The function's settings, from the variables Lambda defines ("Defined runtime environment
 /// variables"), with neutral values where a local emulator leaves one out.
+/// (`lambda_runtime::Config::from_env` panics on a missing one.)
 #[derive(Debug, Clone, Default)]
 pub struct FunctionConfig {
     pub function_name: Arc<str>,
@@ -43,29 +87,57 @@ impl FunctionConfig {
     }
 }
 
+/// What one `/next` handed out: the invocation's headers and its event.
+pub struct Next {
+    pub headers: HeaderMap,
+    pub event: Vec<u8>,
+}
+
+impl Next {
+    /// A header's value, trimmed, when it is present and text.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    }
+
+    /// The header's value when present and not empty.
+    fn nonempty(&self, name: &str) -> Option<String> {
+        self.header(name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    }
+}
+
 /// The invocation context from the `/next` answer's `Lambda-Runtime-*` headers ("AWS Lambda
 /// runtime API", Next invocation), and the X-Ray trace id. A missing deadline (some local
 /// emulators send none) leaves no time to report rather than refusing the invocation.
 pub fn invocation_context(
     request_id: &str,
     config: &FunctionConfig,
-    next: &Answer,
+    next: &Next,
 ) -> (InvocationContext, Option<String>) {
-    let header = |name: &str| next.header(name).map(|v| v.trim().to_string());
     (
         InvocationContext {
             aws_request_id: request_id.to_string(),
             function_name: config.function_name.clone(),
             function_version: config.version.clone(),
-            invoked_function_arn: header("lambda-runtime-invoked-function-arn").unwrap_or_default(),
+            invoked_function_arn: next
+                .nonempty("lambda-runtime-invoked-function-arn")
+                .unwrap_or_default(),
             memory_limit_in_mb: config.memory_mb,
             log_group_name: config.log_group.clone(),
             log_stream_name: config.log_stream.clone(),
-            deadline_ms: header("lambda-runtime-deadline-ms")
+            deadline_ms: next
+                .header("lambda-runtime-deadline-ms")
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(0),
+            tenant_id: next.nonempty("lambda-runtime-aws-tenant-id"),
+            client_context: next.nonempty("lambda-runtime-client-context"),
+            cognito_identity: next.nonempty("lambda-runtime-cognito-identity"),
         },
-        header("lambda-runtime-trace-id").filter(|t| !t.is_empty()),
+        next.nonempty("lambda-runtime-trace-id"),
     )
 }
 
@@ -146,25 +218,198 @@ fn init_report(e: &Error) -> ErrorReport {
     }
 }
 
-/// POSTs a result or an error; an answer other than 2xx is an error.
-fn post(
-    client: &mut Client,
-    path: &str,
-    body: &[u8],
-    error_type: Option<&str>,
-) -> std::result::Result<(), String> {
-    let answer = client
-        .post(path, body, error_type)
-        .map_err(|e| format!("POST {path}: {e}"))?;
-    if (200..300).contains(&answer.status) {
-        Ok(())
-    } else {
-        Err(format!(
-            "POST {path} was answered {}: {}",
-            answer.status,
-            String::from_utf8_lossy(&answer.body).trim()
-        ))
+/// Where the Runtime API listens, as a base URI: `127.0.0.1:9001` (what Lambda sets in
+/// `AWS_LAMBDA_RUNTIME_API`), or a full base URL with a path prefix, as some local emulators
+/// use (`http://127.0.0.1:9000/.rt`). Checked here, since the client `expect`s an authority.
+pub fn endpoint(value: &str) -> std::result::Result<Uri, String> {
+    let value = value.trim();
+    let bad = || {
+        format!(
+            "AWS_LAMBDA_RUNTIME_API={value:?} is not an address (host:port or \
+             http://host:port/prefix)"
+        )
+    };
+    let full = match value.split_once("://") {
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") => value.to_string(),
+        Some(_) => {
+            return Err(format!(
+                "AWS_LAMBDA_RUNTIME_API={value:?}: the Runtime API speaks plain http"
+            ));
+        }
+        None => format!("http://{value}"),
+    };
+    let uri: Uri = full.parse().map_err(|_| bad())?;
+    let Some(authority) = uri.authority().map(|a| a.as_str().to_string()) else {
+        return Err(bad());
+    };
+    if authority.contains('@') || authority.starts_with(':') {
+        return Err(bad());
     }
+    // A port, unless the host is a bracketed IPv6 address alone ("[::1]"), must be a number.
+    if let Some(i) = authority.rfind(':')
+        && !authority[i..].contains(']')
+        && authority[i + 1..].parse::<u16>().is_err()
+    {
+        return Err(format!(
+            "AWS_LAMBDA_RUNTIME_API={value:?}: {:?} is not a port number",
+            &authority[i + 1..]
+        ));
+    }
+    if uri.query().is_some() || full.contains('#') {
+        return Err(bad());
+    }
+    Ok(uri)
+}
+
+/// The Runtime API, through AWS's client.
+pub struct Api {
+    client: PooledClient,
+    user_agent: HeaderValue,
+}
+
+/// A `/next` that did not hand out an invocation.
+#[derive(Debug)]
+pub enum NextError {
+    /// No answer: the Runtime API is gone.
+    Gone(String),
+    /// An answer other than 200, and what it said.
+    Status(u16, String),
+}
+
+impl Api {
+    pub fn new(base: Uri) -> Api {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        // Each request is written whole and then waited on: Nagle's algorithm would only hold
+        // a short final segment back until the previous one is acknowledged.
+        connector.set_nodelay(true);
+        Api {
+            client: PooledClient::builder()
+                .with_endpoint(base)
+                .with_connector(connector)
+                .with_pool_size(1)
+                .build(),
+            user_agent: HeaderValue::from_str(&format!("rwsgi/{}", crate::VERSION))
+                .unwrap_or(HeaderValue::from_static("rwsgi")),
+        }
+    }
+
+    /// `GET /runtime/invocation/next`: waits for the next invocation.
+    pub async fn next(&self) -> std::result::Result<Next, NextError> {
+        let path = "/runtime/invocation/next";
+        let request = build_request()
+            .method(Method::GET)
+            .uri(Uri::from_static("/2018-06-01/runtime/invocation/next"))
+            .header(http::header::USER_AGENT, self.user_agent.clone())
+            .body(Body::empty())
+            .map_err(|e| NextError::Gone(format!("GET {path}: {e}")))?;
+        let answer = self
+            .client
+            .call(request)
+            .await
+            .map_err(|e| NextError::Gone(format!("GET {path}: {}", chain(&*e))))?;
+        let (parts, body) = answer.into_parts();
+        let event = read_body(body, MAX_EVENT)
+            .await
+            .map_err(|e| NextError::Gone(format!("GET {path}: the event: {e}")))?;
+        if parts.status != 200 {
+            return Err(NextError::Status(parts.status.as_u16(), quote(&event)));
+        }
+        Ok(Next {
+            headers: parts.headers,
+            event,
+        })
+    }
+
+    /// POSTs a result or an error to `path` (after the version prefix); an answer other than
+    /// 2xx is an error. The body is AWS's client's `Body`, which is also what a streamed
+    /// response is sent as.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: Body,
+        error_type: Option<&str>,
+        invocation_id: Option<&HeaderValue>,
+    ) -> std::result::Result<(), String> {
+        let what = format!("POST {path}");
+        let uri: Uri = format!("{API_VERSION}{path}")
+            .parse()
+            .map_err(|e| format!("{what}: {e}"))?;
+        let mut request = build_request()
+            .method(Method::POST)
+            .uri(uri)
+            .header(http::header::USER_AGENT, self.user_agent.clone())
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(kind) = error_type {
+            // A header value cannot hold control characters (RFC 9110 section 5.5).
+            let kind: String = kind.chars().filter(|c| (' '..='~').contains(c)).collect();
+            if let Ok(value) = HeaderValue::from_str(&kind) {
+                request = request.header("lambda-runtime-function-error-type", value);
+            }
+        }
+        if let Some(id) = invocation_id {
+            request = request.header(INVOCATION_ID, id.clone());
+        }
+        let request = request.body(body).map_err(|e| format!("{what}: {e}"))?;
+        let answer = self
+            .client
+            .call(request)
+            .await
+            .map_err(|e| format!("{what}: {}", chain(&*e)))?;
+        let (parts, body) = answer.into_parts();
+        let status = parts.status;
+        if status.is_success() {
+            // Read to the end, so the connection can carry the next request.
+            let _ = read_body(body, MAX_QUOTED).await;
+            return Ok(());
+        }
+        let said = read_body(body, MAX_QUOTED)
+            .await
+            .map(|b| quote(&b))
+            .unwrap_or_default();
+        let mut message = format!("{what} was answered {}: {said}", status.as_u16());
+        if status == http::StatusCode::GONE {
+            message.push_str(
+                " (the invocation had timed out or been answered; its reply was refused)",
+            );
+        }
+        Err(message)
+    }
+}
+
+/// An answer's body, up to `limit` bytes, within [`BODY_STALL`].
+async fn read_body(
+    body: hyper::body::Incoming,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    let collected = tokio::time::timeout(BODY_STALL, Limited::new(body, limit).collect()).await;
+    match collected {
+        Err(_) => Err(format!(
+            "the answer stopped arriving for {} s after its head",
+            BODY_STALL.as_secs()
+        )),
+        Ok(Err(e)) => Err(chain(&*e)),
+        // A `Bytes` that owns its whole buffer becomes a `Vec` without a copy.
+        Ok(Ok(collected)) => Ok(Vec::from(collected.to_bytes())),
+    }
+}
+
+/// An error with its causes: hyper's own message ("client error (Connect)") says little alone.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn quote(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).trim().to_string()
 }
 
 /// Runs the runtime loop until the Runtime API goes away. Returns the exit status.
@@ -179,7 +424,7 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
                 .into(),
         )
     })?;
-    let mut api = Client::new(Endpoint::parse(&address).map_err(Error::Usage)?);
+    let base = endpoint(&address).map_err(Error::Usage)?;
     // A long-running process that handles large bodies one after another: glibc raises its
     // mmap threshold each time a large block is freed, after which multi-megabyte bodies come
     // from the heap and the freed space is not given back, so the peak grows invocation after
@@ -193,7 +438,21 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
         base_dirs.push(PathBuf::from(root));
     }
     base_dirs.push(PathBuf::from("/opt/python"));
-    let handler = match init(app_from_env(), base_dirs, None) {
+    let loaded = init(app_from_env(), base_dirs, None);
+
+    // The event loop is made after the import: nothing of it exists in a process the app's
+    // import forks, and a process that forks workers after init gives each its own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the Runtime API client: {e}")))?;
+    Ok(runtime.block_on(serve(Api::new(base), loaded)))
+}
+
+/// Reports a failed init, or serves invocations until the Runtime API goes away.
+async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u8 {
+    let handler = match loaded {
         Ok(h) => h,
         Err(report) => {
             crate::log::error(&format!(
@@ -202,80 +461,112 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
                 report.message,
                 report.stack.concat()
             ));
-            if let Err(e) = post(
-                &mut api,
-                "/runtime/init/error",
-                &error_body(&report),
-                Some(&report.error_type),
-            ) {
+            let body = Body::from(error_body(&report));
+            if let Err(e) = api
+                .post("/runtime/init/error", body, Some(&report.error_type), None)
+                .await
+            {
                 crate::log::error(&format!("cannot report the init error: {e}"));
             }
-            return Ok(1);
+            return 1;
         }
     };
-
+    super::shutdown::start().await;
     let config = FunctionConfig::from_env();
     loop {
-        let next = match api.get("/runtime/invocation/next") {
+        let next = match api.next().await {
             Ok(next) => next,
-            Err(e) => {
+            Err(NextError::Gone(e)) => {
+                crate::log::error(&format!("the Runtime API is gone, stopping: {e}"));
+                return 1;
+            }
+            Err(NextError::Status(408, _)) => {
+                // A local emulator's request timeout (`cargo lambda watch --timeout`) on the
+                // long poll: nothing was handed out, so ask again, after a pause in case the
+                // emulator answers each poll at once.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            Err(NextError::Status(status, said)) => {
                 crate::log::error(&format!(
-                    "the Runtime API is gone, stopping: GET /runtime/invocation/next: {e}"
+                    "GET /runtime/invocation/next was answered {status}: {said}; stopping"
                 ));
-                return Ok(1);
+                return 1;
             }
         };
-        if next.status == 408 {
-            // A local emulator's request timeout (`cargo lambda watch --timeout`) on the long
-            // poll: nothing was handed out, so ask again, after a pause in case the emulator
-            // answers each poll at once.
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            continue;
-        }
-        if next.status != 200 {
-            crate::log::error(&format!(
-                "GET /runtime/invocation/next was answered {}: {}; stopping",
-                next.status,
-                String::from_utf8_lossy(&next.body).trim()
-            ));
-            return Ok(1);
-        }
-        let Some(request_id) = next
-            .header("lambda-runtime-aws-request-id")
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .map(str::to_string)
-        else {
+        let Some(request_id) = next.nonempty("lambda-runtime-aws-request-id") else {
             crate::log::error(
                 "an invocation came without Lambda-Runtime-Aws-Request-Id; skipping it",
             );
             continue;
         };
-        let (ctx, trace_id) = invocation_context(&request_id, &config, &next);
-        crate::log::set_request_id(Some(&request_id));
-        // Each invocation's X-Ray trace id, where the AWS SDKs look for it.
-        python::set_os_environ("_X_AMZN_TRACE_ID", trace_id.as_deref());
-
-        let id = super::event::encode_component(&request_id);
-        let posted = match handler.handle(next.body, ctx) {
-            Invocation::Reply { reply, .. } => post(
-                &mut api,
-                &format!("/runtime/invocation/{id}/response"),
-                &reply,
-                None,
-            ),
-            Invocation::Error(report) => post(
-                &mut api,
-                &format!("/runtime/invocation/{id}/error"),
-                &error_body(&report),
-                Some(&report.error_type),
-            ),
-        };
-        if let Err(e) = posted {
-            // The Runtime API refused this one answer (too large, or the invocation timed out):
-            // the function goes on with the next invocation.
-            crate::log::error(&e);
-        }
+        invoke(&api, &handler, &config, &request_id, next).await;
         crate::log::set_request_id(None);
+    }
+}
+
+/// Runs one invocation and posts its result.
+async fn invoke(api: &Api, handler: &Handler, config: &FunctionConfig, id: &str, next: Next) {
+    let (ctx, trace_id) = invocation_context(id, config, &next);
+    let invocation_id = next.headers.get(INVOCATION_ID).cloned();
+    crate::log::set_request_id(Some(id));
+    // Each invocation's X-Ray trace id, where the AWS SDKs look for it.
+    python::set_os_environ("_X_AMZN_TRACE_ID", trace_id.as_deref());
+
+    let path = format!("/runtime/invocation/{}", super::event::encode_component(id));
+    let posted = match handler.handle(next.event, ctx) {
+        Invocation::Reply { reply, .. } => {
+            api.post(
+                &format!("{path}/response"),
+                Body::from(reply),
+                None,
+                invocation_id.as_ref(),
+            )
+            .await
+        }
+        Invocation::Error(report) => {
+            api.post(
+                &format!("{path}/error"),
+                Body::from(error_body(&report)),
+                Some(&report.error_type),
+                invocation_id.as_ref(),
+            )
+            .await
+        }
+    };
+    if let Err(e) = posted {
+        // The Runtime API refused this one answer (too large, or the invocation timed out):
+        // the function goes on with the next invocation.
+        crate::log::error(&e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let ok = |s: &str| endpoint(s).unwrap().to_string();
+        assert_eq!(ok("127.0.0.1:9001"), "http://127.0.0.1:9001/");
+        assert_eq!(
+            ok("http://127.0.0.1:9000/.rt/"),
+            "http://127.0.0.1:9000/.rt/"
+        );
+        assert_eq!(ok("HTTP://[::1]:9001"), "http://[::1]:9001/");
+        assert_eq!(ok(" localhost:9001 "), "http://localhost:9001/");
+        for bad in [
+            "",
+            "https://x:1",
+            "a b",
+            "http://",
+            "/path",
+            "x:port",
+            "x:99999",
+            "u@x:1",
+            "x:1/p?q",
+        ] {
+            assert!(endpoint(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! Runtime API takes, and per-invocation values in `os.environ`.
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyDict;
 
 use crate::http::InvocationContext;
 
@@ -11,12 +13,75 @@ use crate::http::InvocationContext;
 #[pyclass(module = "rwsgi", name = "LambdaContext", frozen)]
 pub struct LambdaContext {
     ctx: InvocationContext,
+    /// `identity` and `client_context`, made when first read (most apps never do).
+    identity: PyOnceLock<Py<PyAny>>,
+    client_context: PyOnceLock<Option<Py<PyAny>>>,
 }
 
 impl LambdaContext {
     pub fn new(ctx: InvocationContext) -> LambdaContext {
-        LambdaContext { ctx }
+        LambdaContext {
+            ctx,
+            identity: PyOnceLock::new(),
+            client_context: PyOnceLock::new(),
+        }
     }
+}
+
+/// `context.identity`: awslambdaric's `CognitoIdentity`.
+#[pyclass(module = "rwsgi", name = "CognitoIdentity")]
+pub struct CognitoIdentity {
+    #[pyo3(get, set)]
+    cognito_identity_id: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    cognito_identity_pool_id: Option<Py<PyAny>>,
+}
+
+/// `context.client_context`: awslambdaric's `ClientContext`.
+#[pyclass(module = "rwsgi", name = "ClientContext")]
+pub struct ClientContext {
+    #[pyo3(get, set)]
+    custom: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    env: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    client: Option<Py<PyAny>>,
+}
+
+/// `context.client_context.client`: awslambdaric's `Client`.
+#[pyclass(module = "rwsgi", name = "Client")]
+pub struct Client {
+    #[pyo3(get, set)]
+    installation_id: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    app_title: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    app_version_name: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    app_version_code: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    app_package_name: Option<Py<PyAny>>,
+}
+
+/// A Mobile SDK header's JSON object. One that is not a JSON object is left out with a warning
+/// rather than failing the invocation over a field few apps read.
+fn mobile_json<'py>(
+    py: Python<'py>,
+    header: &str,
+    text: &Option<String>,
+) -> Option<Bound<'py, PyDict>> {
+    let text = text.as_deref()?;
+    let parsed = py
+        .import("json")
+        .and_then(|json| json.call_method1("loads", (text,)))
+        .ok()
+        .and_then(|v| v.cast_into::<PyDict>().ok());
+    if parsed.is_none() {
+        crate::log::warn(&format!(
+            "Lambda-Runtime-{header} is not a JSON object; leaving it out: {text:?}"
+        ));
+    }
+    parsed
 }
 
 fn now_ms() -> u64 {
@@ -57,12 +122,64 @@ impl LambdaContext {
         &self.ctx.log_stream_name
     }
     #[getter]
-    fn identity(&self) -> Option<Py<PyAny>> {
-        None
+    fn tenant_id(&self) -> Option<&str> {
+        self.ctx.tenant_id.as_deref()
     }
+    /// Always an object, its ids `None` without a `Lambda-Runtime-Cognito-Identity` header, as
+    /// in awslambdaric.
     #[getter]
-    fn client_context(&self) -> Option<Py<PyAny>> {
-        None
+    fn identity(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.identity
+            .get_or_try_init(py, || {
+                let parsed = mobile_json(py, "Cognito-Identity", &self.ctx.cognito_identity);
+                let field = |key: &str| match &parsed {
+                    Some(d) => d.get_item(key).ok().flatten().map(Bound::unbind),
+                    None => None,
+                };
+                let identity = CognitoIdentity {
+                    cognito_identity_id: field("cognitoIdentityId"),
+                    cognito_identity_pool_id: field("cognitoIdentityPoolId"),
+                };
+                Ok(Py::new(py, identity)?.into_any())
+            })
+            .map(|o| o.clone_ref(py))
+    }
+    /// `None` without a `Lambda-Runtime-Client-Context` header, else its `client`, `custom` and
+    /// `env`, as in awslambdaric.
+    #[getter]
+    fn client_context(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.client_context
+            .get_or_try_init(py, || {
+                let Some(parsed) = mobile_json(py, "Client-Context", &self.ctx.client_context)
+                else {
+                    return Ok(None);
+                };
+                let field = |d: &Bound<'_, PyDict>, key: &str| {
+                    d.get_item(key).ok().flatten().map(Bound::unbind)
+                };
+                let client = match parsed.get_item("client").ok().flatten() {
+                    Some(c) => {
+                        let c = c.cast_into::<PyDict>().ok();
+                        let get = |key: &str| c.as_ref().and_then(|c| field(c, key));
+                        let client = Client {
+                            installation_id: get("installation_id"),
+                            app_title: get("app_title"),
+                            app_version_name: get("app_version_name"),
+                            app_version_code: get("app_version_code"),
+                            app_package_name: get("app_package_name"),
+                        };
+                        Some(Py::new(py, client)?.into_any())
+                    }
+                    None => None,
+                };
+                let context = ClientContext {
+                    custom: field(&parsed, "custom"),
+                    env: field(&parsed, "env"),
+                    client,
+                };
+                Ok(Some(Py::new(py, context)?.into_any()))
+            })
+            .map(|o| o.as_ref().map(|o| o.clone_ref(py)))
     }
 
     /// Milliseconds until the invocation times out; never negative.

@@ -2,6 +2,8 @@
 
     context       the `rwsgi.context` attributes, named as in AWS's Python runtime
     remaining_ms  rwsgi.context.get_remaining_time_in_millis()
+    caller        rwsgi.context's tenant_id, identity and client_context (with its client),
+                  as plain JSON, each object's attributes read by name
     event         the whole `rwsgi.event`
     event_type    the Python type of `rwsgi.event`
     trace_id      os.environ["_X_AMZN_TRACE_ID"], or null when it is not set
@@ -29,6 +31,33 @@ CONTEXT_ATTRIBUTES = (
 )
 
 
+def _attributes(obj, names):
+    return None if obj is None else {name: getattr(obj, name) for name in names}
+
+
+def _caller(context):
+    client_context = context.client_context
+    described = _attributes(client_context, ("custom", "env"))
+    if described is not None:
+        described["client"] = _attributes(
+            client_context.client,
+            (
+                "installation_id",
+                "app_title",
+                "app_version_name",
+                "app_version_code",
+                "app_package_name",
+            ),
+        )
+    return {
+        "tenant_id": context.tenant_id,
+        "identity": _attributes(
+            context.identity, ("cognito_identity_id", "cognito_identity_pool_id")
+        ),
+        "client_context": described,
+    }
+
+
 def _answer(environ, start_response, via):
     query = parse_qs(environ.get("QUERY_STRING", ""))
     if "print" in query:
@@ -40,6 +69,7 @@ def _answer(environ, start_response, via):
         "via": via,
         "context": {name: getattr(context, name) for name in CONTEXT_ATTRIBUTES},
         "remaining_ms": context.get_remaining_time_in_millis(),
+        "caller": _caller(context),
         "event": environ["rwsgi.event"],
         "event_type": type(environ["rwsgi.event"]).__name__,
         "trace_id": os.environ.get("_X_AMZN_TRACE_ID"),

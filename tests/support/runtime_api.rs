@@ -4,13 +4,15 @@
 //!
 //! It does what Lambda does where rwsgi can tell the difference: `GET .../invocation/next`
 //! holds the connection open until an event is queued (a long poll), hands the event out with
-//! the `Lambda-Runtime-*` headers, and every `POST` of a result is answered `202 Accepted`. It
-//! also does what Lambda only does on a bad day, when a test asks: a 500 or a closed connection
-//! on `/next`, a 413 for a response. Whatever rwsgi posts is recorded for the test to inspect.
+//! the `Lambda-Runtime-*` headers (the invocation id of July 2026 included), and every `POST` of
+//! a result is answered `202 Accepted`. It also does what Lambda only does on a bad day, when a
+//! test asks: a 500 or a closed connection on `/next`, a 413 for a response, a 410 for a reply
+//! to an invocation that has gone stale. Whatever rwsgi posts is recorded for the test to
+//! inspect. It serves the Extensions API's registration and event long poll too (2020-01-01),
+//! so that an extension can register as on Lambda.
 //!
 //! HTTP/1.1 with keep-alive and `Content-Length` bodies is all it speaks: that is what rwsgi's
-//! Runtime API client sends (its answers to chunked and closing framings are unit-tested in
-//! `src/lambda/api.rs`).
+//! Runtime API client sends.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -24,6 +26,9 @@ use serde_json::Value;
 
 /// The version prefix of every Runtime API path.
 pub const API_VERSION: &str = "/2018-06-01";
+
+/// The version prefix of the Extensions API's paths.
+pub const EXTENSION_API_VERSION: &str = "/2020-01-01";
 
 /// How often an idle connection or a waiting long poll looks whether the server is stopping.
 const POLL: Duration = Duration::from_millis(50);
@@ -40,7 +45,7 @@ pub fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// Makes each default trace id differ from the others.
+/// Makes each default trace id and invocation id differ from the others.
 static TRACE_COUNTER: AtomicU64 = AtomicU64::new(1);
 
 /// One queued invocation: the event and the headers `/next` sends with it.
@@ -58,6 +63,14 @@ pub struct Invocation {
     pub client_context: Option<String>,
     /// `Lambda-Runtime-Cognito-Identity` (invocations from the AWS Mobile SDK).
     pub cognito_identity: Option<String>,
+    /// `Lambda-Runtime-Aws-Tenant-Id` (functions with tenant isolation).
+    pub tenant_id: Option<String>,
+    /// `Lambda-Runtime-Invocation-Id`, which the runtime echoes on its reply; unlike the
+    /// request id it is never reused, even by a retry. `None` leaves the header out, as the
+    /// Runtime API did before July 2026.
+    pub invocation_id: Option<String>,
+    /// Leaves out `Lambda-Runtime-Deadline-Ms`, as some local emulators do.
+    pub no_deadline: bool,
 }
 
 impl Invocation {
@@ -75,6 +88,12 @@ impl Invocation {
             )),
             client_context: None,
             cognito_identity: None,
+            tenant_id: None,
+            invocation_id: Some(format!(
+                "3f2a9c1e-7b4d-4e8a-9f61-{:012x}",
+                TRACE_COUNTER.fetch_add(1, Ordering::Relaxed)
+            )),
+            no_deadline: false,
         }
     }
 
@@ -103,6 +122,21 @@ impl Invocation {
         self.cognito_identity = Some(text.to_string());
         self
     }
+
+    pub fn tenant_id(mut self, text: &str) -> Invocation {
+        self.tenant_id = Some(text.to_string());
+        self
+    }
+
+    pub fn invocation_id(mut self, id: Option<&str>) -> Invocation {
+        self.invocation_id = id.map(str::to_string);
+        self
+    }
+
+    pub fn without_deadline(mut self) -> Invocation {
+        self.no_deadline = true;
+        self
+    }
 }
 
 /// Which Runtime API call a recorded post was.
@@ -124,9 +158,12 @@ pub struct Posted {
     pub request_id: Option<String>,
     /// The `Lambda-Runtime-Function-Error-Type` header, when sent.
     pub error_type: Option<String>,
+    /// The `Lambda-Runtime-Invocation-Id` header, when sent.
+    pub invocation_id: Option<String>,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
-    /// The status the fake answered with: 202, or 413 for a rejected response.
+    /// The status the fake answered with: 202, 413 for a rejected response, 410 for a stale
+    /// one.
     pub answered: u16,
 }
 
@@ -165,6 +202,14 @@ struct State {
     next_failure: Option<NextFailure>,
     /// Request ids whose `/response` is refused with 413.
     rejected: HashSet<String>,
+    /// Request ids whose reply is refused with 410, as the reply of a timed-out invocation is.
+    stale: HashSet<String>,
+    /// The invocation id handed out with each request id.
+    invocation_ids: Vec<(String, Option<String>)>,
+    /// The extensions registered through the Extensions API, by name.
+    extensions: Vec<String>,
+    /// Answers the Extensions API's paths 404, as a local emulator that has none does.
+    no_extensions: bool,
     stopping: bool,
 }
 
@@ -193,6 +238,13 @@ impl FakeRuntimeApi {
     /// Starts the fake on a free port of 127.0.0.1.
     pub fn start() -> FakeRuntimeApi {
         FakeRuntimeApi::start_with(None)
+    }
+
+    /// Starts the fake without the Extensions API, as a local emulator has none.
+    pub fn start_without_extensions() -> FakeRuntimeApi {
+        let api = FakeRuntimeApi::start_with(None);
+        api.shared.lock().no_extensions = true;
+        api
     }
 
     /// Starts the fake serving `{prefix}/2018-06-01/...` as well as the plain paths, as a
@@ -253,6 +305,17 @@ impl FakeRuntimeApi {
     /// as Lambda refuses a response over its payload limit.
     pub fn reject_response(&self, request_id: &str) {
         self.shared.lock().rejected.insert(request_id.to_string());
+    }
+
+    /// Makes every reply for `request_id` be refused with `410 Gone`, as the Runtime API refuses
+    /// the reply of an invocation that timed out (`ErrorRuntimeInvokeTimeout`).
+    pub fn stale(&self, request_id: &str) {
+        self.shared.lock().stale.insert(request_id.to_string());
+    }
+
+    /// The names of the extensions registered so far.
+    pub fn extensions(&self) -> Vec<String> {
+        self.shared.lock().extensions.clone()
     }
 
     /// The first result posted for `request_id` (a response or an error), waiting for it up to
@@ -326,6 +389,16 @@ impl FakeRuntimeApi {
     /// Everything posted so far, in order.
     pub fn posted(&self) -> Vec<Posted> {
         self.shared.lock().posted.clone()
+    }
+
+    /// The invocation id handed out with `request_id` (`None` when none was sent).
+    pub fn invocation_id_of(&self, request_id: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .invocation_ids
+            .iter()
+            .find(|(id, _)| id == request_id)
+            .and_then(|(_, inv)| inv.clone())
     }
 
     /// The request ids `/next` has handed out, in order.
@@ -589,6 +662,19 @@ fn percent_decode(text: &str) -> String {
 }
 
 fn route(shared: &Shared, request: HttpRequest) -> Answer {
+    let mut path = request.path.as_str();
+    if let Some(prefix) = &shared.prefix
+        && let Some(rest) = path.strip_prefix(prefix.as_str())
+    {
+        path = rest;
+    }
+    // The Extensions API's calls are kept apart from the Runtime API's (see `extensions`).
+    if let Some(path) = path.strip_prefix(EXTENSION_API_VERSION) {
+        if shared.lock().no_extensions {
+            return not_found(&request);
+        }
+        return extension(shared, &request, path);
+    }
     {
         let mut state = shared.lock();
         state
@@ -596,12 +682,6 @@ fn route(shared: &Shared, request: HttpRequest) -> Answer {
             .push(format!("{} {}", request.method, request.path));
     }
     shared.changed.notify_all();
-    let mut path = request.path.as_str();
-    if let Some(prefix) = &shared.prefix
-        && let Some(rest) = path.strip_prefix(prefix.as_str())
-    {
-        path = rest;
-    }
     let Some(path) = path.strip_prefix(API_VERSION) else {
         return not_found(&request);
     };
@@ -626,6 +706,54 @@ fn route(shared: &Shared, request: HttpRequest) -> Answer {
             }
         }
         _ => not_found(&request),
+    }
+}
+
+/// The Extensions API ("Lambda Extensions API"): `POST /extension/register` answers with an
+/// identifier and the function's settings; `GET /extension/event/next` waits until the server
+/// stops, since an extension that asked for no events is never sent one.
+fn extension(shared: &Shared, request: &HttpRequest, path: &str) -> Answer {
+    match (request.method.as_str(), path) {
+        ("POST", "/extension/register") => {
+            let Some(name) = request.header("lambda-extension-name") else {
+                return Answer::json(
+                    400,
+                    "Bad Request",
+                    &serde_json::json!({"errorMessage": "missing Lambda-Extension-Name", "errorType": "InvalidRequest"}),
+                );
+            };
+            let name = name.to_string();
+            let id = {
+                let mut state = shared.lock();
+                state.extensions.push(name);
+                format!("ext-{}", state.extensions.len())
+            };
+            shared.changed.notify_all();
+            Answer::Http {
+                status: 200,
+                reason: "OK",
+                headers: vec![("Lambda-Extension-Identifier".to_string(), id)],
+                body: serde_json::json!({
+                    "functionName": "rwsgi-test",
+                    "functionVersion": "$LATEST",
+                    "handler": "app.application",
+                })
+                .to_string()
+                .into_bytes(),
+            }
+        }
+        ("GET", "/extension/event/next") => {
+            let mut state = shared.lock();
+            while !state.stopping {
+                state = shared
+                    .changed
+                    .wait_timeout(state, POLL)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            Answer::Close
+        }
+        _ => not_found(request),
     }
 }
 
@@ -664,6 +792,10 @@ fn next(shared: &Shared) -> Answer {
         }
         if let Some(invocation) = state.queue.pop_front() {
             state.handed_out.push(invocation.request_id.clone());
+            state.invocation_ids.push((
+                invocation.request_id.clone(),
+                invocation.invocation_id.clone(),
+            ));
             drop(state);
             shared.changed.notify_all();
             let mut headers = vec![
@@ -672,14 +804,22 @@ fn next(shared: &Shared) -> Answer {
                     invocation.request_id.clone(),
                 ),
                 (
-                    "Lambda-Runtime-Deadline-Ms".to_string(),
-                    invocation.deadline_ms.to_string(),
-                ),
-                (
                     "Lambda-Runtime-Invoked-Function-Arn".to_string(),
                     invocation.function_arn.clone(),
                 ),
             ];
+            if !invocation.no_deadline {
+                headers.push((
+                    "Lambda-Runtime-Deadline-Ms".to_string(),
+                    invocation.deadline_ms.to_string(),
+                ));
+            }
+            if let Some(id) = &invocation.invocation_id {
+                headers.push(("Lambda-Runtime-Invocation-Id".to_string(), id.clone()));
+            }
+            if let Some(tenant) = &invocation.tenant_id {
+                headers.push(("Lambda-Runtime-Aws-Tenant-Id".to_string(), tenant.clone()));
+            }
             if let Some(trace) = &invocation.trace_id {
                 headers.push(("Lambda-Runtime-Trace-Id".to_string(), trace.clone()));
             }
@@ -716,12 +856,24 @@ fn record(
         && request_id
             .as_ref()
             .is_some_and(|id| state.rejected.contains(id));
-    let answered = if rejected { 413 } else { 202 };
+    let stale = request_id
+        .as_ref()
+        .is_some_and(|id| state.stale.contains(id));
+    let answered = if stale {
+        410
+    } else if rejected {
+        413
+    } else {
+        202
+    };
     state.posted.push(Posted {
         kind,
         request_id,
         error_type: request
             .header("lambda-runtime-function-error-type")
+            .map(str::to_string),
+        invocation_id: request
+            .header("lambda-runtime-invocation-id")
             .map(str::to_string),
         content_type: request.header("content-type").map(str::to_string),
         body: request.body.clone(),
@@ -729,7 +881,16 @@ fn record(
     });
     drop(state);
     shared.changed.notify_all();
-    if rejected {
+    if stale {
+        Answer::json(
+            410,
+            "Gone",
+            &serde_json::json!({
+                "errorMessage": "Invoke timed out",
+                "errorType": "ErrorRuntimeInvokeTimeout",
+            }),
+        )
+    } else if rejected {
         Answer::json(
             413,
             "Request Entity Too Large",

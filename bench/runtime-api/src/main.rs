@@ -7,6 +7,9 @@
 //!   bench-runtime-api --event FILE --count N [--env K=V ...] [--reply-out FILE]
 //!                     [--timeout SECONDS] [--cpu N] -- COMMAND [ARGS...]
 //!   bench-runtime-api --event FILE --count N [--cpu N] --self-client
+//! Each invocation carries the headers Lambda sends in 2026, `Lambda-Runtime-Invocation-Id`
+//! included, and the Extensions API's registration is served as on Lambda (an internal extension
+//! adds a request to init); `--no-extensions` answers it 404, as a local emulator does.
 //! `--self-client` drives the server with an in-process client that does nothing else, to show
 //! the server's own ceiling. `--reply-out` saves the body of the first reply posted, so a caller
 //! can check that the runtime answered what it should. `--cpu N` runs this server and the runtime
@@ -20,6 +23,8 @@
 //!   rss_kb, hwm_kb         its resident set after the last reply, and its peak (VmHWM)
 //!   errors                 replies posted as invocation errors
 //!   reply_bytes            the mean size of a reply
+//!   unechoed               replies that did not carry their invocation's id back
+//!   extensions             extensions registered during init
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -43,6 +48,11 @@ struct Shared {
     pid: AtomicU32,
     init_cpu_ns: Mutex<Option<u64>>,
     reply_out: Option<String>,
+    /// Replies without `Lambda-Runtime-Invocation-Id`, or with another invocation's.
+    unechoed: AtomicUsize,
+    /// Serves the Extensions API (`--no-extensions` turns it off).
+    extensions_api: bool,
+    extensions: AtomicUsize,
 }
 
 fn main() {
@@ -52,6 +62,7 @@ fn main() {
     let mut envs: Vec<(String, String)> = Vec::new();
     let mut command: Vec<String> = Vec::new();
     let mut self_client = false;
+    let mut extensions_api = true;
     let mut reply_out = None;
     let mut timeout = Duration::from_secs(600);
     let mut i = 0;
@@ -94,6 +105,7 @@ fn main() {
                 i += 1;
             }
             "--self-client" => self_client = true,
+            "--no-extensions" => extensions_api = false,
             "--" => {
                 command = args[i + 1..].to_vec();
                 break;
@@ -124,6 +136,9 @@ fn main() {
         pid: AtomicU32::new(0),
         init_cpu_ns: Mutex::new(None),
         reply_out,
+        unechoed: AtomicUsize::new(0),
+        extensions_api,
+        extensions: AtomicUsize::new(0),
     });
     {
         let shared = shared.clone();
@@ -228,10 +243,13 @@ fn main() {
     println!(
         "{{\"count\": {count}, \"cold_ms\": {cold_ms:.3}, \"warm_per_s\": {warm:.1}, \
          \"cpu_us_per_invocation\": {cpu_per_invocation_us:.2}, \"init_cpu_ms\": {:.2}, \
-         \"rss_kb\": {rss_kb}, \"hwm_kb\": {hwm_kb}, \"errors\": {}, \"reply_bytes\": {}}}",
+         \"rss_kb\": {rss_kb}, \"hwm_kb\": {hwm_kb}, \"errors\": {}, \"reply_bytes\": {}, \
+         \"unechoed\": {}, \"extensions\": {}}}",
         init_cpu_ns.unwrap_or(0) as f64 / 1e6,
         shared.errors.load(Ordering::Relaxed),
-        shared.bytes_in.load(Ordering::Relaxed) / count
+        shared.bytes_in.load(Ordering::Relaxed) / count,
+        shared.unechoed.load(Ordering::Relaxed),
+        shared.extensions.load(Ordering::Relaxed),
     );
 }
 
@@ -336,6 +354,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
         let method = parts.next().unwrap_or("").to_string();
         let path = parts.next().unwrap_or("").to_string();
         let mut length = 0usize;
+        let mut invocation_id = None;
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -344,17 +363,39 @@ fn serve(stream: TcpStream, shared: &Shared) {
             if header == "\r\n" || header == "\n" {
                 break;
             }
-            if let Some((name, value)) = header.split_once(':')
-                && name.trim().eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
+            if let Some((name, value)) = header.split_once(':') {
+                let name = name.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("lambda-runtime-invocation-id") {
+                    invocation_id = Some(value.trim().to_string());
+                }
             }
         }
         body.resize(length, 0);
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        if method == "GET" && path.ends_with("/runtime/invocation/next") {
+        if path.starts_with("/2020-01-01/extension/") {
+            if !shared.extensions_api {
+                let _ = writer.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            } else if method == "POST" && path.ends_with("/register") {
+                let n = shared.extensions.fetch_add(1, Ordering::Relaxed);
+                let answer = br#"{"functionName":"bench","functionVersion":"$LATEST","handler":"app.handler"}"#;
+                let mut message = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Lambda-Extension-Identifier: ext-{n}\r\nContent-Length: {}\r\n\r\n",
+                    answer.len()
+                )
+                .into_bytes();
+                message.extend_from_slice(answer);
+                let _ = writer.write_all(&message);
+            } else {
+                // `/event/next` of an extension that asked for no events: never answered.
+                std::thread::sleep(Duration::from_secs(3600));
+                return;
+            }
+        } else if method == "GET" && path.ends_with("/runtime/invocation/next") {
             let n = shared.handed_out.fetch_add(1, Ordering::Relaxed);
             if n >= shared.count {
                 // Nothing more to hand out: hold the long poll until the runtime is killed.
@@ -368,6 +409,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
                  Lambda-Runtime-Aws-Request-Id: 8476a536-e9f4-11e8-9739-{n:012x}\r\n\
+                 Lambda-Runtime-Invocation-Id: 5d1c2f0a-9b7e-4c3d-8e21-{n:012x}\r\n\
                  Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
                  Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
                  Lambda-Runtime-Trace-Id: Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1\r\n\
@@ -386,6 +428,12 @@ fn serve(stream: TcpStream, shared: &Shared) {
             } else {
                 if path.ends_with("/error") {
                     shared.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                // The reply's path ends `.../{request id}/response`; its invocation id must be
+                // the one handed out with that request id (the same counter).
+                let request_tail = path.rsplit('/').nth(1).and_then(|id| id.rsplit('-').next());
+                if invocation_id.as_deref().and_then(|i| i.rsplit('-').next()) != request_tail {
+                    shared.unechoed.fetch_add(1, Ordering::Relaxed);
                 }
                 shared.bytes_in.fetch_add(body.len(), Ordering::Relaxed);
                 record_reply(shared, &body);
