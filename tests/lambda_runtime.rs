@@ -5,6 +5,7 @@
 
 #[path = "support/captured.rs"]
 mod captured;
+#[allow(dead_code)]
 #[path = "support/runtime_api.rs"]
 mod runtime_api;
 

@@ -2,11 +2,13 @@
 //! `rwsgi call --via`: event -> [`Request`](crate::http::Request) per source ([`event`]), the
 //! Python core, [`Response`](crate::http::Response) -> reply per source ([`reply`]).
 
+pub mod concurrency;
 pub mod event;
 pub mod local;
 pub mod reply;
 pub mod runtime;
 mod shutdown;
+pub mod snapstart;
 
 use std::sync::{Arc, Mutex};
 

@@ -265,6 +265,7 @@ pub fn endpoint(value: &str) -> std::result::Result<Uri, String> {
 pub struct Api {
     client: PooledClient,
     user_agent: HeaderValue,
+    base: Uri,
 }
 
 /// A `/next` that did not hand out an invocation.
@@ -283,6 +284,7 @@ impl Api {
         // a short final segment back until the previous one is acknowledged.
         connector.set_nodelay(true);
         Api {
+            base: base.clone(),
             client: PooledClient::builder()
                 .with_endpoint(base)
                 .with_connector(connector)
@@ -291,6 +293,41 @@ impl Api {
             user_agent: HeaderValue::from_str(&format!("rwsgi/{}", crate::VERSION))
                 .unwrap_or(HeaderValue::from_static("rwsgi")),
         }
+    }
+
+    /// A new client for the same Runtime API, with no connection yet: after a SnapStart
+    /// restore the old one's kept-alive connection leads nowhere.
+    pub fn reopened(self) -> Api {
+        Api::new(self.base)
+    }
+
+    /// `GET /runtime/restore/next` (SnapStart): answered once the environment is restored
+    /// from its snapshot.
+    pub async fn restore_next(&self) -> std::result::Result<(), String> {
+        let path = "GET /runtime/restore/next";
+        let request = build_request()
+            .method(Method::GET)
+            .uri(Uri::from_static("/2018-06-01/runtime/restore/next"))
+            .header(http::header::USER_AGENT, self.user_agent.clone())
+            .body(Body::empty())
+            .map_err(|e| format!("{path}: {e}"))?;
+        let answer = self
+            .client
+            .call(request)
+            .await
+            .map_err(|e| format!("{path}: {}", chain(&*e)))?;
+        let (parts, body) = answer.into_parts();
+        let said = read_body(body, MAX_QUOTED)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        if !parts.status.is_success() {
+            return Err(format!(
+                "{path} was answered {}: {}",
+                parts.status.as_u16(),
+                quote(&said)
+            ));
+        }
+        Ok(())
     }
 
     /// `GET /runtime/invocation/next`: waits for the next invocation.
@@ -439,7 +476,21 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
     }
     base_dirs.push(PathBuf::from("/opt/python"));
     let loaded = init(app_from_env(), base_dirs, None);
+    let loaded = match loaded {
+        Ok(handler) if super::snapstart::enabled() => {
+            super::snapstart::before_snapshot().map(|()| handler)
+        }
+        other => other,
+    };
+    let loaded = match (loaded, super::concurrency::slots()) {
+        (Ok(handler), Some(slots)) => return super::concurrency::run(slots, base, handler),
+        (loaded, _) => loaded,
+    };
+    run_loop(base, loaded)
+}
 
+/// Makes the event loop and serves on it until the Runtime API goes away.
+pub(super) fn run_loop(base: Uri, loaded: std::result::Result<Handler, ErrorReport>) -> Result<u8> {
     // The event loop is made after the import: nothing of it exists in a process the app's
     // import forks, and a process that forks workers after init gives each its own.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -468,10 +519,18 @@ async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u
             {
                 crate::log::error(&format!("cannot report the init error: {e}"));
             }
-            return 1;
+            return super::snapstart::init_failure_status(&report);
         }
     };
     super::shutdown::start().await;
+    let api = if super::snapstart::enabled() {
+        match super::snapstart::restore(api).await {
+            Ok(api) => api,
+            Err(status) => return status,
+        }
+    } else {
+        api
+    };
     let config = FunctionConfig::from_env();
     loop {
         let next = match api.next().await {

@@ -15,20 +15,98 @@
 /// The name the extension registers under; names are unique within a function.
 const EXTENSION_NAME: &str = "rwsgi-shutdown";
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set in the workers of a Managed Instances pool, whose parent holds the one registration
+/// (names are unique within a function, and a worker may die and be replaced).
+static REGISTERED_ELSEWHERE: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`start`] only watch for the signals in this process.
+pub fn registered_elsewhere() {
+    REGISTERED_ELSEWHERE.store(true, Ordering::Relaxed);
+}
+
+/// Registers the extension from a process of its own that keeps its long poll open, for the
+/// parent of a Managed Instances pool: a thread would be copied into every worker forked later
+/// in whatever lock it held at the time (glibc's resolver's, say), so the parent runs none. The
+/// call returns once the registration is done (or failed), so that it precedes the workers'
+/// first `/next` as the Extensions API requires. The process ends with the parent
+/// (`PR_SET_PDEATHSIG`); the pool's `waitpid` reaps it.
+pub fn register_in_background() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe with a valid two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        crate::log::warn("cannot start the shutdown extension: no pipe");
+        return;
+    }
+    let [read_end, write_end] = fds;
+    match crate::python::fork() {
+        Ok(Some(_pid)) => {
+            // SAFETY: closing our copy of the write end, then a blocking read of one byte (or
+            // end of file, when the extension's process died) from the read end.
+            unsafe {
+                libc::close(write_end);
+                let mut byte = 0u8;
+                while libc::read(read_end, (&raw mut byte).cast(), 1) < 0
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                }
+                libc::close(read_end);
+            }
+        }
+        Ok(None) => {
+            // SAFETY: plain process calls in the new child, which runs no Python.
+            unsafe {
+                libc::close(read_end);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            }
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+            {
+                runtime.block_on(async {
+                    let registered = lambda_extension::Extension::new()
+                        .with_events(&[])
+                        .with_extension_name(EXTENSION_NAME)
+                        .register()
+                        .await;
+                    // SAFETY: one byte to the parent, which waits for it.
+                    unsafe { libc::write(write_end, [1u8].as_ptr().cast(), 1) };
+                    if let Ok(extension) = registered {
+                        let _ = extension.run().await;
+                    }
+                });
+            }
+            // SAFETY: this process ends here without running the parent's exit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        Err(e) => {
+            crate::log::warn(&format!("cannot start the shutdown extension: {e}"));
+            // SAFETY: closing the pipe this function made.
+            unsafe {
+                libc::close(read_end);
+                libc::close(write_end);
+            }
+        }
+    }
+}
+
 /// Registers the extension (when the Extensions API is there) and starts watching for the
 /// signals. Runs during init, before the first `/next`, as extensions must register then.
 pub async fn start() {
-    let registered = lambda_extension::Extension::new()
-        .with_events(&[])
-        .with_extension_name(EXTENSION_NAME)
-        .register()
-        .await;
-    if let Ok(extension) = registered {
-        // The extension's own long poll on `/extension/event/next`, which never answers since it
-        // asked for no events: it only has to be under way for init to end.
-        tokio::spawn(async move {
-            let _ = extension.run().await;
-        });
+    if !REGISTERED_ELSEWHERE.load(Ordering::Relaxed) {
+        // The registration is awaited here, so that it is done before the first `/next`.
+        let registered = lambda_extension::Extension::new()
+            .with_events(&[])
+            .with_extension_name(EXTENSION_NAME)
+            .register()
+            .await;
+        if let Ok(extension) = registered {
+            tokio::spawn(async move {
+                let _ = extension.run().await;
+            });
+        }
     }
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut interrupt)) = (

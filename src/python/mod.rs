@@ -116,6 +116,21 @@ pub fn finish() {
     });
 }
 
+/// Flushes `sys.stdout` and `sys.stderr`: before a fork, so that what is buffered is not
+/// written once by each process, and before the descriptors under them are replaced.
+pub fn flush_stdio() {
+    // SAFETY: Py_IsInitialized may be called at any time.
+    if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+        return;
+    }
+    Python::attach(|py| {
+        let Ok(sys) = py.import("sys") else { return };
+        for stream in ["stdout", "stderr"] {
+            let _ = sys.getattr(stream).and_then(|s| s.call_method0("flush"));
+        }
+    });
+}
+
 /// The traceback of `err` as Python prints it.
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     // The three-argument form: on Python 3.11 the traceback travels beside the exception

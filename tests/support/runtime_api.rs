@@ -148,6 +148,8 @@ pub enum PostKind {
     Error,
     /// `POST /runtime/init/error`
     InitError,
+    /// `POST /runtime/restore/error` (SnapStart)
+    RestoreError,
 }
 
 /// One result rwsgi posted, as the fake received it.
@@ -199,6 +201,14 @@ struct State {
     posted: Vec<Posted>,
     /// Every request line received: `GET /2018-06-01/runtime/invocation/next`.
     requests: Vec<String>,
+    /// The connection each of `requests` came on, numbered from 1 in the order accepted.
+    request_connections: Vec<u64>,
+    /// When the first `/next` arrived: on Managed Instances, init is complete then.
+    first_next: Option<Instant>,
+    /// How many extensions had registered when the first `/next` arrived.
+    extensions_at_first_next: Option<usize>,
+    /// How many `/restore/next` long polls may still be answered (one per [`FakeRuntimeApi::restore`]).
+    restores: usize,
     next_failure: Option<NextFailure>,
     /// Request ids whose `/response` is refused with 413.
     rejected: HashSet<String>,
@@ -411,6 +421,39 @@ impl FakeRuntimeApi {
         self.shared.lock().requests.clone()
     }
 
+    /// Every request line received so far with the number of the connection it came on.
+    pub fn request_log(&self) -> Vec<(u64, String)> {
+        let state = self.shared.lock();
+        state
+            .request_connections
+            .iter()
+            .copied()
+            .zip(state.requests.iter().cloned())
+            .collect()
+    }
+
+    /// How many extensions had registered when the first `/next` arrived (`None`: no `/next`
+    /// yet).
+    pub fn extensions_at_first_next(&self) -> Option<usize> {
+        self.shared.lock().extensions_at_first_next
+    }
+
+    /// Answers one `/runtime/restore/next` (already waiting or still to come): the restore of
+    /// one execution environment from the snapshot.
+    pub fn restore(&self) {
+        self.shared.lock().restores += 1;
+        self.shared.changed.notify_all();
+    }
+
+    /// Waits up to `timeout` until `count` requests whose line ends with `path` have arrived.
+    pub fn wait_requests(&self, path: &str, count: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |state| {
+            let seen = state.requests.iter().filter(|r| r.ends_with(path)).count();
+            (seen >= count).then_some(())
+        })
+        .is_some()
+    }
+
     /// Stops accepting, ends every connection and waits for the server's threads.
     pub fn shutdown(&mut self) {
         self.shared.lock().stopping = true;
@@ -445,13 +488,17 @@ fn accept_loop(
         }
         let Ok(stream) = stream else { continue };
         let shared = shared.clone();
-        let thread = std::thread::spawn(move || serve(stream, &shared));
+        let connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
+        let thread = std::thread::spawn(move || serve(stream, &shared, connection));
         connections
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(thread);
     }
 }
+
+/// Numbers the connections accepted, for [`FakeRuntimeApi::request_log`].
+static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// One parsed request.
 struct HttpRequest {
@@ -495,7 +542,7 @@ impl Answer {
 
 /// A connection: requests one after another (keep-alive) until the peer closes it, it breaks
 /// the protocol, or the server stops.
-fn serve(mut stream: TcpStream, shared: &Shared) {
+fn serve(mut stream: TcpStream, shared: &Shared, connection: u64) {
     // A read timeout lets an idle connection notice that the server is stopping.
     if stream.set_read_timeout(Some(POLL)).is_err() {
         return;
@@ -516,7 +563,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                 return;
             }
         };
-        let answer = route(shared, request);
+        let answer = route(shared, request, connection, &stream);
         match answer {
             Answer::Close => {
                 let _ = stream.shutdown(Shutdown::Both);
@@ -661,7 +708,7 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn route(shared: &Shared, request: HttpRequest) -> Answer {
+fn route(shared: &Shared, request: HttpRequest, connection: u64, stream: &TcpStream) -> Answer {
     let mut path = request.path.as_str();
     if let Some(prefix) = &shared.prefix
         && let Some(rest) = path.strip_prefix(prefix.as_str())
@@ -680,14 +727,23 @@ fn route(shared: &Shared, request: HttpRequest) -> Answer {
         state
             .requests
             .push(format!("{} {}", request.method, request.path));
+        state.request_connections.push(connection);
+        if state.first_next.is_none() && path.ends_with("/runtime/invocation/next") {
+            state.first_next = Some(Instant::now());
+            state.extensions_at_first_next = Some(state.extensions.len());
+        }
     }
     shared.changed.notify_all();
     let Some(path) = path.strip_prefix(API_VERSION) else {
         return not_found(&request);
     };
     match (request.method.as_str(), path) {
-        ("GET", "/runtime/invocation/next") => next(shared),
+        ("GET", "/runtime/invocation/next") => next(shared, stream),
         ("POST", "/runtime/init/error") => record(shared, &request, PostKind::InitError, None),
+        ("GET", "/runtime/restore/next") => restore_next(shared),
+        ("POST", "/runtime/restore/error") => {
+            record(shared, &request, PostKind::RestoreError, None)
+        }
         ("POST", rest) => {
             let Some(rest) = rest.strip_prefix("/runtime/invocation/") else {
                 return not_found(&request);
@@ -770,10 +826,15 @@ fn not_found(request: &HttpRequest) -> Answer {
 
 /// `GET /runtime/invocation/next`: the next event, waiting for one as long as it takes (Lambda
 /// freezes the environment meanwhile; here the connection simply stays open).
-fn next(shared: &Shared) -> Answer {
+fn next(shared: &Shared, stream: &TcpStream) -> Answer {
     let mut state = shared.lock();
     loop {
         if state.stopping {
+            return Answer::Close;
+        }
+        // A runtime process that died while polling (a killed worker) must not be handed an
+        // event: Lambda would time that invocation out; here it would be lost to the test.
+        if peer_closed(stream) {
             return Answer::Close;
         }
         match state.next_failure {
@@ -842,6 +903,48 @@ fn next(shared: &Shared) -> Answer {
             .unwrap_or_else(|p| p.into_inner())
             .0;
     }
+}
+
+/// `GET /runtime/restore/next` (SnapStart): the snapshot is taken while it waits; it is
+/// answered, with an empty body, once the test restores ([`FakeRuntimeApi::restore`]).
+fn restore_next(shared: &Shared) -> Answer {
+    let mut state = shared.lock();
+    loop {
+        if state.stopping {
+            return Answer::Close;
+        }
+        if state.restores > 0 {
+            state.restores -= 1;
+            drop(state);
+            shared.changed.notify_all();
+            return Answer::Http {
+                status: 200,
+                reason: "OK",
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+        }
+        state = shared
+            .changed
+            .wait_timeout(state, POLL)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}
+
+/// Whether the client has closed its end (a read would see end of file or an error).
+fn peer_closed(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let closed = match stream.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    closed
 }
 
 /// A posted result: recorded, then answered 202 (or 413 when the test asked for it).
