@@ -373,6 +373,10 @@ pub trait ResponseSink: Send {
     /// a list of bytes, or the body is empty).
     fn send_head(&mut self, head: &ResponseHead, body_len: Option<u64>) -> io::Result<()>;
     fn send_body(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// The app failed after the head went out, so the body is cut short: `error_type` is the
+    /// exception's class, `stack` its traceback one frame a string. A sink whose client can be
+    /// told (a streamed Lambda reply's error trailers) keeps it; the others have nothing to do.
+    fn abort(&mut self, _error_type: &str, _message: &str, _stack: &[String]) {}
 }
 
 /// A whole response held in memory, for sinks that answer once (the CLI, Lambda).
