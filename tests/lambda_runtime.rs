@@ -1927,3 +1927,25 @@ fn doors_that_cannot_stream_answer_buffered_and_say_why_once() {
     assert_eq!(posted.kind, PostKind::Error);
     assert!(posted.stream.is_none());
 }
+
+#[test]
+fn a_stream_past_200_mib_ends_with_an_error_and_a_clear_line() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    let posted = rwsgi.invoke(
+        &api,
+        Invocation::new(&request_id(1), &function_url("GET", "/big", "mb=201")),
+    );
+    let stream = posted.stream.as_ref().expect("streamed");
+    let at = posted.body.windows(8).position(|w| w == [0u8; 8]).unwrap();
+    // The body stops at the limit, chunk-aligned (64 KiB chunks).
+    assert_eq!(stream.len as usize, at + 8 + 200 * 1024 * 1024);
+    let (kind, error) = error_trailers(&posted);
+    assert_eq!(kind, "Rwsgi.ResponseTooLarge");
+    assert!(
+        error["errorMessage"].as_str().unwrap().contains("200 MiB"),
+        "{error}"
+    );
+    let log = rwsgi.wait_stderr("streaming app closed: /big");
+    assert!(log.contains("a streamed Lambda response may have"), "{log}");
+}
