@@ -358,6 +358,25 @@ mod tests {
         );
     }
 
+    /// AWS's own Rust type for a function URL's prelude (`lambda_runtime::MetadataPrelude`,
+    /// what `lambda_http` streams with) reads rwsgi's prelude as the same status, headers and
+    /// cookies.
+    #[test]
+    fn function_url_prelude_reads_as_aws_metadata_prelude() {
+        let h = head(&[
+            ("Content-Type", "text/csv"),
+            ("Cache-Control", "no-store"),
+            ("Set-Cookie", "a=1; Path=/"),
+        ]);
+        let aws: lambda_runtime::MetadataPrelude =
+            serde_json::from_slice(&prelude(Source::FunctionUrl, &h)).unwrap();
+        assert_eq!(aws.status_code.as_u16(), 201);
+        assert_eq!(aws.headers.len(), 2);
+        assert_eq!(aws.headers["content-type"], "text/csv");
+        assert_eq!(aws.headers["cache-control"], "no-store");
+        assert_eq!(aws.cookies, ["a=1; Path=/"]);
+    }
+
     #[test]
     fn rest_prelude() {
         let h = head(&[
