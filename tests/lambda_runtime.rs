@@ -1949,3 +1949,22 @@ fn a_stream_past_200_mib_ends_with_an_error_and_a_clear_line() {
     let log = rwsgi.wait_stderr("streaming app closed: /big");
     assert!(log.contains("a streamed Lambda response may have"), "{log}");
 }
+
+#[test]
+fn write_calls_stream_in_order_with_the_returned_chunks() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = function(&api)
+        .app("writer:application")
+        .env("RWSGI_INVOKE_MODE", "response_stream")
+        .start();
+    let (posted, prelude, body) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(1), &rest_v1("GET", "/")),
+    );
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(body, b"one\ntwo\nthree\n");
+    // Each write() is a chunk of its own, after the prelude and the delimiter.
+    let sizes: Vec<usize> = posted.stream.unwrap().chunks.iter().map(|c| c.1).collect();
+    assert_eq!(sizes[2..], [4, 4, 6]);
+}
