@@ -1084,3 +1084,31 @@ fn stream_needs_a_door_that_streams() {
         out.dump()
     );
 }
+
+#[test]
+fn via_v1_stream_shows_the_rest_apis_headers_and_cookies() {
+    let out = via(
+        "v1",
+        "streaming:application",
+        &["--stream", "-i", "http://localhost/cookies"],
+    );
+    out.assert_code(0);
+    let text = out.stdout_str().replace("\r\n", "\n");
+    assert!(text.starts_with("HTTP/1.1 200 OK\n"), "{}", out.dump());
+    assert!(
+        text.contains("Vary: Accept\nVary: Cookie\n") || text.contains("Vary: Accept, Cookie\n"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        text.contains("Set-Cookie: a=1; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT\n"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        text.contains("Set-Cookie: b=2; HttpOnly\n"),
+        "{}",
+        out.dump()
+    );
+    assert!(text.ends_with("\n\nwith cookies\n"), "{}", out.dump());
+}
