@@ -1968,3 +1968,25 @@ fn write_calls_stream_in_order_with_the_returned_chunks() {
     let sizes: Vec<usize> = posted.stream.unwrap().chunks.iter().map(|c| c.1).collect();
     assert_eq!(sizes[2..], [4, 4, 6]);
 }
+
+#[test]
+fn a_streaming_app_keeps_its_thread_across_idle_invocations() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    let thread = |n| {
+        streamed_reply(
+            &rwsgi,
+            &api,
+            Invocation::new(&request_id(n), &function_url("GET", "/thread", "")),
+        )
+        .2
+    };
+    let first = thread(1);
+    // Longer than a blocking thread's default keep-alive in tokio (10 s).
+    std::thread::sleep(Duration::from_secs(11));
+    assert_eq!(
+        thread(2),
+        first,
+        "the app ran on another thread after an idle spell"
+    );
+}

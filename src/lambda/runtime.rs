@@ -563,6 +563,11 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        // A streamed reply runs the app on a blocking thread (`streamed`). Kept alive, that
+        // thread is the same one invocation after invocation, as the thread a buffered reply
+        // runs on is: thread-local state the app keeps (connections, caches) lasts, rather than
+        // ending whenever the function sat idle for tokio's default 10 s.
+        .thread_keep_alive(Duration::from_secs(365 * 24 * 3600))
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the Runtime API client: {e}")))?;
     Ok(runtime.block_on(serve(Api::new(base), loaded)))

@@ -11,9 +11,11 @@ Paths:
     /big?mb=N         N MiB of a byte pattern in 64 KiB chunks (byte i is i % 251)
     /endless          64 KiB chunks, 10 ms apart, until the server stops asking
     /cookies          a short body with two cookies and a repeated header
+    /thread           the id of the thread the app runs on
 Every result's close() writes "streaming app closed: PATH" to wsgi.errors (the log).
 """
 
+import threading
 import time
 from urllib.parse import parse_qs
 
@@ -81,6 +83,9 @@ def application(environ, start_response):
     if path == "/empty":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Body([], errors, path)
+    if path == "/thread":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body([b"%d" % threading.get_ident()], errors, path)
     if path == "/cookies":
         start_response(
             "200 OK",
