@@ -197,6 +197,11 @@ pub struct CallArgs {
     #[arg(long, value_enum, value_name = "SOURCE")]
     pub via: Option<crate::lambda::local::Via>,
 
+    /// With `--via url` or `--via v1`: stream the reply as RWSGI_INVOKE_MODE=response_stream
+    /// does, and show the body as it comes, as a streaming client would see it.
+    #[arg(long, requires = "via")]
+    pub stream: bool,
+
     /// The body options in the order given (`--data`, `--data-binary`, `--data-urlencode`), as
     /// curl joins them; filled in by [`CallArgs::parse_named`].
     #[arg(skip)]
@@ -381,7 +386,20 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
     let mut sender: Box<dyn FnMut(Request, Arc<Mutex<Transfer>>) -> Outcome> = match args.via {
         Some(via) => {
             let handler = crate::lambda::local::local_handler(Some(spec_text), args.venv.clone())?;
-            Box::new(move |request, transfer| send_via(&handler, via, request, transfer))
+            let stream = args.stream;
+            if stream
+                && !matches!(
+                    via,
+                    crate::lambda::local::Via::Url | crate::lambda::local::Via::V1
+                )
+            {
+                return Err(Error::Usage(
+                    "--stream goes with --via url or --via v1: only function URLs and REST APIs \
+                     stream their replies"
+                        .into(),
+                ));
+            }
+            Box::new(move |request, transfer| send_via(&handler, via, request, transfer, stream))
         }
         None => {
             let app = crate::load_app(
@@ -600,6 +618,7 @@ fn send_via(
     via: crate::lambda::local::Via,
     request: Request,
     transfer: Arc<Mutex<Transfer>>,
+    stream: bool,
 ) -> Outcome {
     use crate::lambda::{Invocation, error_body, local};
     let ctx = local::made_up_context();
@@ -610,6 +629,9 @@ fn send_via(
             return Outcome::FailedBeforeHeaders;
         }
     };
+    if stream {
+        return local::call_streamed(handler, via, event, ctx, transfer);
+    }
     let (reply, app_failed) = match handler.handle(event, ctx) {
         Invocation::Reply { reply, app_failed } => (reply, app_failed),
         Invocation::Error(report) => {

@@ -368,11 +368,20 @@ impl ResponseHead {
 /// Where the Python core delivers a response. The core calls `send_head` exactly once, right
 /// before the first body bytes or at the end of an empty body (PEP 3333: headers are held until
 /// then), then `send_body` for each non-empty chunk.
+///
+/// These calls are the response as a stream of events, whatever consumes it: start
+/// (`send_head`), each chunk (`send_body`), an error after the start (`abort`), and the end (the
+/// core's call returning). A buffered sink collects them into one reply; the streamed Lambda
+/// reply passes each on as it comes; the WSGI rules live in the core alone.
 pub trait ResponseSink: Send {
     /// `body_len` is the whole body's length when the core knows it in advance (the app returned
     /// a list of bytes, or the body is empty).
     fn send_head(&mut self, head: &ResponseHead, body_len: Option<u64>) -> io::Result<()>;
     fn send_body(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// The app failed after the head went out, so the body is cut short: `error_type` is the
+    /// exception's class, `stack` its traceback one frame a string. A sink whose client can be
+    /// told (a streamed Lambda reply's error trailers) keeps it; the others have nothing to do.
+    fn abort(&mut self, _error_type: &str, _message: &str, _stack: &[String]) {}
 }
 
 /// A whole response held in memory, for sinks that answer once (the CLI, Lambda).

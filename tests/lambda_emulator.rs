@@ -1560,3 +1560,79 @@ fn invoke_one_function_as_the_app_and_its_own_authorizer() {
     assert_eq!(seen["PATH_INFO"], json!("/reports/2024"));
     lambda.assert_still_serving();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Response streaming through the Function URL emulation, which streams a reply posted with
+// `Lambda-Runtime-Function-Response-Mode: streaming` to its client as it arrives
+
+#[test]
+fn a_streamed_reply_reaches_the_function_url_client_as_the_app_makes_it() {
+    let lambda = Lambda::start_with(
+        "streaming:application",
+        &[("RWSGI_INVOKE_MODE", "response_stream")],
+    );
+    // A first request, so the runtime is up and polling before the timed one.
+    let warm = lambda.get("/cookies");
+    lambda.expect_status(&warm, 200);
+    assert_eq!(warm.text(), "with cookies\n");
+    assert_eq!(warm.all("set-cookie").len(), 2, "{:?}", warm.headers);
+
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, lambda.port));
+    let mut stream = TcpStream::connect_timeout(&address, CLIENT_TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(POLL)).unwrap();
+    write!(
+        stream,
+        "GET /lambda-url/{FUNCTION}/slow?n=3&gap=0.3 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    // The bytes as they came, each read with its time.
+    let mut raw = Vec::new();
+    let mut reads: Vec<(f64, usize)> = Vec::new();
+    let mut buffer = vec![0; 64 * 1024];
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                raw.extend_from_slice(&buffer[..n]);
+                reads.push((now(), raw.len()));
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                lambda.expect(Instant::now() < deadline, "no end to the streamed answer");
+            }
+            Err(e) => panic!("{e}\n{}", lambda.logs()),
+        }
+    }
+    let response = parse_response(&raw).unwrap_or_else(|e| panic!("{e}\n{}", lambda.logs()));
+    lambda.expect_status(&response, 200);
+    let text = response.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text:?}");
+    let made: Vec<f64> = lines
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    for i in 0..3 {
+        let needle = format!("{}\n", lines[i]);
+        let end = raw
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+            .unwrap()
+            + needle.len();
+        let arrived = reads.iter().find(|(_, got)| *got >= end).unwrap().0;
+        assert!(
+            arrived < made[i + 1],
+            "line {i} reached the client at {arrived:.6}, after the app made line {} at {:.6}\n{}",
+            i + 1,
+            made[i + 1],
+            lambda.logs()
+        );
+    }
+    lambda.assert_still_serving();
+}

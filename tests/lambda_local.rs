@@ -963,3 +963,152 @@ fn one_function_is_the_app_and_its_own_authorizer() {
     assert_eq!(body["SCRIPT_NAME"], json!("/staging"));
     assert_eq!(body["PATH_INFO"], json!("/reports/2024"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// --stream: the reply streamed as RWSGI_INVOKE_MODE=response_stream does
+
+/// Each line rwsgi prints, with when it was read (seconds since the Unix epoch).
+fn lines_as_they_come(args: &[&str]) -> (Vec<(f64, String)>, Option<i32>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rwsgi"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(apps_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rwsgi");
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let mut lines = Vec::new();
+    let started = Instant::now();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        lines.push((now(), line.expect("a line")));
+        assert!(started.elapsed() < TIMEOUT, "{lines:?}");
+    }
+    let code = child.wait().expect("rwsgi ends").code();
+    (lines, code)
+}
+
+/// Each body line of `streaming.py`'s /slow reaches the output before the app makes the next.
+fn assert_each_line_came_before_the_next_was_made(lines: &[(f64, String)]) {
+    let made: Vec<(f64, f64)> = lines
+        .iter()
+        .filter(|(_, l)| l.contains(" at "))
+        .map(|(seen, l)| (*seen, l.rsplit(' ').next().unwrap().parse().unwrap()))
+        .collect();
+    assert_eq!(made.len(), 4, "{lines:?}");
+    for i in 0..3 {
+        assert!(
+            made[i].0 < made[i + 1].1,
+            "line {i} was printed at {:.6}, after the app made line {} at {:.6}",
+            made[i].0,
+            i + 1,
+            made[i + 1].1
+        );
+    }
+}
+
+#[test]
+fn via_url_stream_shows_the_body_as_it_comes() {
+    let (lines, code) = lines_as_they_come(&[
+        "call",
+        "--app",
+        "streaming:application",
+        "--via",
+        "url",
+        "--stream",
+        "-i",
+        "http://localhost/slow?n=3&gap=0.3",
+    ]);
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert_eq!(lines[0].1, "HTTP/1.1 200 OK");
+    assert_each_line_came_before_the_next_was_made(&lines);
+}
+
+#[test]
+fn event_stream_prints_the_prelude_then_the_body_as_it_comes() {
+    let mut event = http_v2("/slow", "n=3&gap=0.3");
+    event["requestContext"]["domainName"] = json!("abc123.lambda-url.us-east-1.on.aws");
+    let file = temp_file("stream.json", event.to_string().as_bytes());
+    let (lines, code) = lines_as_they_come(&[
+        "event",
+        "--app",
+        "streaming:application",
+        "--stream",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{lines:?}");
+    let prelude: Value = serde_json::from_str(&lines[0].1).expect("the prelude's JSON");
+    assert_eq!(
+        prelude,
+        json!({"statusCode": 200, "headers": {"Content-Type": "application/octet-stream"}, "cookies": []})
+    );
+    assert_each_line_came_before_the_next_was_made(&lines);
+}
+
+#[test]
+fn via_stream_cut_short_exits_1_and_says_so() {
+    let out = via(
+        "url",
+        "streaming:application",
+        &["--stream", "http://localhost/error?after=2"],
+    );
+    out.assert_code(1);
+    assert_eq!(out.stdout_str(), "part 0\npart 1\n");
+    assert!(out.stderr.contains("cut short"), "{}", out.dump());
+    assert!(
+        out.stderr.contains("\"errorType\":\"ValueError\""),
+        "{}",
+        out.dump()
+    );
+}
+
+#[test]
+fn stream_needs_a_door_that_streams() {
+    let out = via(
+        "v2",
+        "streaming:application",
+        &["--stream", "http://localhost/"],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("--via url or --via v1"),
+        "{}",
+        out.dump()
+    );
+}
+
+#[test]
+fn via_v1_stream_shows_the_rest_apis_headers_and_cookies() {
+    let out = via(
+        "v1",
+        "streaming:application",
+        &["--stream", "-i", "http://localhost/cookies"],
+    );
+    out.assert_code(0);
+    let text = out.stdout_str().replace("\r\n", "\n");
+    assert!(text.starts_with("HTTP/1.1 200 OK\n"), "{}", out.dump());
+    assert!(
+        text.contains("Vary: Accept\nVary: Cookie\n") || text.contains("Vary: Accept, Cookie\n"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        text.contains("Set-Cookie: a=1; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT\n"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        text.contains("Set-Cookie: b=2; HttpOnly\n"),
+        "{}",
+        out.dump()
+    );
+    assert!(text.ends_with("\n\nwith cookies\n"), "{}", out.dump());
+}

@@ -1544,3 +1544,450 @@ fn without_an_extensions_api_sigterm_is_still_handled() {
         rwsgi.dump()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Response streaming (RWSGI_INVOKE_MODE=response_stream)
+
+/// A function URL event ("Lambda function URLs", request payload): payload 2.0 from
+/// `<url-id>.lambda-url.<region>.on.aws`.
+fn function_url(method: &str, path: &str, query: &str) -> Value {
+    let mut event = http_v2(method, path, query);
+    let context = &mut event["requestContext"];
+    context["apiId"] = json!("ab3xmplz5kj2ko7zgpgbxqqzfi0nbsfc");
+    context["domainName"] = json!("ab3xmplz5kj2ko7zgpgbxqqzfi0nbsfc.lambda-url.us-east-1.on.aws");
+    context["domainPrefix"] = json!("ab3xmplz5kj2ko7zgpgbxqqzfi0nbsfc");
+    event["headers"]["host"] =
+        json!("ab3xmplz5kj2ko7zgpgbxqqzfi0nbsfc.lambda-url.us-east-1.on.aws");
+    event
+}
+
+/// rwsgi streaming its replies, with `tests/apps/streaming.py`.
+fn streaming_function(api: &FakeRuntimeApi) -> Function {
+    function(api)
+        .app("streaming:application")
+        .env("RWSGI_INVOKE_MODE", "response_stream")
+        .start()
+}
+
+/// A streamed reply as the fake received it: the posted result, the prelude's JSON and the
+/// body after the delimiter. Checks the framing every streamed reply must have.
+fn streamed_reply(
+    rwsgi: &Function,
+    api: &FakeRuntimeApi,
+    invocation: Invocation,
+) -> (Posted, Value, Vec<u8>) {
+    let posted = rwsgi.invoke(api, invocation);
+    let stream = posted
+        .stream
+        .clone()
+        .unwrap_or_else(|| panic!("the reply was not streamed: {posted:?}\n{}", rwsgi.dump()));
+    assert_eq!(posted.kind, PostKind::Response);
+    assert_eq!(stream.response_mode.as_deref(), Some("streaming"));
+    assert_eq!(
+        posted.content_type.as_deref(),
+        Some("application/vnd.awslambda.http-integration-response")
+    );
+    let declared = stream
+        .trailer_header
+        .clone()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        declared.contains("lambda-runtime-function-error-type")
+            && declared.contains("lambda-runtime-function-error-body"),
+        "{declared:?}"
+    );
+    let at = posted
+        .body
+        .windows(8)
+        .position(|w| w == [0u8; 8])
+        .unwrap_or_else(|| {
+            panic!(
+                "no delimiter in {:?}",
+                String::from_utf8_lossy(&posted.body)
+            )
+        });
+    // The prelude and the delimiter come as chunks of their own (`cargo lambda watch` needs it).
+    assert_eq!(stream.chunks[0].1, at, "{:?}", stream.chunks);
+    assert_eq!(stream.chunks[1].1, 8, "{:?}", stream.chunks);
+    let prelude: Value = serde_json::from_slice(&posted.body[..at]).expect("the prelude is JSON");
+    let body = posted.body[at + 8..].to_vec();
+    (posted, prelude, body)
+}
+
+/// The error trailers of a cut-short stream: the type, and the body's JSON decoded.
+fn error_trailers(posted: &Posted) -> (String, Value) {
+    let stream = posted.stream.as_ref().expect("a streamed reply");
+    assert!(stream.complete, "the stream did not end: {stream:?}");
+    let kind = stream
+        .trailer("lambda-runtime-function-error-type")
+        .unwrap_or_else(|| panic!("no error type trailer: {:?}", stream.trailers))
+        .to_string();
+    let body = stream
+        .trailer("lambda-runtime-function-error-body")
+        .expect("an error body trailer");
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("the error body is base64");
+    (
+        kind,
+        serde_json::from_slice(&json).expect("the error body is JSON"),
+    )
+}
+
+#[test]
+fn an_unknown_invoke_mode_is_an_init_error() {
+    let api = FakeRuntimeApi::start();
+    let _rwsgi = function(&api)
+        .app("streaming:application")
+        .env("RWSGI_INVOKE_MODE", "streaming")
+        .start();
+    let posted = api.wait_init_error(WAIT).expect("an init error");
+    assert_eq!(
+        posted.error_type.as_deref(),
+        Some("Rwsgi.InvalidInvokeMode")
+    );
+    let message = posted.json()["errorMessage"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("\"streaming\"") && message.contains("response_stream"),
+        "{message}"
+    );
+}
+
+#[test]
+fn chunks_reach_the_runtime_api_before_the_app_makes_the_next() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    let (posted, prelude, body) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(1), &function_url("GET", "/slow", "n=3&gap=0.3")),
+    );
+    assert_eq!(
+        prelude,
+        json!({"statusCode": 200, "headers": {"Content-Type": "application/octet-stream"}, "cookies": []})
+    );
+    let stream = posted.stream.as_ref().unwrap();
+    assert!(stream.complete && stream.trailers.is_empty(), "{stream:?}");
+    // The app's own clock: when each chunk was made, then when it finished.
+    let text = String::from_utf8(body.clone()).unwrap();
+    let made: Vec<f64> = text
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(made.len(), 4, "{text}");
+    // Where each of the app's lines ends in the body, and when the chunk holding that end
+    // arrived: each line is in the fake's hands before the app makes the next one.
+    let mut ends = Vec::new();
+    let mut end = 0;
+    for line in text.split_inclusive('\n') {
+        end += line.len();
+        ends.push(end);
+    }
+    let mut received = 0usize;
+    let mut arrivals = Vec::new();
+    for &(at, size) in &stream.chunks[2..] {
+        received += size;
+        arrivals.push((at, received));
+    }
+    for (i, end) in ends.iter().enumerate().take(3) {
+        let arrived = arrivals
+            .iter()
+            .find(|(_, got)| got >= end)
+            .map(|(at, _)| *at)
+            .unwrap();
+        assert!(
+            arrived < made[i + 1],
+            "chunk {i} arrived at {arrived:.6}, after the app made chunk {} at {:.6}\n{text}",
+            i + 1,
+            made[i + 1]
+        );
+    }
+    rwsgi.wait_stderr("streaming app closed: /slow");
+}
+
+#[test]
+fn a_rest_api_reply_streams_with_its_documented_prelude() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    let (_, prelude, body) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(1), &rest_v1("GET", "/cookies")),
+    );
+    // API Gateway's streamed proxy reply: statusCode, headers, multiValueHeaders, cookies
+    // (https://docs.aws.amazon.com/apigateway/latest/developerguide/response-transfer-mode-lambda.html).
+    assert_eq!(
+        prelude,
+        json!({
+            "statusCode": 200,
+            "headers": {},
+            "multiValueHeaders": {
+                "Content-Type": ["text/plain; charset=utf-8"],
+                "Vary": ["Accept", "Cookie"],
+            },
+            "cookies": ["a=1; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT", "b=2; HttpOnly"],
+        })
+    );
+    assert_eq!(body, b"with cookies\n");
+    // The same through a function URL: one string per header, cookies apart.
+    let (_, prelude, _) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(2), &function_url("GET", "/cookies", "")),
+    );
+    assert_eq!(
+        prelude,
+        json!({
+            "statusCode": 200,
+            "headers": {"Content-Type": "text/plain; charset=utf-8", "Vary": "Accept, Cookie"},
+            "cookies": ["a=1; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT", "b=2; HttpOnly"],
+        })
+    );
+}
+
+#[test]
+fn an_app_failing_mid_stream_ends_with_the_error_trailers() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    let (posted, prelude, body) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(1), &function_url("GET", "/error", "after=2")),
+    );
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(body, b"part 0\npart 1\n");
+    let (kind, error) = error_trailers(&posted);
+    assert_eq!(kind, "ValueError");
+    assert_eq!(error["errorType"], "ValueError");
+    assert_eq!(error["errorMessage"], "boom mid-stream");
+    assert!(
+        error["stackTrace"].to_string().contains("streaming.py"),
+        "{error}"
+    );
+    let log = rwsgi.wait_stderr("streaming app closed: /error");
+    assert!(log.contains("ValueError: boom mid-stream"), "{log}");
+    // The loop goes on.
+    let (_, prelude, _) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(2), &function_url("GET", "/empty", "")),
+    );
+    assert_eq!(prelude["statusCode"], 200);
+}
+
+#[test]
+fn an_app_failing_before_its_response_streams_a_500() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    let (posted, prelude, body) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(1), &function_url("GET", "/before", "")),
+    );
+    assert_eq!(prelude["statusCode"], 500);
+    assert!(String::from_utf8_lossy(&body).contains("Internal Server Error"));
+    assert!(posted.stream.as_ref().unwrap().trailers.is_empty());
+    rwsgi.wait_stderr("RuntimeError: boom before the response");
+}
+
+#[test]
+fn empty_head_and_204_streams_end_properly() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    for (n, event, status) in [
+        (1, function_url("GET", "/empty", ""), 200),
+        (2, function_url("GET", "/nocontent", ""), 204),
+        (3, function_url("HEAD", "/slow", "n=2&gap=0"), 200),
+    ] {
+        let (posted, prelude, body) =
+            streamed_reply(&rwsgi, &api, Invocation::new(&request_id(n), &event));
+        assert_eq!(prelude["statusCode"], status, "{prelude}");
+        assert!(body.is_empty(), "{:?}", String::from_utf8_lossy(&body));
+        let stream = posted.stream.unwrap();
+        // The last chunk came, so the body ended, with no error.
+        assert!(stream.complete && stream.trailers.is_empty(), "{stream:?}");
+        assert_eq!(stream.chunks.len(), 2, "{stream:?}");
+    }
+    rwsgi.wait_stderr("streaming app closed: /nocontent");
+    rwsgi.wait_stderr("streaming app closed: /slow");
+}
+
+#[test]
+fn a_client_gone_mid_stream_closes_the_app_and_the_loop_goes_on() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    let first = request_id(1);
+    api.cut_stream(&first, 1024 * 1024);
+    let posted = rwsgi.invoke(
+        &api,
+        Invocation::new(&first, &function_url("GET", "/endless", "")),
+    );
+    assert_eq!(posted.answered, 0);
+    assert!(!posted.stream.unwrap().complete);
+    rwsgi.wait_stderr("streaming app closed: /endless");
+    let log = rwsgi.wait_stderr("the connection closed while the body was being sent");
+    assert!(!log.contains("panicked"), "{log}");
+    let (_, prelude, body) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(2), &function_url("GET", "/other", "")),
+    );
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(body, b"streaming app\n");
+}
+
+#[test]
+fn a_streaming_file_wrapper_reassembles_exactly() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = function(&api)
+        .app("filewrapper:application")
+        .env("RWSGI_INVOKE_MODE", "response_stream")
+        .start();
+    let (posted, prelude, body) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(1), &function_url("GET", "/", "")),
+    );
+    let expected: Vec<u8> = (0..2000)
+        .flat_map(|i| format!("line {i:05}\n").into_bytes())
+        .collect();
+    assert_eq!(body, expected);
+    assert_eq!(
+        prelude["headers"]["Content-Length"],
+        expected.len().to_string()
+    );
+    // 4096-byte blocks, each a chunk of its own.
+    assert!(
+        posted.stream.unwrap().chunks.len() > 2 + 4,
+        "not streamed in blocks"
+    );
+}
+
+/// The peak resident memory of a process (`VmHWM`, kB).
+fn peak_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_100_mb_streamed_body_keeps_memory_flat() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    // A small streamed reply first: the peak after it is the baseline.
+    streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(1), &function_url("GET", "/big", "mb=1")),
+    );
+    let pid = rwsgi.process.child.id();
+    let baseline = peak_kb(pid);
+    let size = 100 * 1024 * 1024usize;
+    let posted = rwsgi.invoke(
+        &api,
+        Invocation::new(&request_id(2), &function_url("GET", "/big", "mb=100")),
+    );
+    let stream = posted.stream.expect("streamed");
+    assert!(
+        stream.complete && stream.trailers.is_empty(),
+        "{:?}",
+        stream.trailers
+    );
+    let at = posted.body.windows(8).position(|w| w == [0u8; 8]).unwrap();
+    assert_eq!(stream.len as usize, at + 8 + size);
+    let mut digest = runtime_api::fnv1a(runtime_api::FNV_START, &posted.body[..at + 8]);
+    let pattern: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    digest = runtime_api::fnv1a(digest, &pattern);
+    assert_eq!(stream.digest, digest, "the body does not reassemble");
+    let grown = peak_kb(pid).saturating_sub(baseline);
+    // A few 64 KiB chunks and the connection's buffers, never the body (100 MiB).
+    assert!(
+        grown < 24 * 1024,
+        "the peak grew by {grown} kB while streaming 100 MiB"
+    );
+}
+
+#[test]
+fn doors_that_cannot_stream_answer_buffered_and_say_why_once() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    for n in 1..=2 {
+        let reply = rwsgi.reply(&api, Invocation::new(&request_id(n), &get("/cookies", "")));
+        assert_eq!(reply["statusCode"], 200);
+        assert_eq!(reply["body"], "with cookies\n");
+    }
+    let log = rwsgi.wait_stderr("cannot stream");
+    assert_eq!(log.matches("cannot stream").count(), 1, "{log}");
+    assert!(log.contains("API Gateway HTTP API"), "{log}");
+    // A non-HTTP event goes to the event handler as ever.
+    let posted = rwsgi.invoke(&api, Invocation::new(&request_id(3), &sqs_event()));
+    assert_eq!(posted.kind, PostKind::Error);
+    assert!(posted.stream.is_none());
+}
+
+#[test]
+fn a_stream_past_200_mib_ends_with_an_error_and_a_clear_line() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    let posted = rwsgi.invoke(
+        &api,
+        Invocation::new(&request_id(1), &function_url("GET", "/big", "mb=201")),
+    );
+    let stream = posted.stream.as_ref().expect("streamed");
+    let at = posted.body.windows(8).position(|w| w == [0u8; 8]).unwrap();
+    // The body stops at the limit, chunk-aligned (64 KiB chunks).
+    assert_eq!(stream.len as usize, at + 8 + 200 * 1024 * 1024);
+    let (kind, error) = error_trailers(&posted);
+    assert_eq!(kind, "Rwsgi.ResponseTooLarge");
+    assert!(
+        error["errorMessage"].as_str().unwrap().contains("200 MiB"),
+        "{error}"
+    );
+    let log = rwsgi.wait_stderr("streaming app closed: /big");
+    assert!(log.contains("a streamed Lambda response may have"), "{log}");
+}
+
+#[test]
+fn write_calls_stream_in_order_with_the_returned_chunks() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = function(&api)
+        .app("writer:application")
+        .env("RWSGI_INVOKE_MODE", "response_stream")
+        .start();
+    let (posted, prelude, body) = streamed_reply(
+        &rwsgi,
+        &api,
+        Invocation::new(&request_id(1), &rest_v1("GET", "/")),
+    );
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(body, b"one\ntwo\nthree\n");
+    // Each write() is a chunk of its own, after the prelude and the delimiter.
+    let sizes: Vec<usize> = posted.stream.unwrap().chunks.iter().map(|c| c.1).collect();
+    assert_eq!(sizes[2..], [4, 4, 6]);
+}
+
+#[test]
+fn a_streaming_app_keeps_its_thread_across_idle_invocations() {
+    let api = FakeRuntimeApi::start();
+    let rwsgi = streaming_function(&api);
+    let thread = |n| {
+        streamed_reply(
+            &rwsgi,
+            &api,
+            Invocation::new(&request_id(n), &function_url("GET", "/thread", "")),
+        )
+        .2
+    };
+    let first = thread(1);
+    // Longer than a blocking thread's default keep-alive in tokio (10 s).
+    std::thread::sleep(Duration::from_secs(11));
+    assert_eq!(
+        thread(2),
+        first,
+        "the app ran on another thread after an idle spell"
+    );
+}

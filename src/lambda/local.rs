@@ -14,7 +14,9 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, Result};
 use crate::http::{self, InvocationContext, Request, Response, ResponseHead, Status};
 use crate::lambda::event::{Source, is_execute_api_host, split_host};
+use crate::lambda::stream::Streamed;
 use crate::lambda::{Handler, Invocation, error_body, runtime};
+use crate::python::Outcome;
 
 /// Run one Lambda event through the app, as the Lambda runtime would, and print the reply JSON.
 #[derive(Parser, Debug)]
@@ -29,6 +31,10 @@ struct EventArgs {
     /// A virtualenv to import from (default: $RWSGI_VENV, else $VIRTUAL_ENV).
     #[arg(long, value_name = "DIR")]
     venv: Option<PathBuf>,
+    /// Stream the reply as RWSGI_INVOKE_MODE=response_stream does, printing it as it comes: the
+    /// prelude's JSON on a line, then the body (function URL and REST API events).
+    #[arg(long)]
+    stream: bool,
 }
 
 /// `rwsgi event`: exit 0 when a reply was printed, 1 when the invocation was a Lambda error
@@ -53,6 +59,9 @@ pub fn event_main(args: Vec<OsString>) -> Result<u8> {
         source,
     })?;
     let handler = local_handler(args.app, args.venv)?;
+    if args.stream {
+        return event_streamed(&handler, event, out);
+    }
     let (code, text) = match handler.handle(event, made_up_context()) {
         Invocation::Reply { reply, .. } => (0, reply),
         Invocation::Error(report) => (1, error_body(&report)),
@@ -65,6 +74,126 @@ pub fn event_main(args: Vec<OsString>) -> Result<u8> {
         source,
     })?;
     Ok(code)
+}
+
+/// `rwsgi event --stream`: the prelude's JSON and a newline, then each body chunk as the app
+/// makes it. A stream cut short prints its error JSON (what the error trailers carry) to
+/// stderr and exits 1.
+fn event_streamed(handler: &Handler, event: Vec<u8>, out: std::fs::File) -> Result<u8> {
+    use std::io::Write as _;
+    let mut out = out;
+    let mut code = 0;
+    let written = run_streamed(handler, event, made_up_context(), |step| {
+        match step {
+            Streamed::Buffered(Invocation::Reply { mut reply, .. }) => {
+                reply.push(b'\n');
+                out.write_all(&reply)?;
+            }
+            Streamed::Buffered(Invocation::Error(report)) => {
+                code = 1;
+                let mut text = error_body(&report);
+                text.push(b'\n');
+                out.write_all(&text)?;
+            }
+            Streamed::Head(mut prelude) => {
+                prelude.push(b'\n');
+                out.write_all(&prelude)?;
+            }
+            Streamed::Body(chunk) => out.write_all(&chunk)?,
+            Streamed::End => {}
+            Streamed::Failed(report) => {
+                code = 1;
+                crate::log::error(&format!(
+                    "the stream was cut short: {}",
+                    String::from_utf8_lossy(&error_body(&report))
+                ));
+            }
+        }
+        out.flush()
+    });
+    written.map_err(|source| Error::Write {
+        what: "stdout".into(),
+        source,
+    })?;
+    Ok(code)
+}
+
+/// Runs `event` with its reply streamed, handing each step to `each` as the app makes it (on
+/// another thread, so the app is never held up by the output more than a few chunks). An
+/// error from `each` stops the app, as a closed connection does on Lambda.
+pub fn run_streamed(
+    handler: &Handler,
+    event: Vec<u8>,
+    ctx: InvocationContext,
+    mut each: impl FnMut(Streamed) -> std::io::Result<()> + Send,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(crate::lambda::stream::CHANNEL_DEPTH);
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(move || {
+            while let Some(step) = rx.blocking_recv() {
+                each(step)?;
+            }
+            Ok(())
+        });
+        handler.handle_streamed(event, ctx, tx);
+        consumer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the output thread panicked")))
+    })
+}
+
+/// `rwsgi call --via url|v1 --stream`: the reply streamed, and what the front door sends the
+/// client written to `sink` as it comes (the prelude's status and headers, then each chunk).
+pub fn call_streamed<S: http::ResponseSink + ?Sized>(
+    handler: &Handler,
+    via: Via,
+    event: Vec<u8>,
+    ctx: InvocationContext,
+    sink: std::sync::Arc<std::sync::Mutex<S>>,
+) -> Outcome {
+    let mut outcome = Outcome::Complete;
+    let written = run_streamed(handler, event, ctx, |step| {
+        let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
+        match step {
+            Streamed::Buffered(Invocation::Reply { reply, app_failed }) => {
+                let response = serde_json::from_slice::<Value>(&reply)
+                    .map_err(|e| format!("the reply is not JSON: {e}"))
+                    .and_then(|reply| client_response(via, &reply))
+                    .map_err(std::io::Error::other)?;
+                if app_failed {
+                    outcome = Outcome::FailedBeforeHeaders;
+                }
+                s.send_head(&response.head, Some(response.body.len() as u64))?;
+                s.send_body(&response.body)
+            }
+            Streamed::Buffered(Invocation::Error(report)) => {
+                crate::log::error(&String::from_utf8_lossy(&error_body(&report)));
+                outcome = Outcome::FailedBeforeHeaders;
+                Ok(())
+            }
+            Streamed::Head(prelude) => {
+                let response = serde_json::from_slice::<Value>(&prelude)
+                    .map_err(|e| format!("the prelude is not JSON: {e}"))
+                    .and_then(|prelude| client_response(via, &prelude))
+                    .map_err(std::io::Error::other)?;
+                s.send_head(&response.head, None)
+            }
+            Streamed::Body(chunk) => s.send_body(&chunk),
+            Streamed::End => Ok(()),
+            Streamed::Failed(report) => {
+                crate::log::error(&format!(
+                    "the stream was cut short, reported in its error trailers: {}",
+                    String::from_utf8_lossy(&error_body(&report))
+                ));
+                outcome = Outcome::FailedAfterHeaders;
+                Ok(())
+            }
+        }
+    });
+    match written {
+        Ok(()) => outcome,
+        Err(e) => Outcome::SinkFailed(e),
+    }
 }
 
 /// The app for local runs: imported as on Lambda, but from the current folder (and

@@ -9,6 +9,7 @@ pub mod reply;
 pub mod runtime;
 mod shutdown;
 pub mod snapstart;
+pub mod stream;
 
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +36,8 @@ pub struct Handler {
     pub event_handler: Option<EventHandler>,
     pub options: EventOptions,
     pub text_types: TextTypes,
+    /// `RWSGI_INVOKE_MODE`: whether HTTP replies are streamed.
+    pub invoke_mode: stream::InvokeMode,
 }
 
 impl Handler {
@@ -52,17 +55,9 @@ impl Handler {
     /// The event's bytes are dropped once parsed, and the parsed event goes to the app (as
     /// `rwsgi.event`) rather than being copied, so a large body is held as few times as it can.
     pub fn handle(&self, event_bytes: Vec<u8>, ctx: InvocationContext) -> Invocation {
-        let parsed = Value::from_slice(&event_bytes);
-        drop(event_bytes);
-        let event = match parsed {
+        let event = match Handler::parse(event_bytes) {
             Ok(v) => v,
-            Err(e) => {
-                return Invocation::Error(ErrorReport {
-                    error_type: "Rwsgi.InvalidEvent".into(),
-                    message: format!("the event is not valid JSON: {e}"),
-                    stack: Vec::new(),
-                });
-            }
+            Err(invocation) => return invocation,
         };
         match event::detect(&event) {
             Some(source) => {
@@ -71,6 +66,19 @@ impl Handler {
             }
             None => self.other(&event, ctx),
         }
+    }
+
+    /// The event parsed, or the invocation error for one that is not JSON.
+    fn parse(event_bytes: Vec<u8>) -> Result<Value, Invocation> {
+        let parsed = Value::from_slice(&event_bytes);
+        drop(event_bytes);
+        parsed.map_err(|e| {
+            Invocation::Error(ErrorReport {
+                error_type: "Rwsgi.InvalidEvent".into(),
+                message: format!("the event is not valid JSON: {e}"),
+                stack: Vec::new(),
+            })
+        })
     }
 
     fn http(&self, event: Value, source: Source, ctx: InvocationContext) -> (Vec<u8>, bool) {

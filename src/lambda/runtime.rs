@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use http_body_util::{BodyExt, Limited};
 use lambda_runtime_api_client::body::Body;
@@ -36,6 +38,7 @@ use lambda_runtime_api_client::{PooledClient, build_request};
 
 use crate::error::{Error, Result};
 use crate::http::InvocationContext;
+use crate::lambda::stream::{self, InvokeMode, Streamed};
 use crate::lambda::{Handler, Invocation, error_body};
 use crate::python::{self, ErrorReport, LoadErrorKind};
 
@@ -184,11 +187,18 @@ pub fn init(
         }
     };
     let (options, text_types) = Handler::settings_from_env();
+    let invoke_mode = InvokeMode::parse(std::env::var("RWSGI_INVOKE_MODE").ok().as_deref())
+        .map_err(|message| ErrorReport {
+            error_type: "Rwsgi.InvalidInvokeMode".into(),
+            message,
+            stack: Vec::new(),
+        })?;
     Ok(Handler {
         app,
         event_handler,
         options,
         text_types,
+        invoke_mode,
     })
 }
 
@@ -387,11 +397,20 @@ impl Api {
             request = request.header(INVOCATION_ID, id.clone());
         }
         let request = request.body(body).map_err(|e| format!("{what}: {e}"))?;
-        let answer = self
-            .client
-            .call(request)
-            .await
-            .map_err(|e| format!("{what}: {}", chain(&*e)))?;
+        let answer = self.client.call(request).await;
+        self.answered(&what, answer).await
+    }
+
+    /// What the Runtime API answered a POST: `Ok` for 2xx, else the error to log.
+    async fn answered(
+        &self,
+        what: &str,
+        answer: std::result::Result<
+            http::Response<hyper::body::Incoming>,
+            lambda_runtime_api_client::BoxError,
+        >,
+    ) -> std::result::Result<(), String> {
+        let answer = answer.map_err(|e| format!("{what}: {}", chain(&*e)))?;
         let (parts, body) = answer.into_parts();
         let status = parts.status;
         if status.is_success() {
@@ -410,6 +429,105 @@ impl Api {
             );
         }
         Err(message)
+    }
+}
+
+impl Api {
+    /// POSTs a streamed response to `path`: the prelude, the delimiter, then each event from
+    /// `rx` as it comes ("Response streaming for custom runtimes",
+    /// https://docs.aws.amazon.com/lambda/latest/dg/runtimes-custom.html#runtimes-custom-response-streaming).
+    /// A body cut short ends with the `Lambda-Runtime-Function-Error-Type` and `-Body`
+    /// trailers, the body being the base64 of the error JSON; they are real HTTP trailers,
+    /// declared in a `Trailer` header, which `lambda_runtime` 1.5's `StreamResponse` does not
+    /// send (it writes them into the body as text), hence this writer.
+    pub async fn stream(
+        &self,
+        path: &str,
+        prelude: Vec<u8>,
+        mut rx: tokio::sync::mpsc::Receiver<Streamed>,
+        invocation_id: Option<&HeaderValue>,
+    ) -> std::result::Result<(), String> {
+        const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
+        const ERROR_BODY: &str = "lambda-runtime-function-error-body";
+        let what = format!("POST {path} (streamed)");
+        let uri: Uri = format!("{API_VERSION}{path}")
+            .parse()
+            .map_err(|e| format!("{what}: {e}"))?;
+        let (mut sender, body) = Body::channel();
+        let mut request = build_request()
+            .method(Method::POST)
+            .uri(uri)
+            .header(http::header::USER_AGENT, self.user_agent.clone())
+            // The HTTP-integration framing: a JSON prelude, eight NULs, then the body.
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/vnd.awslambda.http-integration-response",
+            )
+            .header("lambda-runtime-function-response-mode", "streaming")
+            .header(http::header::TRANSFER_ENCODING, "chunked")
+            // hyper sends only the trailers its request's `Trailer` header names.
+            .header(http::header::TRAILER, format!("{ERROR_TYPE}, {ERROR_BODY}"));
+        if let Some(id) = invocation_id {
+            request = request.header(INVOCATION_ID, id.clone());
+        }
+        let request = request.body(body).map_err(|e| format!("{what}: {e}"))?;
+        let pump = async move {
+            // The prelude and the delimiter go as chunks of their own: `cargo lambda watch`
+            // reads the first chunk as the whole prelude and the second as the delimiter.
+            sender.send_data(prelude.into()).await?;
+            sender
+                .send_data(Bytes::from_static(&stream::DELIMITER))
+                .await?;
+            let failure = loop {
+                match rx.recv().await {
+                    Some(Streamed::Body(chunk)) => sender.send_data(chunk.into()).await?,
+                    Some(Streamed::End) => break None,
+                    Some(Streamed::Failed(report)) => break Some(report),
+                    Some(Streamed::Head(_) | Streamed::Buffered(_)) | None => {
+                        break Some(ErrorReport {
+                            error_type: "Runtime.StreamError".into(),
+                            message: "the response stream ended without finishing".into(),
+                            stack: Vec::new(),
+                        });
+                    }
+                }
+            };
+            if let Some(report) = &failure {
+                let mut trailers = HeaderMap::new();
+                let kind: String = report
+                    .error_type
+                    .chars()
+                    .filter(|c| (' '..='~').contains(c))
+                    .collect();
+                if let Ok(value) = HeaderValue::from_str(&kind) {
+                    trailers.insert(ERROR_TYPE, value);
+                }
+                let encoded = base64::engine::general_purpose::STANDARD.encode(error_body(report));
+                if let Ok(value) = HeaderValue::from_str(&encoded) {
+                    trailers.insert(ERROR_BODY, value);
+                }
+                sender.send_trailers(trailers).await?;
+            }
+            // Dropping the sender ends the body: hyper writes the last chunk (and trailers).
+            Ok::<_, lambda_runtime_api_client::Error>(failure)
+        };
+        let (answer, pumped) = tokio::join!(self.client.call(request), pump);
+        match pumped {
+            Ok(Some(report)) => crate::log::error(&format!(
+                "the streamed response was cut short ({}: {}); reported in its trailers",
+                report.error_type, report.message
+            )),
+            Ok(None) => {}
+            Err(e) => {
+                let answered = self.answered(&what, answer).await.err();
+                return Err(format!(
+                    "{what}: the connection closed while the body was being sent ({}); the \
+                     application was stopped and its close() called",
+                    answered.unwrap_or_else(|| e.to_string())
+                ));
+            }
+        }
+        self.answered(&what, answer).await
     }
 }
 
@@ -496,6 +614,11 @@ pub(super) fn run_loop(base: Uri, loaded: std::result::Result<Handler, ErrorRepo
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        // A streamed reply runs the app on a blocking thread (`streamed`). Kept alive, that
+        // thread is the same one invocation after invocation, as the thread a buffered reply
+        // runs on is: thread-local state the app keeps (connections, caches) lasts, rather than
+        // ending whenever the function sat idle for tokio's default 10 s.
+        .thread_keep_alive(Duration::from_secs(365 * 24 * 3600))
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the Runtime API client: {e}")))?;
     Ok(runtime.block_on(serve(Api::new(base), loaded)))
@@ -532,6 +655,7 @@ async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u
         api
     };
     let config = FunctionConfig::from_env();
+    let handler = Arc::new(handler);
     loop {
         let next = match api.next().await {
             Ok(next) => next,
@@ -565,7 +689,7 @@ async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u
 }
 
 /// Runs one invocation and posts its result.
-async fn invoke(api: &Api, handler: &Handler, config: &FunctionConfig, id: &str, next: Next) {
+async fn invoke(api: &Api, handler: &Arc<Handler>, config: &FunctionConfig, id: &str, next: Next) {
     let (ctx, trace_id) = invocation_context(id, config, &next);
     let invocation_id = next.headers.get(INVOCATION_ID).cloned();
     crate::log::set_request_id(Some(id));
@@ -573,7 +697,15 @@ async fn invoke(api: &Api, handler: &Handler, config: &FunctionConfig, id: &str,
     python::set_os_environ("_X_AMZN_TRACE_ID", trace_id.as_deref());
 
     let path = format!("/runtime/invocation/{}", super::event::encode_component(id));
-    let posted = match handler.handle(next.event, ctx) {
+    let invocation = if handler.invoke_mode == InvokeMode::ResponseStream {
+        match streamed(api, handler, ctx, next.event, &path, invocation_id.as_ref()).await {
+            Some(invocation) => invocation,
+            None => return,
+        }
+    } else {
+        handler.handle(next.event, ctx)
+    };
+    let posted = match invocation {
         Invocation::Reply { reply, .. } => {
             api.post(
                 &format!("{path}/response"),
@@ -598,6 +730,45 @@ async fn invoke(api: &Api, handler: &Handler, config: &FunctionConfig, id: &str,
         // the function goes on with the next invocation.
         crate::log::error(&e);
     }
+}
+
+/// Runs one invocation with its reply streamed. The app runs on a blocking thread and hands
+/// each chunk over a small bounded channel: on this current-thread runtime, iterating the app
+/// here would hold each chunk back until the next one was made. Returns the invocation to
+/// post as usual when it is not streamed (not HTTP, or a front door that cannot stream).
+async fn streamed(
+    api: &Api,
+    handler: &Arc<Handler>,
+    ctx: InvocationContext,
+    event: Vec<u8>,
+    path: &str,
+    invocation_id: Option<&HeaderValue>,
+) -> Option<Invocation> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(stream::CHANNEL_DEPTH);
+    let worker = {
+        let handler = handler.clone();
+        tokio::task::spawn_blocking(move || handler.handle_streamed(event, ctx, tx))
+    };
+    let mut buffered = None;
+    let posted = match rx.recv().await {
+        Some(Streamed::Buffered(invocation)) => {
+            buffered = Some(invocation);
+            Ok(())
+        }
+        Some(Streamed::Head(prelude)) => {
+            api.stream(&format!("{path}/response"), prelude, rx, invocation_id)
+                .await
+        }
+        _ => Err("the application's thread ended without a response".to_string()),
+    };
+    // The app's thread is done (its close() called) before the next invocation starts.
+    if let Err(e) = worker.await {
+        crate::log::error(&format!("the application's thread failed: {e}"));
+    }
+    if let Err(e) = posted {
+        crate::log::error(&e);
+    }
+    buffered
 }
 
 #[cfg(test)]

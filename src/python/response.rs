@@ -490,6 +490,7 @@ fn drive(
             if close_error.is_instance_of::<PyKeyboardInterrupt>(py) && interp::interruptible() {
                 return Outcome::Interrupted;
             }
+            abort_sink(py, state, &close_error);
             log::error(&format!(
                 "the application's close() raised after the response was sent\n{}",
                 format_exception(py, &close_error)
@@ -575,6 +576,8 @@ fn fail(py: Python<'_>, state: &Arc<Mutex<State>>, failure: Failure) -> Outcome 
         log::error(&format!(
             "the application failed after its response headers were sent; the body is cut short\n{traceback}"
         ));
+        drop(st);
+        abort_sink(py, state, &err);
         return Outcome::FailedAfterHeaders;
     }
     log::error(&format!(
@@ -597,4 +600,11 @@ fn fail(py: Python<'_>, state: &Arc<Mutex<State>>, failure: Failure) -> Outcome 
         Ok(()) => Outcome::FailedBeforeHeaders,
         Err(e) => Outcome::SinkFailed(e),
     }
+}
+
+/// Tells the sink that the body is cut short by `err`.
+fn abort_sink(py: Python<'_>, state: &Arc<Mutex<State>>, err: &PyErr) {
+    let report = crate::python::ErrorReport::from_py(py, err);
+    let sink = lock(state).sink.clone();
+    lock(&sink).abort(&report.error_type, &report.message, &report.stack);
 }

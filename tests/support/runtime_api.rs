@@ -11,8 +11,10 @@
 //! inspect. It serves the Extensions API's registration and event long poll too (2020-01-01),
 //! so that an extension can register as on Lambda.
 //!
-//! HTTP/1.1 with keep-alive and `Content-Length` bodies is all it speaks: that is what rwsgi's
-//! Runtime API client sends.
+//! HTTP/1.1 with keep-alive is all it speaks: `Content-Length` bodies, and the chunked body
+//! with trailers of a streamed response ("Response streaming for custom runtimes"), whose
+//! chunks it records with the time each arrived. When a test asks, it closes the connection
+//! in the middle of a streamed response, as Lambda does when the invocation is reset.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -165,8 +167,60 @@ pub struct Posted {
     pub content_type: Option<String>,
     pub body: Vec<u8>,
     /// The status the fake answered with: 202, 413 for a rejected response, 410 for a stale
-    /// one.
+    /// one; 0 when the fake closed the connection in the middle of a streamed body.
     pub answered: u16,
+    /// What was received of a streamed (chunked) body; `None` for a `Content-Length` one.
+    pub stream: Option<StreamReceived>,
+}
+
+/// A chunked request body as it arrived.
+#[derive(Debug, Clone, Default)]
+pub struct StreamReceived {
+    /// The `Lambda-Runtime-Function-Response-Mode` header.
+    pub response_mode: Option<String>,
+    /// The `Trailer` header: the trailers the request declared.
+    pub trailer_header: Option<String>,
+    /// Each chunk: when it had arrived whole (seconds since the Unix epoch) and its size.
+    pub chunks: Vec<(f64, usize)>,
+    /// The trailer fields after the last chunk.
+    pub trailers: Vec<(String, String)>,
+    /// The body's length, and its FNV-1a 64 digest (the body is kept only up to
+    /// [`MAX_KEPT`] bytes).
+    pub len: u64,
+    pub digest: u64,
+    /// The body ended with its last chunk (not cut off by the fake or the peer).
+    pub complete: bool,
+}
+
+impl StreamReceived {
+    pub fn trailer(&self, name: &str) -> Option<&str> {
+        self.trailers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The most of a streamed body the fake keeps (the rest is only counted and digested).
+pub const MAX_KEPT: usize = 16 * 1024 * 1024;
+
+/// FNV-1a, 64 bits, continued from `hash` (start from [`FNV_START`]).
+pub fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Seconds since the Unix epoch, to the microsecond: the clock Python's `time.time()` reads.
+pub fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs_f64()
 }
 
 impl Posted {
@@ -220,6 +274,9 @@ struct State {
     extensions: Vec<String>,
     /// Answers the Extensions API's paths 404, as a local emulator that has none does.
     no_extensions: bool,
+    /// Request ids whose streamed response is cut off, the connection closed, once this many
+    /// body bytes have arrived.
+    cut_stream: Vec<(String, u64)>,
     stopping: bool,
 }
 
@@ -321,6 +378,15 @@ impl FakeRuntimeApi {
     /// the reply of an invocation that timed out (`ErrorRuntimeInvokeTimeout`).
     pub fn stale(&self, request_id: &str) {
         self.shared.lock().stale.insert(request_id.to_string());
+    }
+
+    /// Makes the fake close the connection once `bytes` body bytes of the streamed response
+    /// for `request_id` have arrived, as Lambda does when the invocation is reset.
+    pub fn cut_stream(&self, request_id: &str, bytes: u64) {
+        self.shared
+            .lock()
+            .cut_stream
+            .push((request_id.to_string(), bytes));
     }
 
     /// The names of the extensions registered so far.
@@ -506,6 +572,7 @@ struct HttpRequest {
     path: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    stream: Option<StreamReceived>,
 }
 
 impl HttpRequest {
@@ -620,9 +687,28 @@ fn read_request(
         path: path.to_string(),
         headers,
         body: Vec::new(),
+        stream: None,
     };
-    if request.header("transfer-encoding").is_some() {
-        return Err("chunked request bodies are not supported; send Content-Length".into());
+    buffer.drain(..head_end + 4);
+    if let Some(coding) = request.header("transfer-encoding") {
+        if !coding.eq_ignore_ascii_case("chunked") {
+            return Err(format!("unsupported Transfer-Encoding {coding:?}"));
+        }
+        let cut = request
+            .path
+            .rsplit_once("/invocation/")
+            .and_then(|(_, rest)| rest.strip_suffix("/response"))
+            .map(percent_decode)
+            .and_then(|id| {
+                shared
+                    .lock()
+                    .cut_stream
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, n)| *n)
+            });
+        read_chunked(stream, buffer, shared, &mut request, cut)?;
+        return Ok(Some(request));
     }
     let length = match request.header("content-length") {
         None => 0,
@@ -633,7 +719,6 @@ fn read_request(
     if length > MAX_BODY {
         return Err(format!("body of {length} bytes is over {MAX_BODY}"));
     }
-    buffer.drain(..head_end + 4);
     while buffer.len() < length {
         if !fill(stream, buffer, shared)? {
             return Err("the connection closed inside a request body".into());
@@ -641,6 +726,78 @@ fn read_request(
     }
     request.body = buffer.drain(..length).collect();
     Ok(Some(request))
+}
+
+/// Reads a chunked body (RFC 9112 section 7.1), its trailers included, recording when each
+/// chunk arrived. With `cut`, stops once that many body bytes have come (the caller closes
+/// the connection).
+fn read_chunked(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    shared: &Shared,
+    request: &mut HttpRequest,
+    cut: Option<u64>,
+) -> Result<(), String> {
+    let mut got = StreamReceived {
+        response_mode: request
+            .header("lambda-runtime-function-response-mode")
+            .map(str::to_string),
+        trailer_header: request.header("trailer").map(str::to_string),
+        digest: FNV_START,
+        ..StreamReceived::default()
+    };
+    let line = |stream: &mut TcpStream, buffer: &mut Vec<u8>| -> Result<String, String> {
+        loop {
+            if let Some(i) = buffer.windows(2).position(|w| w == b"\r\n") {
+                let text = String::from_utf8_lossy(&buffer[..i]).into_owned();
+                buffer.drain(..i + 2);
+                return Ok(text);
+            }
+            if !fill(stream, buffer, shared)? {
+                return Err("the connection closed inside a chunked body".into());
+            }
+        }
+    };
+    loop {
+        let size_line = line(stream, buffer)?;
+        let size_text = size_line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| format!("bad chunk size line {size_line:?}"))?;
+        if size == 0 {
+            loop {
+                let field = line(stream, buffer)?;
+                if field.is_empty() {
+                    break;
+                }
+                let (name, value) = field
+                    .split_once(':')
+                    .ok_or_else(|| format!("bad trailer line {field:?}"))?;
+                got.trailers
+                    .push((name.trim().to_string(), value.trim().to_string()));
+            }
+            got.complete = true;
+            break;
+        }
+        while buffer.len() < size + 2 {
+            if !fill(stream, buffer, shared)? {
+                return Err("the connection closed inside a chunk".into());
+            }
+        }
+        if &buffer[size..size + 2] != b"\r\n" {
+            return Err("a chunk is not followed by CRLF".into());
+        }
+        got.chunks.push((now_secs(), size));
+        got.len += size as u64;
+        got.digest = fnv1a(got.digest, &buffer[..size]);
+        let keep = size.min(MAX_KEPT.saturating_sub(request.body.len()));
+        request.body.extend_from_slice(&buffer[..keep]);
+        buffer.drain(..size + 2);
+        if cut.is_some_and(|n| got.len >= n) {
+            break;
+        }
+    }
+    request.stream = Some(got);
+    Ok(())
 }
 
 /// Reads more bytes into `buffer`. `Ok(false)` at end of stream or when the server stops.
@@ -962,6 +1119,7 @@ fn record(
     let stale = request_id
         .as_ref()
         .is_some_and(|id| state.stale.contains(id));
+    let cut = request.stream.as_ref().is_some_and(|s| !s.complete);
     let answered = if stale {
         410
     } else if rejected {
@@ -980,10 +1138,14 @@ fn record(
             .map(str::to_string),
         content_type: request.header("content-type").map(str::to_string),
         body: request.body.clone(),
-        answered,
+        answered: if cut { 0 } else { answered },
+        stream: request.stream.clone(),
     });
     drop(state);
     shared.changed.notify_all();
+    if cut {
+        return Answer::Close;
+    }
     if stale {
         Answer::json(
             410,
