@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
 """Response streaming, buffered vs streamed, run by hand:
 
-    python3 bench/stream.py [--rwsgi target/release/rwsgi] [--runs 5]
+    python3 bench/stream.py [--rwsgi target/release/rwsgi] [--runs 5] [--lwa PATH]
 
 For each case a fresh rwsgi runs as a Lambda custom runtime against a small Runtime API served
 here (plain sockets, so each chunk's arrival is timed as it comes off the socket). Each process
 answers a warm-up invocation, then the measured one, with RWSGI_INVOKE_MODE buffered or
-response_stream. Measured:
+response_stream.
+
+A third side, when the AWS Lambda Web Adapter binary is given (--lwa, or BENCH_LWA=/path/to/
+lambda-adapter; `cargo install lambda_web_adapter` builds it), runs the same app under gunicorn
+(one sync worker, from target/bench-venv: bench/requirements.txt) with the adapter in front of it
+in AWS_LWA_INVOKE_MODE=response_stream, the adapter being both the function's runtime and an
+extension, as in its Lambda layer. Without the binary that side is skipped, saying so.
+
+Everything (this Runtime API and the processes under test) runs on one CPU, the last this process
+may use, as bench/run does. Measured:
 
 - time to first byte: from the event handed out by /next to the first body byte the Runtime API
   has (for a buffered reply, the whole reply, since nothing reaches a client before it);
 - the whole reply's time;
 - rwsgi's peak resident memory (VmHWM) after the measured invocation, and its growth over the
-  peak after the warm-up.
+  peak after the warm-up; for the adapter's side, the sum of the adapter's, gunicorn's master's
+  and its worker's.
 
 Cases: a generator of 10 chunks 100 ms apart, and a 100 MiB download (64 KiB chunks), both
 through a function URL event. The results replace the "Response streaming" section of
@@ -23,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -103,7 +114,8 @@ class RuntimeApi:
                 k, v = h.split(":", 1)
                 headers[k.strip().lower()] = v.strip()
             if "/extension/" in target:
-                # rwsgi registers for SHUTDOWN through the Extensions API; no event ever comes.
+                # rwsgi registers for SHUTDOWN through the Extensions API, the Web Adapter for no
+                # event (to run as an extension, as in its layer); no event ever comes.
                 if target.endswith("/register"):
                     n = int(headers.get("content-length", "0"))
                     f.read(n)
@@ -163,79 +175,195 @@ def peak_mib(pid):
     return 0.0
 
 
-def one(rwsgi, app_dir, mode, path):
-    api = RuntimeApi([event("/warm"), event(path)])
-    env = {
+def tree_pids(pid):
+    """A process and everything under it (gunicorn's master and its worker)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            pids += tree_pids(int(child))
+    return pids
+
+
+def lambda_env(api):
+    # What Lambda sets for every runtime; the adapter's runtime client (lambda_runtime) reads
+    # these at start. https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
+    return {
         "PATH": os.environ.get("PATH", ""),
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
-        "LAMBDA_TASK_ROOT": str(app_dir),
-        "RWSGI_APP": "streambench:application",
-        "RWSGI_INVOKE_MODE": mode,
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/12/02/[$LATEST]bench",
+        "AWS_REGION": "us-east-1",
     }
-    proc = subprocess.Popen([rwsgi], env=env, cwd=app_dir,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one(side, app_dir, mode, path, cpu):
+    """One fresh runtime (rwsgi, or the adapter and gunicorn) for a warm-up and a measured
+    invocation."""
+    api = RuntimeApi([event("/warm"), event(path)])
+    env = lambda_env(api)
+    pin = ["taskset", "-c", str(cpu)]
+    procs = []
     try:
+        if mode == "lwa":
+            port = free_port()
+            procs.append(subprocess.Popen(
+                pin + [side["gunicorn"], "--workers", "1", "--worker-class", "sync",
+                       "--bind", f"127.0.0.1:{port}", "streambench:application"],
+                env={"PATH": env["PATH"]}, cwd=app_dir,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            # The adapter's settings: https://github.com/awslabs/aws-lambda-web-adapter
+            # (README, "Configurations"); its readiness check GETs / until the app answers.
+            env.update(AWS_LWA_PORT=str(port), AWS_LWA_INVOKE_MODE="response_stream")
+            procs.append(subprocess.Popen(pin + [side["lwa"]], env=env, cwd=app_dir,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        else:
+            env.update(LAMBDA_TASK_ROOT=str(app_dir), RWSGI_APP="streambench:application",
+                       RWSGI_INVOKE_MODE=mode)
+            procs.append(subprocess.Popen(pin + [side["rwsgi"]], env=env, cwd=app_dir,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        def peak():
+            return sum(peak_mib(p) for proc in procs for p in tree_pids(proc.pid))
+
+        started = time.monotonic()
         while len(api.results) < 1:
+            if time.monotonic() - started > 120 or any(p.poll() is not None for p in procs):
+                raise SystemExit(f"{mode}: no warm-up reply (exit codes "
+                                 f"{[p.poll() for p in procs]})")
             time.sleep(0.005)
-        base = peak_mib(proc.pid)
+        base = peak()
         if not api.done.wait(120):
-            raise SystemExit("rwsgi did not finish")
-        peak = peak_mib(proc.pid)
+            raise SystemExit(f"{mode}: the measured invocation did not finish")
+        high = peak()
+        own = peak_mib(procs[-1].pid)
     finally:
-        proc.kill()
-        proc.wait()
+        # The whole tree at once: a gunicorn worker outlives a killed master for seconds.
+        pids = [p for proc in procs if proc.poll() is None for p in tree_pids(proc.pid)]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for proc in procs:
+            proc.wait()
     r = api.results[1]
-    r.update(peak_mib=peak, growth_mib=peak - base)
+    r.update(peak_mib=high, growth_mib=high - base, own_mib=own)
     return r
+
+
+def lwa_version(binary):
+    """The crate version `cargo install --root R` recorded for the binary in R/.crates.toml."""
+    crates = Path(binary).resolve().parent.parent / ".crates.toml"
+    if crates.exists():
+        for line in crates.read_text().splitlines():
+            if line.startswith('"lambda_web_adapter '):
+                return "lambda_web_adapter " + line.split()[1]
+    return "lambda-adapter (version unknown)"
+
+
+def gunicorn_version(gunicorn):
+    out = subprocess.run([gunicorn, "--version"], capture_output=True, text=True)
+    # It prints "gunicorn (version X)".
+    return (out.stdout or out.stderr).strip().replace("(version ", "").rstrip(")")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rwsgi", default=str(ROOT / "target/release/rwsgi"))
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--lwa", default=os.environ.get("BENCH_LWA", ""),
+                    help="AWS Lambda Web Adapter's lambda-adapter binary (or BENCH_LWA)")
+    ap.add_argument("--gunicorn", default=str(ROOT / "target/bench-venv/bin/gunicorn"))
     args = ap.parse_args()
+    side = {"rwsgi": args.rwsgi, "lwa": args.lwa, "gunicorn": args.gunicorn}
+    modes = ["buffered", "response_stream"]
+    if not args.lwa:
+        print("AWS Lambda Web Adapter side skipped: no binary given (--lwa or "
+              "BENCH_LWA=/path/to/lambda-adapter)", file=sys.stderr)
+    elif not os.access(args.lwa, os.X_OK):
+        raise SystemExit(f"--lwa/BENCH_LWA: {args.lwa} is not an executable")
+    elif not os.access(args.gunicorn, os.X_OK):
+        raise SystemExit(f"the adapter's side needs gunicorn: {args.gunicorn} is missing "
+                         "(pip install -r bench/requirements.txt into target/bench-venv)")
+    else:
+        modes.append("lwa")
+    # One CPU for everything, as bench/run pins its Runtime API and the runtime together.
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
     app_dir = ROOT / "target/bench-stream"
     app_dir.mkdir(parents=True, exist_ok=True)
     (app_dir / "streambench.py").write_text(APP)
     load_before = os.getloadavg()[0]
     rows = []
+    adapter_mib = []
+    lwa_ttfb = []
     for name, path in [("10 chunks, 100 ms apart", "/ticks"), ("100 MiB download", "/download")]:
-        samples = {"buffered": [], "response_stream": []}
+        samples = {mode: [] for mode in modes}
         for _ in range(args.runs):
             for mode in samples:  # alternately
-                samples[mode].append(one(args.rwsgi, app_dir, mode, path))
+                samples[mode].append(one(side, app_dir, mode, path, cpu))
         for mode, runs in samples.items():
             med = lambda key: statistics.median(r[key] for r in runs if r[key] is not None)
             rows.append((name, mode, med("ttfb_ms"), med("total_ms"), med("bytes"),
                          med("peak_mib"), med("growth_mib")))
+            if mode == "lwa":
+                adapter_mib.append(med("own_mib"))
+                lwa_ttfb.append(", ".join(f"{r['ttfb_ms']:.1f}" for r in runs))
             print(rows[-1], file=sys.stderr)
     load_after = os.getloadavg()[0]
+    pinned = cpu
     cpu = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
+    names = {"buffered": "rwsgi, buffered", "response_stream": "rwsgi, response_stream",
+             "lwa": "Web Adapter + gunicorn, response_stream"}
     out = [MARK, "",
            f"Run {time.strftime('%Y-%m-%d', time.gmtime())} on {cpu}, {os.cpu_count()} vCPUs, a "
            f"virtual machine; {platform.freedesktop_os_release().get('PRETTY_NAME', '')}. Load "
            f"average {load_before:.2f} before, {load_after:.2f} after (other work shared the "
-           f"machine). Medians of {args.runs} fresh processes per row, buffered and streamed "
-           "alternately; function URL event; release build.", "",
+           f"machine). Medians of {args.runs} fresh processes per row, the sides alternately; "
+           f"everything on CPU {pinned}; function URL event; release build.", "",
            "Time to first byte: from /next handing out the event to the first body byte the "
            "Runtime API has (a buffered reply arrives whole, so its first byte is its last). "
-           "Peak: rwsgi's VmHWM after the invocation; growth: over its peak after a warm-up "
-           "invocation.", "",
+           "Peak: rwsgi's VmHWM after the invocation (for the Web Adapter's side, the sum of the "
+           "adapter's, gunicorn's master's and its worker's); growth: over that peak after a "
+           "warm-up invocation.", "",
            "| case | mode | first byte | whole reply | bytes posted (reply JSON, or prelude + body) | peak | growth |",
            "|---|---|---|---|---|---|---|"]
     for name, mode, ttfb, total, nbytes, peak, growth in rows:
-        out.append(f"| {name} | {mode} | {ttfb:.1f} ms | {total:.1f} ms | {int(nbytes):,} | "
+        out.append(f"| {name} | {names[mode]} | {ttfb:.1f} ms | {total:.1f} ms | {int(nbytes):,} | "
                    f"{peak:.1f} MiB | {growth:+.1f} MiB |")
     out += ["", "A buffered 100 MiB reply cannot be sent at all: the app's iteration stops at "
-            "Lambda's 6 MB limit and the client gets a 500 saying so (its bytes are that 500's). "
-            "AWS Lambda Web Adapter's streaming was not run: it is built from source (a large "
-            "build of its own), and its mid-stream errors go into the body as text "
-            "(lambda_runtime 1.5's StreamResponse), so it would not be a like-for-like error path."]
+            "Lambda's 6 MB limit and the client gets a 500 saying so (its bytes are that 500's)."]
+    if "lwa" in modes:
+        out += ["", f"The Web Adapter: {lwa_version(args.lwa)} (`cargo install`, release "
+                "profile), as the function's runtime and an extension (it registers with the "
+                f"Extensions API, as in its layer), in front of {gunicorn_version(args.gunicorn)} "
+                "with one sync worker serving the same WSGI app over loopback HTTP/1.1 "
+                "(chunked); AWS_LWA_INVOKE_MODE=response_stream. Of its side's peak, the adapter "
+                f"itself held {' and '.join(f'{m:.1f}' for m in adapter_mib)} MiB (the two cases), "
+                "gunicorn's two processes the rest.", "",
+                f"The adapter's first bytes, run by run: {lwa_ttfb[0]} ms (chunks) and "
+                f"{lwa_ttfb[1]} ms (download). Where one is about 40 ms later than the others, "
+                "its prelude reached the Runtime API at about 2 ms and the 8-byte separator that "
+                "follows it, a write of its own, waited for the prelude's ACK (Nagle's "
+                "algorithm: the adapter's Runtime API client, lambda_runtime on hyper-util's "
+                "HttpConnector, leaves TCP_NODELAY off, and Linux delays that ACK on this "
+                "loopback connection); how often that happens against Lambda's own Runtime API "
+                "was not measured here."]
+    else:
+        out += ["", "AWS Lambda Web Adapter's side was not run (no binary given: BENCH_LWA)."]
     results = ROOT / "bench/RESULTS.md"
     text = results.read_text()
     if MARK in text:
