@@ -331,8 +331,8 @@ def main():
     out = [MARK, "",
            f"Run {time.strftime('%Y-%m-%d', time.gmtime())} on {cpu}, {os.cpu_count()} vCPUs, a "
            f"virtual machine; {platform.freedesktop_os_release().get('PRETTY_NAME', '')}. Load "
-           f"average {load_before:.2f} before, {load_after:.2f} after (other work shared the "
-           f"machine). Medians of {args.runs} fresh processes per row, the sides alternately; "
+           f"average {load_before:.2f} before, {load_after:.2f} after"
+           f"{' (a busy machine)' if max(load_before, load_after) > 0.5 else ''}. Medians of {args.runs} fresh processes per row, the sides alternately; "
            f"everything on CPU {pinned}; function URL event; release build.", "",
            "Time to first byte: from /next handing out the event to the first body byte the "
            "Runtime API has (a buffered reply arrives whole, so its first byte is its last). "
