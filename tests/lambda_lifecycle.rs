@@ -350,7 +350,7 @@ fn managed_instances_workers_serve_at_once() {
     let api = FakeRuntimeApi::start();
     let process = start(
         &api,
-        "concurrent:application",
+        "slots:application",
         &[("AWS_LAMBDA_MAX_CONCURRENCY", "8")],
     );
     assert!(
@@ -411,7 +411,7 @@ fn managed_instances_replace_a_dead_worker() {
     let api = FakeRuntimeApi::start();
     let process = start(
         &api,
-        "concurrent:application",
+        "slots:application",
         &[("AWS_LAMBDA_MAX_CONCURRENCY", "2")],
     );
     assert!(api.wait_next_requests(2, WAIT), "{}", dump(&process));
@@ -450,7 +450,7 @@ fn managed_instances_with_one_slot_do_not_fork() {
     let api = FakeRuntimeApi::start();
     let process = start(
         &api,
-        "concurrent:application",
+        "slots:application",
         &[("AWS_LAMBDA_MAX_CONCURRENCY", "1")],
     );
     let id = request_id(400);
@@ -465,7 +465,7 @@ fn managed_instances_pass_sigterm_on() {
     let api = FakeRuntimeApi::start();
     let mut process = start(
         &api,
-        "concurrent:application",
+        "slots:application",
         &[("AWS_LAMBDA_MAX_CONCURRENCY", "3")],
     );
     assert!(api.wait_next_requests(3, WAIT), "{}", dump(&process));
@@ -508,7 +508,7 @@ fn managed_instances_log_through_the_socket() {
     let socket_text = socket.display().to_string();
     let process = start(
         &api,
-        "concurrent:application",
+        "slots:application",
         &[
             ("AWS_LAMBDA_MAX_CONCURRENCY", "2"),
             ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
