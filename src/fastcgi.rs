@@ -986,6 +986,7 @@ pub fn is_listening_socket(fd: RawFd) -> bool {
         return value != 0;
     }
     // Systems without SO_ACCEPTCONN: the specification's own test.
+    // SAFETY: sockaddr_storage is plain data, for which all-zero bytes are a valid value.
     let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: getpeername into a local sockaddr_storage.

@@ -148,6 +148,8 @@ fn loaded_library() -> Option<PathBuf> {
     if info.dli_fname.is_null() {
         return None;
     }
+    // SAFETY: dli_fname is non-null here and, as above, a NUL-terminated path the loader owns
+    // for as long as the library stays loaded (libpython never unloads).
     let name = unsafe { CStr::from_ptr(info.dli_fname) };
     let path = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
     Some(std::fs::canonicalize(&path).unwrap_or(path))
