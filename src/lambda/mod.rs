@@ -94,12 +94,7 @@ impl Handler {
                 );
             }
         };
-        request
-            .extensions
-            .push(("rwsgi.event".into(), Extension::Json(event)));
-        request
-            .extensions
-            .push(("rwsgi.context".into(), Extension::Invocation(ctx)));
+        attach_invocation(&mut request, event, ctx);
         let head_request = request.method.eq_ignore_ascii_case("HEAD");
         // A body past the reply limit can never be sent: the sink refuses it as it comes.
         let sink = Arc::new(Mutex::new(BufferedSink::with_limit(reply::MAX_REPLY_BYTES)));
@@ -177,6 +172,17 @@ impl Handler {
             }
         }
     }
+}
+
+/// What the app finds beside the environ on Lambda: the whole event as `rwsgi.event` and the
+/// invocation's context as `rwsgi.context`, whether the reply is buffered or streamed.
+fn attach_invocation(request: &mut crate::http::Request, event: Value, ctx: InvocationContext) {
+    request
+        .extensions
+        .push(("rwsgi.event".into(), Extension::Json(event)));
+    request
+        .extensions
+        .push(("rwsgi.context".into(), Extension::Invocation(ctx)));
 }
 
 fn json_kind(v: &Value) -> &'static str {

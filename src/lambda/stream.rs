@@ -20,7 +20,7 @@ use pyo3::Python;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::http::{Extension, InvocationContext, ResponseHead, ResponseSink};
+use crate::http::{InvocationContext, ResponseHead, ResponseSink};
 use crate::lambda::event::{self, Source};
 use crate::lambda::{Handler, Invocation};
 use crate::python::{ErrorReport, Outcome};
@@ -255,12 +255,7 @@ impl Handler {
         let sink = Arc::new(Mutex::new(StreamSink::new(tx.clone(), source)));
         let outcome = match event::to_request(&event, source, &self.options) {
             Ok(mut request) => {
-                request
-                    .extensions
-                    .push(("rwsgi.event".into(), Extension::Json(event)));
-                request
-                    .extensions
-                    .push(("rwsgi.context".into(), Extension::Invocation(ctx)));
+                super::attach_invocation(&mut request, event, ctx);
                 self.app.call(request, sink.clone())
             }
             Err(e) => {
