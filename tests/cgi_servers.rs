@@ -841,22 +841,7 @@ fn find_program(names: &[&str]) -> Result<PathBuf, String> {
 fn spawn(program: &Path, args: &[&str], dir: &Path, out_name: &str) -> Result<Child, String> {
     let out_path = dir.join(out_name);
     let out = File::create(&out_path).or_say(|| format!("cannot create {}", out_path.display()))?;
-    let err = out
-        .try_clone()
-        .or_say(|| format!("cannot reopen {}", out_path.display()))?;
-    let child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", SERVER_PATH)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .or_say(|| format!("cannot start {}", program.display()))?;
-    guard_process_group(&child)?;
-    Ok(child)
+    spawn_into(program, args, dir, out, &out_path)
 }
 
 /// Starts a program as [`spawn`] does, its output appended to `log` (a server's error log).
@@ -866,9 +851,21 @@ fn spawn_logging(program: &Path, args: &[&str], dir: &Path, log: &Path) -> Resul
         .append(true)
         .open(log)
         .or_say(|| format!("cannot open {}", log.display()))?;
+    spawn_into(program, args, dir, out, log)
+}
+
+/// The start both share: a clean environment, stdout and stderr into `out` (opened from
+/// `out_path`), its own process group under the watchdog.
+fn spawn_into(
+    program: &Path,
+    args: &[&str],
+    dir: &Path,
+    out: File,
+    out_path: &Path,
+) -> Result<Child, String> {
     let err = out
         .try_clone()
-        .or_say(|| format!("cannot reopen {}", log.display()))?;
+        .or_say(|| format!("cannot reopen {}", out_path.display()))?;
     let child = Command::new(program)
         .args(args)
         .current_dir(dir)
