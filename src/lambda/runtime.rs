@@ -37,6 +37,7 @@ use lambda_runtime_api_client::body::Body;
 use lambda_runtime_api_client::{PooledClient, build_request};
 
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::http::InvocationContext;
 use crate::lambda::stream::{self, InvokeMode, Streamed};
 use crate::lambda::{Handler, Invocation, error_body};
@@ -568,7 +569,7 @@ fn quote(body: &[u8]) -> String {
 }
 
 /// Runs the runtime loop until the Runtime API goes away. Returns the exit status.
-pub fn main(_args: Vec<OsString>) -> Result<u8> {
+pub fn main(_args: Vec<OsString>) -> Result<ExitStatus> {
     crate::log::set_json(
         std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")),
     );
@@ -608,7 +609,10 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
 }
 
 /// Makes the event loop and serves on it until the Runtime API goes away.
-pub(super) fn run_loop(base: Uri, loaded: std::result::Result<Handler, ErrorReport>) -> Result<u8> {
+pub(super) fn run_loop(
+    base: Uri,
+    loaded: std::result::Result<Handler, ErrorReport>,
+) -> Result<ExitStatus> {
     // The event loop is made after the import: nothing of it exists in a process the app's
     // import forks, and a process that forks workers after init gives each its own.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -625,7 +629,7 @@ pub(super) fn run_loop(base: Uri, loaded: std::result::Result<Handler, ErrorRepo
 }
 
 /// Reports a failed init, or serves invocations until the Runtime API goes away.
-async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u8 {
+async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> ExitStatus {
     let handler = match loaded {
         Ok(h) => h,
         Err(report) => {
@@ -661,7 +665,7 @@ async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u
             Ok(next) => next,
             Err(NextError::Gone(e)) => {
                 crate::log::error(&format!("the Runtime API is gone, stopping: {e}"));
-                return 1;
+                return ExitStatus::Failure;
             }
             Err(NextError::Status(408, _)) => {
                 // A local emulator's request timeout (`cargo lambda watch --timeout`) on the
@@ -674,7 +678,7 @@ async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u
                 crate::log::error(&format!(
                     "GET /runtime/invocation/next was answered {status}: {said}; stopping"
                 ));
-                return 1;
+                return ExitStatus::Failure;
             }
         };
         let Some(request_id) = next.nonempty("lambda-runtime-aws-request-id") else {
