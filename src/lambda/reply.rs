@@ -1,5 +1,5 @@
 //! [`Response`] -> the reply JSON for a front door: the door's status and headers
-//! ([`Source::reply_head`], in the door's own file), then the body, as text or base64, which
+//! (`Source::reply_head`, in the door's own file), then the body, as text or base64, which
 //! every door takes the same way; and the 6 MB limit on a reply.
 
 use base64::Engine as _;

@@ -8,8 +8,8 @@
 use serde_json::{Value as JsonValue, json};
 
 use super::common::{
-    Door, EventPath, Reader, ViaRequest, header_bytes, join_query, multi_value_headers, present,
-    single_value_headers, status_only, value_at,
+    CLIENT_IP, Door, EventPath, Reader, ViaRequest, header_bytes, join_query, multi_value_headers,
+    present, single_value_headers, status_only, value_at,
 };
 use super::{EventError, Source};
 use crate::error::Result as CrateResult;
@@ -99,7 +99,7 @@ pub(crate) fn via_event(req: &ViaRequest, _ctx: &InvocationContext) -> CrateResu
     for (n, v) in &req.forwarded_headers(false) {
         hmap.insert(n.to_ascii_lowercase(), json!(v));
     }
-    hmap.insert("x-forwarded-for".into(), json!(super::common::CLIENT_IP));
+    hmap.insert("x-forwarded-for".into(), json!(CLIENT_IP));
     let mut qs = serde_json::Map::new();
     for (k, v) in &req.query_pairs {
         qs.insert(k.clone(), json!(v));

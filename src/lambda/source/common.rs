@@ -130,25 +130,8 @@ pub(super) fn to_request(
 
     let path = door.path(&r)?;
     let raw_path = if path.raw.is_empty() { "/" } else { path.raw };
-    let mut path_info = if path.decoded {
-        raw_path.as_bytes().to_vec()
-    } else {
-        http::percent_decode(raw_path.as_bytes())
-    };
-    let stage = r.str_at("requestContext.stage")?.unwrap_or("");
-    let mut script_name = door.script_name(stage, host.as_deref(), &mut path_info);
-    if let Some(base) = options
-        .base_path
-        .as_deref()
-        .map(|b| b.trim_end_matches('/'))
-        .filter(|b| !b.is_empty())
-        && let Some(rest) = strip_segment_prefix(&path_info, base.as_bytes())
-    {
-        path_info = rest;
-        script_name.extend_from_slice(base.as_bytes());
-    }
-    request.script_name = script_name;
-    request.path_info = path_info;
+    (request.script_name, request.path_info) =
+        mount(door, &r, raw_path, path.decoded, host.as_deref(), options)?;
 
     let query = door.query(&r, path.query)?;
     let mut uri = raw_path.as_bytes().to_vec();
@@ -167,6 +150,37 @@ pub(super) fn to_request(
             .push(("REMOTE_USER".into(), user.into_bytes()));
     }
     Ok(request)
+}
+
+/// `SCRIPT_NAME` and `PATH_INFO` for the path as the event gives it: decoded unless the
+/// service did, then the stage (where the door's URLs carry it) and `RWSGI_BASE_PATH` moved
+/// from the front of the path to `SCRIPT_NAME`, only at a segment boundary.
+fn mount(
+    door: &dyn Door,
+    r: &Reader<'_>,
+    raw_path: &str,
+    decoded: bool,
+    host: Option<&str>,
+    options: &EventOptions,
+) -> Result<(Vec<u8>, Vec<u8>), EventError> {
+    let mut path_info = if decoded {
+        raw_path.as_bytes().to_vec()
+    } else {
+        http::percent_decode(raw_path.as_bytes())
+    };
+    let stage = r.str_at("requestContext.stage")?.unwrap_or("");
+    let mut script_name = door.script_name(stage, host, &mut path_info);
+    if let Some(base) = options
+        .base_path
+        .as_deref()
+        .map(|b| b.trim_end_matches('/'))
+        .filter(|b| !b.is_empty())
+        && let Some(rest) = strip_segment_prefix(&path_info, base.as_bytes())
+    {
+        path_info = rest;
+        script_name.extend_from_slice(base.as_bytes());
+    }
+    Ok((script_name, path_info))
 }
 
 /// The first value of a header, by case-insensitive name.

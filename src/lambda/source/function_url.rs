@@ -4,7 +4,7 @@
 
 use serde_json::Value as JsonValue;
 
-use super::common::{Door, EventPath, Reader, ViaRequest};
+use super::common::{Door, EventPath, Reader, ViaRequest, present};
 use super::{EventError, Source, http_api};
 use crate::error::Result as CrateResult;
 use crate::http::ResponseHead;
@@ -19,8 +19,8 @@ pub(super) fn detect(event: &Value) -> Option<Source> {
     if !http_api::is_payload2(event) {
         return None;
     }
-    let context = super::common::present(event, "requestContext");
-    let in_context = |key: &str| context.and_then(|c| super::common::present(c, key));
+    let context = present(event, "requestContext");
+    let in_context = |key: &str| context.and_then(|c| present(c, key));
     let domain = in_context("domainName")
         .and_then(Value::as_str)
         .unwrap_or("");

@@ -6,8 +6,8 @@
 use serde_json::{Value as JsonValue, json};
 
 use super::common::{
-    Door, EventPath, Reader, ViaRequest, grouped, header_bytes, json_type, present, status_only,
-    strip_segment_prefix,
+    CLIENT_IP, Door, EventPath, Reader, ViaRequest, form_decode, grouped, header_bytes, json_type,
+    present, status_only, strip_segment_prefix, value_at,
 };
 use super::{EventError, Source};
 use crate::error::Result as CrateResult;
@@ -24,7 +24,7 @@ pub(super) fn detect(event: &Value) -> Option<Source> {
 /// `"version": "2.0"` and a `requestContext.http`.
 pub(super) fn is_payload2(event: &Value) -> bool {
     event.get("version").and_then(Value::as_str) == Some("2.0")
-        && super::common::value_at(event, "requestContext.http").is_some()
+        && value_at(event, "requestContext.http").is_some()
 }
 
 /// An HTTP API's payload 2.0.
@@ -204,7 +204,7 @@ pub(super) fn payload2_event(
     }
     let mut qs = serde_json::Map::new();
     for (k, v) in &req.query_pairs {
-        let (k, v) = (super::common::form_decode(k), super::common::form_decode(v));
+        let (k, v) = (form_decode(k), form_decode(v));
         join_into(&mut qs, k, &v);
     }
     let mut event = json!({
@@ -222,7 +222,7 @@ pub(super) fn payload2_event(
                 "method": req.method,
                 "path": path,
                 "protocol": "HTTP/1.1",
-                "sourceIp": super::common::CLIENT_IP,
+                "sourceIp": CLIENT_IP,
                 "userAgent": req.user_agent
             },
             "requestId": ctx.aws_request_id,

@@ -6,7 +6,7 @@
 use serde_json::{Value as JsonValue, json};
 
 use super::common::{
-    Door, EventPath, Reader, ViaRequest, header_bytes, join_query, present, push_multi,
+    CLIENT_IP, Door, EventPath, Reader, ViaRequest, header_bytes, join_query, present, push_multi,
     single_value_headers, status_only, value_at,
 };
 use super::{EventError, Source};
@@ -126,7 +126,7 @@ pub(crate) fn via_event(req: &ViaRequest, _ctx: &InvocationContext) -> CrateResu
     for (n, v) in &req.forwarded_headers(false) {
         push_multi(&mut hmap, &n.to_ascii_lowercase(), v);
     }
-    push_multi(&mut hmap, "x-forwarded-for", super::common::CLIENT_IP);
+    push_multi(&mut hmap, "x-forwarded-for", CLIENT_IP);
     let mut qs = serde_json::Map::new();
     for (k, v) in &req.query_pairs {
         push_multi(&mut qs, k, v);

@@ -10,9 +10,10 @@
 //! - [`lattice`]: VPC Lattice, event versions 1 and 2.
 //!
 //! What every door shares (reading fields with a precise 400 for a bad one, host and port,
-//! scheme, `SCRIPT_NAME` and the base path, body decoding, the client address, the header maps
-//! of a reply) is [`common`]: a door says where its event keeps each part of the request, and
-//! [`common::to_request`] builds the request from those parts in one fixed order. Adding a door
+//! scheme, `SCRIPT_NAME` and the base path, header and query maps, body decoding, the client
+//! address, the header maps of a reply, the request as the `--via` builders read it) is
+//! `common.rs`: a door says where its event keeps each part of the request, and one normaliser
+//! there builds the request from those parts in one fixed order. Adding a door
 //! means its file, a [`Source`] variant, and its place in [`detect`]; adding a field of one
 //! door's event touches that door's file only.
 //!
@@ -31,7 +32,7 @@ use crate::http::{Request, ResponseHead};
 use crate::json::Value;
 
 use common::Door;
-pub use common::{encode_component, join_query};
+pub use common::encode_component;
 
 /// The front door that sent an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,7 @@ impl Source {
         }
     }
 
-    /// The reply's status and headers in this door's shape; [`crate::lambda::reply`] adds the
+    /// The reply's status and headers in this door's shape; `crate::lambda::reply` adds the
     /// body.
     pub(crate) fn reply_head(
         self,

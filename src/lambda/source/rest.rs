@@ -8,8 +8,8 @@ use serde_json::{Value as JsonValue, json};
 
 use super::Source;
 use super::common::{
-    Door, EventPath, Reader, ViaRequest, header_bytes, join_query, multi_value_headers, present,
-    push_multi, status_only,
+    CLIENT_IP, Door, EventPath, Reader, ViaRequest, form_decode, header_bytes, join_query,
+    multi_value_headers, present, push_multi, split_host, status_only,
 };
 use super::{EventError, http_api};
 use crate::error::{Error, Result as CrateResult};
@@ -111,9 +111,7 @@ impl Door for Payload1 {
         if self.http_api {
             return http_api::strip_named_stage(stage, path);
         }
-        let host_name = host
-            .map(|h| super::common::split_host(h).0)
-            .unwrap_or_default();
+        let host_name = host.map(|h| split_host(h).0).unwrap_or_default();
         if !stage.is_empty() && !stage.contains('$') && is_execute_api_host(&host_name) {
             format!("/{stage}").into_bytes()
         } else {
@@ -130,7 +128,8 @@ impl Door for Payload1 {
     }
 
     /// `requestContext.identity.userArn`: null unless the route uses IAM authorization
-    /// (AWS_IAM), then the signing caller's ARN.
+    /// (AWS_IAM), then the signing caller's ARN
+    /// (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html).
     fn iam_caller(&self, r: &Reader<'_>) -> Option<String> {
         match r.str_at("requestContext.identity.userArn") {
             Ok(Some(arn)) if !arn.is_empty() => Some(arn.to_string()),
@@ -180,7 +179,7 @@ pub(crate) fn via_event(req: &ViaRequest, ctx: &InvocationContext) -> CrateResul
     // of a repeated key.
     let (mut qs, mut mqs) = (serde_json::Map::new(), serde_json::Map::new());
     for (k, v) in &req.query_pairs {
-        let (k, v) = (super::common::form_decode(k), super::common::form_decode(v));
+        let (k, v) = (form_decode(k), form_decode(v));
         qs.insert(k.clone(), json!(v));
         push_multi(&mut mqs, &k, &v);
     }
@@ -208,7 +207,7 @@ pub(crate) fn via_event(req: &ViaRequest, ctx: &InvocationContext) -> CrateResul
             "domainPrefix": req.domain_prefix,
             "extendedRequestId": ctx.aws_request_id,
             "httpMethod": req.method,
-            "identity": {"sourceIp": super::common::CLIENT_IP, "userAgent": req.user_agent},
+            "identity": {"sourceIp": CLIENT_IP, "userAgent": req.user_agent},
             "path": req.raw_path,
             "protocol": "HTTP/1.1",
             "requestId": ctx.aws_request_id,
