@@ -38,10 +38,11 @@ use lambda_runtime_api_client::{PooledClient, build_request};
 
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
-use crate::http::InvocationContext;
 use crate::lambda::stream::{self, InvokeMode, Streamed};
-use crate::lambda::{Handler, Invocation, error_body};
-use crate::python::{self, ErrorReport, LoadErrorKind};
+use crate::lambda::{
+    ErrorReport, EventHandler, Handler, Invocation, InvocationContext, error_body,
+};
+use crate::python::{self, LoadErrorKind};
 
 /// The version prefix of every Runtime API path.
 const API_VERSION: &str = "/2018-06-01";
@@ -184,7 +185,7 @@ pub fn init(
         Some(text) => {
             let spec = crate::app_spec::AppSpec::parse(&text, false, Path::is_file)
                 .map_err(|e| init_report(&Error::Spec(e)))?;
-            Some(python::App::load_event_handler(&spec).map_err(|e| init_report(&Error::Load(e)))?)
+            Some(EventHandler::load(&spec).map_err(|e| init_report(&Error::Load(e)))?)
         }
     };
     let (options, text_types) = Handler::settings_from_env();
@@ -700,7 +701,10 @@ async fn invoke(api: &Api, handler: &Arc<Handler>, config: &FunctionConfig, id: 
     // Each invocation's X-Ray trace id, where the AWS SDKs look for it.
     python::set_os_environ("_X_AMZN_TRACE_ID", trace_id.as_deref());
 
-    let path = format!("/runtime/invocation/{}", super::event::encode_component(id));
+    let path = format!(
+        "/runtime/invocation/{}",
+        super::source::encode_component(id)
+    );
     let invocation = if handler.invoke_mode == InvokeMode::ResponseStream {
         match streamed(api, handler, ctx, next.event, &path, invocation_id.as_ref()).await {
             Some(invocation) => invocation,
