@@ -512,6 +512,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let options = EventOptions {
         base_path: base_path.clone(),
+        ..EventOptions::default()
     };
     let request = match to_request(&json(&event), source, &options) {
         Ok(r) => r,

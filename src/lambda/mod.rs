@@ -53,6 +53,7 @@ impl Handler {
         (
             EventOptions {
                 base_path: crate::env_nonempty("RWSGI_BASE_PATH"),
+                multiprocess: false,
             },
             TextTypes::parse(&crate::env_nonempty("RWSGI_TEXT_TYPES").unwrap_or_default()),
         )

@@ -48,9 +48,9 @@ pub(crate) trait Door: Sync {
     }
     /// `QUERY_STRING`, still encoded; `in_path` is a query the path field carried.
     fn query(&self, r: &Reader<'_>, in_path: Option<&str>) -> Result<String, EventError>;
-    /// Whether the body is base64.
-    fn base64_flag(&self, r: &Reader<'_>) -> Result<bool, EventError> {
-        r.bool_at("isBase64Encoded")
+    /// The field that says the body is base64, named in the 400 for a body that is not.
+    fn base64_field(&self) -> &'static str {
+        "isBase64Encoded"
     }
     /// The caller the event names when no authorizer vouched for anyone.
     fn iam_caller(&self, _r: &Reader<'_>) -> Option<String> {
@@ -108,7 +108,7 @@ pub(super) fn to_request(
     let mut request = Request::new(method);
     request.traits = ServerTraits {
         multithread: false,
-        multiprocess: false,
+        multiprocess: options.multiprocess,
         run_once: false,
     };
     let headers = door.headers(&r)?;
@@ -130,11 +130,14 @@ pub(super) fn to_request(
 
     let path = door.path(&r)?;
     let raw_path = if path.raw.is_empty() { "/" } else { path.raw };
-    (request.script_name, request.path_info) =
-        mount(door, &r, raw_path, path.decoded, host.as_deref(), options)?;
+    let mount = mount(door, &r, raw_path, path.decoded, host.as_deref(), options)?;
+    (request.script_name, request.path_info) = (mount.script_name, mount.path_info);
 
     let query = door.query(&r, path.query)?;
-    let mut uri = raw_path.as_bytes().to_vec();
+    // REQUEST_URI is the request-target the client sent (RFC 9112 section 3.2), so a stage the
+    // front door took out of the event's path goes back in front of it.
+    let mut uri = mount.url_prefix;
+    uri.extend_from_slice(raw_path.as_bytes());
     if !query.is_empty() {
         uri.push(b'?');
         uri.extend_from_slice(query.as_bytes());
@@ -142,7 +145,8 @@ pub(super) fn to_request(
     request.request_uri = Some(uri);
     request.query_string = query.into_bytes();
 
-    request.body = Body::from_bytes(body(&r, door.base64_flag(&r)?)?);
+    let base64_field = door.base64_field();
+    request.body = Body::from_bytes(body(&r, base64_field, r.bool_at(base64_field)?)?);
     request.headers = headers;
     if let Some(user) = principal(door, &r) {
         request
@@ -162,14 +166,22 @@ fn mount(
     decoded: bool,
     host: Option<&str>,
     options: &EventOptions,
-) -> Result<(Vec<u8>, Vec<u8>), EventError> {
+) -> Result<Mount, EventError> {
     let mut path_info = if decoded {
         raw_path.as_bytes().to_vec()
     } else {
         http::percent_decode(raw_path.as_bytes())
     };
     let stage = r.str_at("requestContext.stage")?.unwrap_or("");
+    let before = path_info.len();
     let mut script_name = door.script_name(stage, host, &mut path_info);
+    // A door whose stage is in SCRIPT_NAME without having been taken off the event's path (a
+    // REST API's `path` never holds it) names a part of the URL the path field lacks.
+    let url_prefix = if path_info.len() == before {
+        script_name.clone()
+    } else {
+        Vec::new()
+    };
     if let Some(base) = options
         .base_path
         .as_deref()
@@ -180,7 +192,19 @@ fn mount(
         path_info = rest;
         script_name.extend_from_slice(base.as_bytes());
     }
-    Ok((script_name, path_info))
+    Ok(Mount {
+        script_name,
+        path_info,
+        url_prefix,
+    })
+}
+
+/// Where the app is mounted: SCRIPT_NAME and PATH_INFO, and what of the URL's path comes
+/// before the event's path field.
+struct Mount {
+    script_name: Vec<u8>,
+    path_info: Vec<u8>,
+    url_prefix: Vec<u8>,
 }
 
 /// The first value of a header, by case-insensitive name.
@@ -265,11 +289,14 @@ fn last_forwarded_for(headers: &[(String, Vec<u8>)]) -> Option<String> {
 }
 
 /// The body, base64-decoded when the service says so; empty when missing or null.
-fn body(r: &Reader<'_>, base64_flag: bool) -> Result<Vec<u8>, EventError> {
+fn body(r: &Reader<'_>, base64_field: &str, base64_flag: bool) -> Result<Vec<u8>, EventError> {
     match present(r.event, "body") {
         None => Ok(Vec::new()),
-        Some(Value::String(s)) if base64_flag => decode_base64(s)
-            .ok_or_else(|| r.err("body is marked isBase64Encoded but is not valid base64")),
+        Some(Value::String(s)) if base64_flag => decode_base64(s).ok_or_else(|| {
+            r.err(format!(
+                "body is marked {base64_field} but is not valid base64"
+            ))
+        }),
         Some(Value::String(s)) => Ok(s.clone().into_bytes()),
         Some(other) => Err(r.err(format!("body must be a string, not {}", json_type(other)))),
     }

@@ -75,8 +75,9 @@ impl Door for LatticeV1 {
         Ok(query_or_path(&pairs, in_path))
     }
 
-    fn base64_flag(&self, r: &Reader<'_>) -> Result<bool, EventError> {
-        r.bool_at("is_base64_encoded")
+    /// Version 1 spells its fields in snake_case.
+    fn base64_field(&self) -> &'static str {
+        "is_base64_encoded"
     }
 
     fn reply_head(&self, head: &ResponseHead) -> serde_json::Map<String, JsonValue> {

@@ -117,12 +117,16 @@ pub struct EventError {
     pub why: String,
 }
 
-/// Settings that change the translation (`RWSGI_BASE_PATH`).
+/// Settings that change the translation (`RWSGI_BASE_PATH`, Managed Instances' workers).
 #[derive(Debug, Clone, Default)]
 pub struct EventOptions {
     /// A path prefix moved from `PATH_INFO` to `SCRIPT_NAME` (e.g. `/v1` behind a custom
     /// domain's base path mapping).
     pub base_path: Option<String>,
+    /// `wsgi.multiprocess`: true when forked workers share the app (Managed Instances), since
+    /// PEP 3333 has it true when "an equivalent application object may be simultaneously
+    /// invoked by another process".
+    pub multiprocess: bool,
 }
 
 /// Builds the request for `event`, sent by `source`.
