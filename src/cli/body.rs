@@ -1,6 +1,7 @@
 //! The body options of `rwsgi call`: `@file` and `@-` sources, `--data-urlencode` pieces and
 //! `-F` parts.
 
+use std::io::Read;
 use std::path::Path;
 
 use super::*;
@@ -122,4 +123,154 @@ pub(super) fn form_part(
         content_type: Some(content_type),
         data,
     })
+}
+
+/// The [`ReadSource`] of a request: `@-` reads `stdin`, once.
+pub(super) fn sources(
+    stdin: &mut dyn Read,
+) -> impl FnMut(&str, bool) -> std::result::Result<Vec<u8>, Exit> + '_ {
+    let usage = Exit::usage;
+    let mut stdin_used = false;
+    move |spec: &str, strip_newlines: bool| -> std::result::Result<Vec<u8>, Exit> {
+        let Some(source) = spec.strip_prefix('@') else {
+            return Ok(spec.as_bytes().to_vec());
+        };
+        let mut data = if source == "-" {
+            if stdin_used {
+                return Err(usage("@- (stdin) can be used only once".into()));
+            }
+            stdin_used = true;
+            let mut buf = Vec::new();
+            stdin
+                .read_to_end(&mut buf)
+                .map_err(|e| Exit::new(READ_ERROR, format!("cannot read stdin: {e}")))?;
+            buf
+        } else {
+            std::fs::read(source)
+                .map_err(|e| Exit::new(READ_ERROR, format!("cannot read {source}: {e}")))?
+        };
+        if strip_newlines {
+            // curl --data @file drops carriage returns and newlines; --data-binary keeps them.
+            data.retain(|&b| b != b'\r' && b != b'\n');
+        }
+        Ok(data)
+    }
+}
+
+/// One kind of body at a time, and -G only with --data.
+pub(super) fn check_kinds(args: &CallArgs, data_args: &[DataArg]) -> std::result::Result<(), Exit> {
+    let usage = Exit::usage;
+    let body_kinds = [
+        !data_args.is_empty(),
+        args.json.is_some(),
+        !args.form.is_empty(),
+        args.upload_file.is_some(),
+    ];
+    if body_kinds.iter().filter(|&&k| k).count() > 1 {
+        return Err(usage(
+            "choose one kind of body: --data/--data-binary/--data-urlencode, --json, --form or --upload-file".into(),
+        ));
+    }
+    if args.get && (args.json.is_some() || !args.form.is_empty() || args.upload_file.is_some()) {
+        return Err(usage(
+            "-G sends --data in the query; it does not go with --json, --form or --upload-file"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A body and its Content-Type (`None`: none is sent).
+pub(super) type Body = (Vec<u8>, Option<String>);
+
+/// The body the flags give. With -G the data goes
+/// into the target's query instead; -T with a target ending in `/` appends the file's name to
+/// it; -F may replace the user's own Content-Type header (a multipart type needs its boundary).
+pub(super) fn read_body(
+    args: &CallArgs,
+    data_args: &[DataArg],
+    target: &mut Target,
+    headers: &mut Vec<HeaderArg>,
+    read_source: &mut ReadSource<'_>,
+) -> std::result::Result<Option<Body>, Exit> {
+    let mut body: Option<Body> = None;
+    if !data_args.is_empty() {
+        let mut pieces = Vec::new();
+        for d in data_args {
+            pieces.push(match d {
+                DataArg::Text(d) => read_source(d, true)?,
+                DataArg::Binary(d) => read_source(d, false)?,
+                DataArg::UrlEncode(d) => url_encoded_piece(d, read_source)?,
+            });
+        }
+        let data = pieces.join(&b'&');
+        if args.get {
+            // -G: the data goes after the query, joined with `&` (curl).
+            let mut query = target.query.take().unwrap_or_default();
+            if !query.is_empty() && !data.is_empty() {
+                query.push(b'&');
+            }
+            query.extend_from_slice(&data);
+            target.query = Some(query);
+        } else {
+            body = Some((data, Some("application/x-www-form-urlencoded".into())));
+        }
+    } else if let Some(json) = &args.json {
+        body = Some((read_source(json, false)?, Some("application/json".into())));
+    } else if !args.form.is_empty() {
+        body = Some(form_body(&args.form, headers, read_source)?);
+    } else if let Some(file) = &args.upload_file {
+        let data = read_source(&format!("@{file}"), false)?;
+        // A target that ends in `/` names a folder: the file keeps its name in it (curl).
+        if file != "-" && target.path.ends_with(b"/") {
+            let name = Path::new(file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            target
+                .path
+                .extend_from_slice(url_encode(name.as_bytes()).as_bytes());
+        }
+        body = Some((data, None));
+    }
+    Ok(body)
+}
+
+/// `-F`: the multipart/form-data body and its Content-Type. A Content-Type of the user's own
+/// (-H) is kept when it names a boundary, else it is given the body's.
+fn form_body(
+    forms: &[String],
+    headers: &mut Vec<HeaderArg>,
+    read_source: &mut ReadSource<'_>,
+) -> std::result::Result<Body, Exit> {
+    let mut parts = Vec::new();
+    for f in forms {
+        parts.push(form_part(f, read_source)?);
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ u64::from(std::process::id()) << 32;
+    let form = multipart::build(&parts, seed);
+    let user_type = headers.iter().find_map(|h| match h {
+        HeaderArg::Set(n, v) if n.eq_ignore_ascii_case("content-type") => Some(v.clone()),
+        _ => None,
+    });
+    let content_type = match user_type {
+        // A user's own multipart type still needs the boundary that separates the parts.
+        Some(t) if !String::from_utf8_lossy(&t).contains("boundary=") => {
+            headers.retain(
+                |h| !matches!(h, HeaderArg::Set(n, _) if n.eq_ignore_ascii_case("content-type")),
+            );
+            Some(format!(
+                "{}; boundary={}",
+                String::from_utf8_lossy(&t),
+                form.boundary
+            ))
+        }
+        Some(_) => None,
+        None => Some(form.content_type()),
+    };
+    Ok((form.body, content_type))
 }

@@ -2,15 +2,13 @@
 //! redirect can change it.
 
 use std::io::Read;
-use std::path::Path;
 
 use base64::Engine as _;
 
-use super::body::{form_part, url_encode, url_encoded_piece};
 use super::request::{HeaderArg, parse_header};
 use super::*;
+use super::{body, target};
 use crate::http::{self, Request, ServerTraits};
-use crate::multipart;
 
 /// The request the flags describe, kept in parts so that a redirect (-L) can change its target,
 /// method and body and build it again.
@@ -96,166 +94,61 @@ impl Plan {
 /// Reads the flags into a [`Plan`]; `stdin` serves `@-` (and `-T -`).
 pub fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<Plan, Exit> {
     let usage = Exit::usage;
-    let positional: Vec<String> = if args.positional.is_empty() {
-        [&args.method_arg, &args.target_arg]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
-    } else {
-        args.positional.clone()
-    };
-    let (method_arg, target_text) = match (positional.as_slice(), &args.url) {
-        ([target], None) => (None, target.as_str()),
-        ([method, target], None) => (Some(method.as_str()), target.as_str()),
-        ([], Some(url)) => (None, url.as_str()),
-        ([method], Some(url)) => (Some(method.as_str()), url.as_str()),
-        ([], None) => {
-            return Err(usage(
-                "no TARGET given: expected [METHOD] TARGET (a /path or a URL)".into(),
-            ));
-        }
-        (_, _) => {
-            return Err(usage(
-                "too many arguments: expected [METHOD] TARGET, or [METHOD] --url TARGET".into(),
-            ));
-        }
-    };
-    let looks_like_url = {
-        let lower = target_text.to_ascii_lowercase();
-        lower.starts_with("http://") || lower.starts_with("https://")
-    };
-    let mut target = Target::parse(target_text).map_err(|e| {
-        // A URL that does not parse is curl's "URL using bad/illegal format"; anything else is
-        // not a target at all.
-        if looks_like_url {
-            Exit::new(MALFORMED_URL, e)
-        } else {
-            usage(e)
-        }
-    })?;
-
-    let mut stdin_used = false;
-    let mut read_source =
-        |spec: &str, strip_newlines: bool| -> std::result::Result<Vec<u8>, Exit> {
-            let Some(source) = spec.strip_prefix('@') else {
-                return Ok(spec.as_bytes().to_vec());
-            };
-            let mut data = if source == "-" {
-                if stdin_used {
-                    return Err(usage("@- (stdin) can be used only once".into()));
-                }
-                stdin_used = true;
-                let mut buf = Vec::new();
-                stdin
-                    .read_to_end(&mut buf)
-                    .map_err(|e| Exit::new(READ_ERROR, format!("cannot read stdin: {e}")))?;
-                buf
-            } else {
-                std::fs::read(source)
-                    .map_err(|e| Exit::new(READ_ERROR, format!("cannot read {source}: {e}")))?
-            };
-            if strip_newlines {
-                // curl --data @file drops carriage returns and newlines; --data-binary keeps them.
-                data.retain(|&b| b != b'\r' && b != b'\n');
-            }
-            Ok(data)
-        };
-
+    let (method_arg, mut target) = target::from_args(args)?;
+    let mut read_source = body::sources(stdin);
     let data_args = args.data_args();
-    let body_kinds = [
-        !data_args.is_empty(),
-        args.json.is_some(),
-        !args.form.is_empty(),
-        args.upload_file.is_some(),
-    ];
-    if body_kinds.iter().filter(|&&k| k).count() > 1 {
-        return Err(usage(
-            "choose one kind of body: --data/--data-binary/--data-urlencode, --json, --form or --upload-file".into(),
-        ));
-    }
-    if args.get && (args.json.is_some() || !args.form.is_empty() || args.upload_file.is_some()) {
-        return Err(usage(
-            "-G sends --data in the query; it does not go with --json, --form or --upload-file"
-                .into(),
-        ));
-    }
+    body::check_kinds(args, &data_args)?;
 
     let mut headers: Vec<HeaderArg> = Vec::new();
     for h in &args.headers {
         headers.push(parse_header(h).map_err(usage)?);
     }
+    let body = body::read_body(
+        args,
+        &data_args,
+        &mut target,
+        &mut headers,
+        &mut read_source,
+    )?;
+    let method = method(method_arg.as_deref(), args, body.is_some())?;
+    let (defaults, auto_referer) = default_headers(args)?;
+    let auth = basic_auth(args)?;
+    let cookie_string = cookie_string(args)?;
+    let (environ, scheme, traits) = environ(args)?;
 
-    let mut body: Option<(Vec<u8>, Option<String>)> = None;
-    let mut extra_defaults: Vec<(String, String)> = Vec::new();
-    if !data_args.is_empty() {
-        let mut pieces = Vec::new();
-        for d in &data_args {
-            pieces.push(match d {
-                DataArg::Text(d) => read_source(d, true)?,
-                DataArg::Binary(d) => read_source(d, false)?,
-                DataArg::UrlEncode(d) => url_encoded_piece(d, &mut read_source)?,
-            });
-        }
-        let data = pieces.join(&b'&');
-        if args.get {
-            // -G: the data goes after the query, joined with `&` (curl).
-            let mut query = target.query.take().unwrap_or_default();
-            if !query.is_empty() && !data.is_empty() {
-                query.push(b'&');
-            }
-            query.extend_from_slice(&data);
-            target.query = Some(query);
-        } else {
-            body = Some((data, Some("application/x-www-form-urlencoded".into())));
-        }
-    } else if let Some(json) = &args.json {
-        body = Some((read_source(json, false)?, Some("application/json".into())));
-        extra_defaults.push(("Accept".into(), "application/json".into()));
-    } else if !args.form.is_empty() {
-        let mut parts = Vec::new();
-        for f in &args.form {
-            parts.push(form_part(f, &mut read_source)?);
-        }
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-            ^ u64::from(std::process::id()) << 32;
-        let form = multipart::build(&parts, seed);
-        let user_type = headers.iter().find_map(|h| match h {
-            HeaderArg::Set(n, v) if n.eq_ignore_ascii_case("content-type") => Some(v.clone()),
-            _ => None,
-        });
-        let content_type = match user_type {
-            // A user's own multipart type still needs the boundary that separates the parts.
-            Some(t) if !String::from_utf8_lossy(&t).contains("boundary=") => {
-                headers.retain(|h| !matches!(h, HeaderArg::Set(n, _) if n.eq_ignore_ascii_case("content-type")));
-                Some(format!(
-                    "{}; boundary={}",
-                    String::from_utf8_lossy(&t),
-                    form.boundary
-                ))
-            }
-            Some(_) => None,
-            None => Some(form.content_type()),
-        };
-        body = Some((form.body, content_type));
-    } else if let Some(file) = &args.upload_file {
-        let data = read_source(&format!("@{file}"), false)?;
-        // A target that ends in `/` names a folder: the file keeps its name in it (curl).
-        if file != "-" && target.path.ends_with(b"/") {
-            let name = Path::new(file)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            target
-                .path
-                .extend_from_slice(url_encode(name.as_bytes()).as_bytes());
-        }
-        body = Some((data, None));
-    }
+    let (body, content_type) = match body {
+        Some((data, content_type)) => (Some(data), content_type),
+        None => (None, None),
+    };
+    let mut plan = Plan {
+        method,
+        target,
+        first_origin: String::new(),
+        user_headers: headers,
+        auth,
+        defaults,
+        auto_referer,
+        body,
+        content_type,
+        cookie_string,
+        environ,
+        scheme,
+        traits,
+        script_name: args.script_name.clone(),
+    };
+    plan.first_origin = plan.origin();
+    // Mistakes in the target show now, not after the app has loaded.
+    plan.request(None)?;
+    Ok(plan)
+}
 
+/// The method: the positional METHOD or -X (which must agree), else what the other flags imply.
+fn method(
+    method_arg: Option<&str>,
+    args: &CallArgs,
+    has_body: bool,
+) -> std::result::Result<String, Exit> {
+    let usage = Exit::usage;
     let method = match (method_arg, &args.request) {
         (Some(a), Some(b)) if a != b.as_str() => {
             return Err(usage(format!("two methods given: {a} and -X {b}")));
@@ -264,7 +157,7 @@ pub fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<
         (None, Some(m)) => m.clone(),
         (None, None) if args.head => "HEAD".to_string(),
         (None, None) if args.upload_file.is_some() => "PUT".to_string(),
-        (None, None) if body.is_some() => "POST".to_string(),
+        (None, None) if has_body => "POST".to_string(),
         (None, None) => "GET".to_string(),
     };
     if method.is_empty()
@@ -276,7 +169,17 @@ pub fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<
             "{method:?} is not an HTTP method (expected e.g. GET, POST, PUT, DELETE)"
         )));
     }
+    Ok(method)
+}
 
+/// The headers sent unless -H names them: User-Agent, Accept, and what --json, -e and
+/// --compressed add; and whether -e asked for `;auto`.
+fn default_headers(args: &CallArgs) -> std::result::Result<(Vec<(String, String)>, bool), Exit> {
+    let usage = Exit::usage;
+    let mut extra_defaults: Vec<(String, String)> = Vec::new();
+    if args.json.is_some() {
+        extra_defaults.push(("Accept".into(), "application/json".into()));
+    }
     let mut defaults = vec![
         (
             "User-Agent".to_string(),
@@ -310,7 +213,12 @@ pub fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<
             return Err(usage(format!("{value:?} may not hold CR, LF or NUL")));
         }
     }
+    Ok((defaults, auto_referer))
+}
 
+/// `-u user:password`: the Authorization header's value.
+fn basic_auth(args: &CallArgs) -> std::result::Result<Option<String>, Exit> {
+    let usage = Exit::usage;
     let auth = match &args.user {
         None => None,
         Some(user) if user.contains(':') => Some(format!(
@@ -323,7 +231,12 @@ pub fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<
             )));
         }
     };
+    Ok(auth)
+}
 
+/// `-b 'name=value'` (every -b that is not a file), joined as one Cookie header.
+fn cookie_string(args: &CallArgs) -> std::result::Result<Option<String>, Exit> {
+    let usage = Exit::usage;
     let cookie_strings: Vec<&str> = args
         .cookie
         .iter()
@@ -336,7 +249,15 @@ pub fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<
     {
         return Err(usage("-b may not hold CR, LF or NUL".into()));
     }
+    Ok(cookie_string)
+}
 
+/// A WSGI environ's extra keys from `--env`, with the `wsgi.*` ones read into the scheme and
+/// the server's traits.
+type Environ = (Vec<(String, Vec<u8>)>, Option<String>, ServerTraits);
+
+fn environ(args: &CallArgs) -> std::result::Result<Environ, Exit> {
+    let usage = Exit::usage;
     let mut environ = Vec::new();
     let mut scheme = None;
     let mut traits = Request::new("GET").traits;
@@ -351,31 +272,7 @@ pub fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<
             environ.push((key.to_string(), value.as_bytes().to_vec()));
         }
     }
-
-    let (body, content_type) = match body {
-        Some((data, content_type)) => (Some(data), content_type),
-        None => (None, None),
-    };
-    let mut plan = Plan {
-        method,
-        target,
-        first_origin: String::new(),
-        user_headers: headers,
-        auth,
-        defaults,
-        auto_referer,
-        body,
-        content_type,
-        cookie_string,
-        environ,
-        scheme,
-        traits,
-        script_name: args.script_name.clone(),
-    };
-    plan.first_origin = plan.origin();
-    // Mistakes in the target show now, not after the app has loaded.
-    plan.request(None)?;
-    Ok(plan)
+    Ok((environ, scheme, traits))
 }
 
 /// A `--env wsgi.*` key: PEP 3333 gives these Python types (`wsgi.url_scheme` a str, the

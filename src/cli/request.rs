@@ -82,6 +82,22 @@ impl Plan {
         request.request_uri = Some(uri);
         request.query_string = target.query.clone().unwrap_or_default();
 
+        request.headers = self.headers(jar);
+        if let Some(data) = &self.body {
+            request.body = http::Body::from_bytes(data.clone());
+        }
+        if let Some(scheme) = &self.scheme {
+            request.scheme = scheme.clone();
+        }
+        request.traits = self.traits;
+        request.extra = self.environ.clone();
+        Ok(request)
+    }
+
+    /// The request's headers: those a client sends on its own (Host, `-u`, User-Agent, Accept,
+    /// the cookies, Content-Type), unless -H names them, then the -H ones.
+    fn headers(&self, jar: Option<&Jar>) -> Vec<(String, Vec<u8>)> {
+        let mut headers = Vec::new();
         // Credentials and the user's own Host and Cookie go to the first host only (curl does
         // not hand them to another host a redirect names).
         let first_host = self.origin() == self.first_origin;
@@ -100,14 +116,16 @@ impl Plan {
         // The headers a client like curl sends on its own; -H replaces or removes them.
         let mut defaults = vec![(
             "Host".to_string(),
-            target.host_header().unwrap_or_else(|| "localhost".into()),
+            self.target
+                .host_header()
+                .unwrap_or_else(|| "localhost".into()),
         )];
         if let Some(auth) = self.auth.as_ref().filter(|_| first_host) {
             defaults.push(("Authorization".into(), auth.clone()));
         }
         defaults.extend(self.defaults.iter().cloned());
         let mut cookie = jar
-            .map(|j| j.header(&self.host(), &target.path, self.secure_context()))
+            .map(|j| j.header(&self.host(), &self.target.path, self.secure_context()))
             .unwrap_or_default();
         if let Some(s) = &self.cookie_string {
             if !cookie.is_empty() {
@@ -128,23 +146,15 @@ impl Plan {
         };
         for (name, value) in defaults {
             if !user_sets(&name) {
-                request.headers.push((name, value.into_bytes()));
+                headers.push((name, value.into_bytes()));
             }
         }
         for h in &user_headers {
             if let HeaderArg::Set(name, value) = h {
-                request.headers.push((name.clone(), value.clone()));
+                headers.push((name.clone(), value.clone()));
             }
         }
-        if let Some(data) = &self.body {
-            request.body = http::Body::from_bytes(data.clone());
-        }
-        if let Some(scheme) = &self.scheme {
-            request.scheme = scheme.clone();
-        }
-        request.traits = self.traits;
-        request.extra = self.environ.clone();
-        Ok(request)
+        headers
     }
 }
 

@@ -2,10 +2,11 @@
 //! request sent (again for each redirect with -L), and the transfer finished (`-o`, `-c`, `-w`).
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::cookies::Jar;
 use super::output::Output;
@@ -18,16 +19,7 @@ use crate::python::Outcome;
 
 /// Runs `rwsgi call` with its own arguments; returns the exit status.
 pub fn main(argv: Vec<OsString>) -> Result<u8> {
-    // Help and errors name the command as it was typed.
-    let name = match std::env::args_os()
-        .next()
-        .as_deref()
-        .and_then(|a| Path::new(a).file_name())
-    {
-        Some(n) if n == "rwsgi-call" => "rwsgi-call",
-        _ => "rwsgi call",
-    };
-    let args = match CallArgs::parse_named(name, argv) {
+    let args = match CallArgs::parse_named(command_name(), argv) {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
@@ -49,23 +41,7 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
             return Ok(exit.code);
         }
     };
-    let spec_text = args
-        .app
-        .clone()
-        .or_else(|| crate::env_nonempty("RWSGI_APP"))
-        .ok_or_else(|| {
-            Error::Usage(
-                "no app given: pass --app SPEC (e.g. --app myproject.wsgi:application) or set RWSGI_APP"
-                    .into(),
-            )
-        })?;
-    if args.via.is_some() && args.script_name.is_some() {
-        return Err(Error::Usage(
-            "--script-name does not go with --via: the front door decides SCRIPT_NAME \
-             (set RWSGI_BASE_PATH for a base path)"
-                .into(),
-        ));
-    }
+    let spec_text = app_spec(&args)?;
     let jar = match cookies_in(&args) {
         Ok(jar) => jar,
         Err(exit) => {
@@ -85,8 +61,73 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
         Some(path) if path != Path::new("-") => Output::file(path.to_path_buf()),
         _ => Output::stdout(stdout),
     };
+    let mut sender = sender(&args, spec_text)?;
 
-    let mut sender: Box<dyn FnMut(Request, Arc<Mutex<Transfer>>) -> Outcome> = match args.via {
+    let fail = Fail::from_args(&args);
+    let started = Instant::now();
+    let transfer = Arc::new(Mutex::new(Transfer {
+        include: (args.include || args.head) && args.format == Format::Raw,
+        json: args.format == Format::Json,
+        fail,
+        verbose: args.verbose,
+        follow: args.location,
+        compressed: args.compressed,
+        out,
+        jar,
+        ..Transfer::default()
+    }));
+    let mut ended = send(&args, &mut plan, &transfer, &mut sender);
+    let elapsed = started.elapsed();
+    let mut t = lock(&transfer);
+    finish(&args, &mut t, &mut ended, write_out_to.as_ref());
+    if let Some(exit) = &ended.failure {
+        say(exit);
+    }
+    if let Some(format) = &args.write_out {
+        write_out(format, &t, &plan, &ended, elapsed, write_out_to);
+    }
+    Ok(ended.code)
+}
+
+/// Help and errors name the command as it was typed.
+fn command_name() -> &'static str {
+    match std::env::args_os()
+        .next()
+        .as_deref()
+        .and_then(|a| Path::new(a).file_name())
+    {
+        Some(n) if n == "rwsgi-call" => "rwsgi-call",
+        _ => "rwsgi call",
+    }
+}
+
+/// The app's SPEC: `--app`, else `RWSGI_APP`.
+fn app_spec(args: &CallArgs) -> Result<String> {
+    let spec_text = args
+        .app
+        .clone()
+        .or_else(|| crate::env_nonempty("RWSGI_APP"))
+        .ok_or_else(|| {
+            Error::Usage(
+                "no app given: pass --app SPEC (e.g. --app myproject.wsgi:application) or set RWSGI_APP"
+                    .into(),
+            )
+        })?;
+    if args.via.is_some() && args.script_name.is_some() {
+        return Err(Error::Usage(
+            "--script-name does not go with --via: the front door decides SCRIPT_NAME \
+             (set RWSGI_BASE_PATH for a base path)"
+                .into(),
+        ));
+    }
+    Ok(spec_text)
+}
+
+/// What sends a request: the app itself, or the `--via` front door's translation around it.
+type Sender = Box<dyn FnMut(Request, Arc<Mutex<Transfer>>) -> Outcome>;
+
+fn sender(args: &CallArgs, spec_text: String) -> Result<Sender> {
+    let sender: Sender = match args.via {
         Some(via) => {
             let handler = crate::lambda::local::local_handler(Some(spec_text), args.venv.clone())?;
             let stream = args.stream;
@@ -120,26 +161,31 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
             Box::new(move |request, transfer| app.call(request, transfer))
         }
     };
+    Ok(sender)
+}
 
-    let fail = Fail::from_args(&args);
-    let started = Instant::now();
-    let transfer = Arc::new(Mutex::new(Transfer {
-        include: (args.include || args.head) && args.format == Format::Raw,
-        json: args.format == Format::Json,
-        fail,
-        verbose: args.verbose,
-        follow: args.location,
-        compressed: args.compressed,
-        out,
-        jar,
-        ..Transfer::default()
-    }));
+/// How the transfer ended: the exit status, curl's failure if there was one, and how many
+/// redirects were followed.
+struct Ended {
+    code: u8,
+    failure: Option<Exit>,
+    redirects: i64,
+}
+
+/// Sends the request, and the next one for each redirect that -L follows.
+fn send(
+    args: &CallArgs,
+    plan: &mut Plan,
+    transfer: &Arc<Mutex<Transfer>>,
+    sender: &mut Sender,
+) -> Ended {
+    let fail = Fail::from_args(args);
     let mut redirects: i64 = 0;
     let mut failure: Option<Exit> = None;
     let mut code: u8 = 0;
     loop {
         let request = {
-            let t = lock(&transfer);
+            let t = lock(transfer);
             match plan.request(t.jar.as_ref()) {
                 Ok(r) => r,
                 Err(exit) => {
@@ -150,37 +196,19 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
             }
         };
         {
-            let mut t = lock(&transfer);
+            let mut t = lock(transfer);
             if args.verbose {
                 eprint!("{}", verbose_request(&request));
             }
-            t.begin(&plan, &request);
+            t.begin(plan, &request);
         }
         let outcome = sender(request, transfer.clone());
-        let mut t = lock(&transfer);
+        let mut t = lock(transfer);
         t.end_response();
-        if let Some(message) = t.decode_error.take() {
-            failure = Some(Exit::new(BAD_CONTENT_ENCODING, message));
+        if let Some((stop_code, stop_failure)) = stopped(&mut t, outcome) {
+            code = stop_code;
+            failure = stop_failure;
             break;
-        }
-        if let Some(e) = t.write_error.take() {
-            failure = Some(write_failure(&e));
-            break;
-        }
-        match outcome {
-            Outcome::Complete => {}
-            Outcome::FailedBeforeHeaders | Outcome::FailedAfterHeaders => {
-                code = 1;
-                break;
-            }
-            Outcome::SinkFailed(e) => {
-                failure = Some(write_failure(&e));
-                break;
-            }
-            Outcome::Interrupted => {
-                code = 130;
-                break;
-            }
         }
         let status = t.status();
         if let Some(location) = t.location.clone().filter(|_| t.following) {
@@ -191,7 +219,7 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
                 ));
                 break;
             }
-            if let Err(exit) = plan.redirect(&args, status, &location) {
+            if let Err(exit) = plan.redirect(args, status, &location) {
                 failure = Some(exit);
                 break;
             }
@@ -206,35 +234,61 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
         }
         break;
     }
-    let elapsed = started.elapsed();
-    let mut t = lock(&transfer);
     if let Some(exit) = &failure {
         code = exit.code;
     }
+    Ended {
+        code,
+        failure,
+        redirects,
+    }
+}
+
+/// Why a response ended the transfer before its status was looked at: the exit status and
+/// curl's failure, if any. `None` when the app answered in full.
+fn stopped(t: &mut Transfer, outcome: Outcome) -> Option<(u8, Option<Exit>)> {
+    if let Some(message) = t.decode_error.take() {
+        return Some((0, Some(Exit::new(BAD_CONTENT_ENCODING, message))));
+    }
+    if let Some(e) = t.write_error.take() {
+        return Some((0, Some(write_failure(&e))));
+    }
+    match outcome {
+        Outcome::Complete => None,
+        Outcome::FailedBeforeHeaders | Outcome::FailedAfterHeaders => Some((1, None)),
+        Outcome::SinkFailed(e) => Some((0, Some(write_failure(&e)))),
+        Outcome::Interrupted => Some((130, None)),
+    }
+}
+
+/// Ends the transfer: `--format json` printed, the `-o` file put in place (or left alone) and
+/// the cookie jar (-c) saved.
+fn finish(args: &CallArgs, t: &mut Transfer, ended: &mut Ended, write_out_to: Option<&File>) {
+    let fail = t.fail;
     if t.json
         && let Some(head) = t.head.clone()
         && !(fail == Fail::Silent && head.status.code >= 400)
-        && (code == 0 || code == HTTP_ERROR || code == 1)
+        && (ended.code == 0 || ended.code == HTTP_ERROR || ended.code == 1)
     {
         let mut text = json_response(&head, &t.body);
         text.push('\n');
         if let Err(e) = t.out.write(text.as_bytes()) {
-            failure = Some(write_failure(&e));
-            code = WRITE_ERROR;
+            ended.failure = Some(write_failure(&e));
+            ended.code = WRITE_ERROR;
         }
     }
     // -o FILE takes the place of the old file only when the transfer worked: `-f` and a failed
     // app leave what was there (curl leaves it as well, and creates nothing).
-    let keep = code == 0 || (code == HTTP_ERROR && fail == Fail::WithBody);
+    let keep = ended.code == 0 || (ended.code == HTTP_ERROR && fail == Fail::WithBody);
     if let Err(e) = t.out.finish(keep) {
-        if failure.is_none() {
-            failure = Some(write_failure(&e));
-            code = WRITE_ERROR;
+        if ended.failure.is_none() {
+            ended.failure = Some(write_failure(&e));
+            ended.code = WRITE_ERROR;
         }
     }
     if let (Some(path), Some(jar)) = (&args.cookie_jar, &t.jar) {
         // `-c -` is stdout, as with curl (the response's own stdout: fd 1 is stderr by now).
-        let saved = match (path == Path::new("-"), write_out_to.as_ref()) {
+        let saved = match (path == Path::new("-"), write_out_to) {
             (true, Some(mut s)) => s.write_all(jar.to_text().as_bytes()),
             _ => std::fs::write(path, jar.to_text()),
         };
@@ -245,43 +299,49 @@ pub fn main(argv: Vec<OsString>) -> Result<u8> {
             ));
         }
     }
-    if let Some(exit) = &failure {
-        say(exit);
-    }
-    if let Some(format) = &args.write_out {
-        let info = writeout::Info {
-            head: t.head.as_ref(),
-            url: plan.url(),
-            method: plan.method.clone(),
-            size_download: t.size_download,
-            size_header: t.size_header,
-            size_upload: plan.body.as_ref().map_or(0, |b| b.len() as u64),
-            num_redirects: redirects as u64,
-            // The redirect that was not followed: without -L, or past --max-redirs.
-            redirect_url: t
-                .location
-                .clone()
-                .filter(|_| !t.following || code == TOO_MANY_REDIRECTS)
-                .and_then(|l| resolve(&plan.url(), &l).ok()),
-            time_total: elapsed.as_secs_f64(),
-            exitcode: code,
-            errormsg: failure
-                .as_ref()
-                .map(|f| f.message.clone())
-                .unwrap_or_default(),
-        };
-        match writeout::load(format) {
-            Ok(format) => {
-                let (to_stdout, to_stderr) = writeout::render(&format, &info);
-                if let Some(mut s) = write_out_to {
-                    let _ = s.write_all(&to_stdout);
-                }
-                let _ = io::stderr().write_all(&to_stderr);
+}
+
+/// `-w FORMAT`: written after everything else, as curl writes it.
+fn write_out(
+    format: &str,
+    t: &Transfer,
+    plan: &Plan,
+    ended: &Ended,
+    elapsed: Duration,
+    write_out_to: Option<File>,
+) {
+    let info = writeout::Info {
+        head: t.head.as_ref(),
+        url: plan.url(),
+        method: plan.method.clone(),
+        size_download: t.size_download,
+        size_header: t.size_header,
+        size_upload: plan.body.as_ref().map_or(0, |b| b.len() as u64),
+        num_redirects: ended.redirects as u64,
+        // The redirect that was not followed: without -L, or past --max-redirs.
+        redirect_url: t
+            .location
+            .clone()
+            .filter(|_| !t.following || ended.code == TOO_MANY_REDIRECTS)
+            .and_then(|l| resolve(&plan.url(), &l).ok()),
+        time_total: elapsed.as_secs_f64(),
+        exitcode: ended.code,
+        errormsg: ended
+            .failure
+            .as_ref()
+            .map(|f| f.message.clone())
+            .unwrap_or_default(),
+    };
+    match writeout::load(format) {
+        Ok(format) => {
+            let (to_stdout, to_stderr) = writeout::render(&format, &info);
+            if let Some(mut s) = write_out_to {
+                let _ = s.write_all(&to_stdout);
             }
-            Err(e) => crate::log::warn(&e),
+            let _ = io::stderr().write_all(&to_stderr);
         }
+        Err(e) => crate::log::warn(&e),
     }
-    Ok(code)
 }
 
 fn write_failure(e: &io::Error) -> Exit {

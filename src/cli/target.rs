@@ -1,6 +1,8 @@
 //! The request target of `rwsgi call`: `/path?query` or an http(s) URL, encoded as a browser
 //! would send it.
 
+use super::*;
+
 /// A request target: `/path?query` or an absolute http(s) URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -128,4 +130,48 @@ fn browser_encode(text: &str, extra: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// `[METHOD] TARGET` or `[METHOD] --url TARGET`: the METHOD argument, if any, and the target.
+pub(super) fn from_args(args: &CallArgs) -> std::result::Result<(Option<String>, Target), Exit> {
+    let usage = Exit::usage;
+    let positional: Vec<String> = if args.positional.is_empty() {
+        [&args.method_arg, &args.target_arg]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    } else {
+        args.positional.clone()
+    };
+    let (method_arg, target_text) = match (positional.as_slice(), &args.url) {
+        ([target], None) => (None, target.as_str()),
+        ([method, target], None) => (Some(method.as_str()), target.as_str()),
+        ([], Some(url)) => (None, url.as_str()),
+        ([method], Some(url)) => (Some(method.as_str()), url.as_str()),
+        ([], None) => {
+            return Err(usage(
+                "no TARGET given: expected [METHOD] TARGET (a /path or a URL)".into(),
+            ));
+        }
+        (_, _) => {
+            return Err(usage(
+                "too many arguments: expected [METHOD] TARGET, or [METHOD] --url TARGET".into(),
+            ));
+        }
+    };
+    let looks_like_url = {
+        let lower = target_text.to_ascii_lowercase();
+        lower.starts_with("http://") || lower.starts_with("https://")
+    };
+    let target = Target::parse(target_text).map_err(|e| {
+        // A URL that does not parse is curl's "URL using bad/illegal format"; anything else is
+        // not a target at all.
+        if looks_like_url {
+            Exit::new(MALFORMED_URL, e)
+        } else {
+            usage(e)
+        }
+    })?;
+    Ok((method_arg.map(String::from), target))
 }
