@@ -6,7 +6,7 @@ use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::http::Body;
+use crate::http::{self, Body};
 
 /// The default `RWSGI_MAX_BODY`: 100 MiB.
 pub const DEFAULT_MAX_BODY: u64 = 100 << 20;
@@ -83,9 +83,71 @@ impl Rejection {
     }
 }
 
+/// The body: exactly CONTENT_LENGTH bytes of `stdin` (RFC 3875 section 4.2), or with no length
+/// and `Transfer-Encoding: chunked`, all of stdin; within `limits`.
+pub(super) fn read_body(
+    content_length: Option<&[u8]>,
+    transfer_encoding: Option<&[u8]>,
+    stdin: &mut dyn Read,
+    limits: &BodyLimits,
+) -> std::result::Result<Body, Rejection> {
+    let chunked = transfer_encoding.is_some_and(|te| {
+        http::latin1_string(te)
+            .to_ascii_lowercase()
+            .contains("chunked")
+    });
+    // RFC 3875 section 4.1.2: `1*digit`. Only ASCII blanks around it are forgiven (str::trim
+    // would also take latin-1's no-break space for white space).
+    let blank = |c: char| c == ' ' || c == '\t';
+    let length = match content_length.map(http::latin1_string) {
+        Some(v) if !v.trim_matches(blank).is_empty() => {
+            let t = v.trim_matches(blank);
+            if !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Rejection::BadLength(v));
+            }
+            // All digits: a value too large for u64 is certainly over the limit.
+            Some(t.parse::<u64>().unwrap_or(u64::MAX))
+        }
+        _ => None,
+    };
+    Ok(match (length, chunked) {
+        // nginx + fcgiwrap pass both: the length is the de-chunked body's.
+        (Some(n), _) => {
+            if n > limits.max_body {
+                return Err(Rejection::TooLarge {
+                    // As given: a length beyond any integer still reads right in the log.
+                    size: content_length
+                        .map(http::latin1_string)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                    limit: limits.max_body,
+                });
+            }
+            let (body, got) = spool(stdin, n, limits)?;
+            if got < n {
+                return Err(Rejection::ShortBody { got, want: n });
+            }
+            body
+        }
+        // Apache passes a chunked body de-chunked on stdin with no length: read it to the end.
+        (None, true) => {
+            let (body, got) = spool(stdin, limits.max_body.saturating_add(1), limits)?;
+            if got > limits.max_body {
+                return Err(Rejection::TooLarge {
+                    size: format!("more than {}", limits.max_body),
+                    limit: limits.max_body,
+                });
+            }
+            body
+        }
+        (None, false) => Body::empty(),
+    })
+}
+
 /// Reads up to `max` bytes: in memory while small, then into an unlinked temporary file.
 /// Returns the body and how many bytes there were.
-pub(super) fn spool(
+fn spool(
     stdin: &mut dyn Read,
     max: u64,
     limits: &BodyLimits,

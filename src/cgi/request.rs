@@ -2,8 +2,8 @@
 
 use std::io::Read;
 
-use super::body::{BodyLimits, Rejection, spool};
-use crate::http::{self, Body, Request, ServerTraits};
+use super::body::{BodyLimits, Rejection, read_body};
+use crate::http::{self, Request, ServerTraits};
 
 /// Builds the request from the CGI meta-variables (`vars`, the process environment as bytes)
 /// and the body on `stdin`.
@@ -12,11 +12,7 @@ pub fn build_request(
     stdin: &mut dyn Read,
     limits: &BodyLimits,
 ) -> std::result::Result<Request, Rejection> {
-    let get = |name: &str| {
-        vars.iter()
-            .find(|(k, _)| k == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
-    };
+    let get = |name: &str| var(vars, name);
     let text = |name: &str| get(name).map(http::latin1_string);
 
     let method = text("REQUEST_METHOD")
@@ -40,6 +36,28 @@ pub fn build_request(
     request.path_info = get("PATH_INFO").unwrap_or_default().to_vec();
     request.query_string = get("QUERY_STRING").unwrap_or_default().to_vec();
 
+    server_fields(&mut request, vars, https);
+    request.body = read_body(
+        get("CONTENT_LENGTH"),
+        get("HTTP_TRANSFER_ENCODING"),
+        stdin,
+        limits,
+    )?;
+    pass_through(&mut request, vars);
+    Ok(request)
+}
+
+/// The meta-variable `name`, as the server gave it.
+fn var<'a>(vars: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+    vars.iter()
+        .find(|(k, _)| k == name.as_bytes())
+        .map(|(_, v)| v.as_slice())
+}
+
+/// SERVER_NAME, SERVER_PORT, SERVER_PROTOCOL, REMOTE_ADDR and REQUEST_METHOD, in the request's
+/// fields and as the server's bytes.
+fn server_fields(request: &mut Request, vars: &[(Vec<u8>, Vec<u8>)], https: bool) {
+    let get = |name: &str| var(vars, name);
     // Some servers (busybox httpd) leave SERVER_NAME and SERVER_PORT out; PEP 3333 requires
     // both, so they come from Host, else the defaults. They are kept as the bytes the server
     // gave (in `extra`, which the environ takes over the text fields), so a name that is not
@@ -80,59 +98,10 @@ pub fn build_request(
     if let Some(m) = nonempty("REQUEST_METHOD") {
         request.extra.push(("REQUEST_METHOD".into(), m.to_vec()));
     }
+}
 
-    let chunked = get("HTTP_TRANSFER_ENCODING").is_some_and(|te| {
-        http::latin1_string(te)
-            .to_ascii_lowercase()
-            .contains("chunked")
-    });
-    // RFC 3875 section 4.1.2: `1*digit`. Only ASCII blanks around it are forgiven (str::trim
-    // would also take latin-1's no-break space for white space).
-    let blank = |c: char| c == ' ' || c == '\t';
-    let length = match text("CONTENT_LENGTH") {
-        Some(v) if !v.trim_matches(blank).is_empty() => {
-            let t = v.trim_matches(blank);
-            if !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(Rejection::BadLength(v));
-            }
-            // All digits: a value too large for u64 is certainly over the limit.
-            Some(t.parse::<u64>().unwrap_or(u64::MAX))
-        }
-        _ => None,
-    };
-    request.body = match (length, chunked) {
-        // nginx + fcgiwrap pass both: the length is the de-chunked body's.
-        (Some(n), _) => {
-            if n > limits.max_body {
-                return Err(Rejection::TooLarge {
-                    // As given: a length beyond any integer still reads right in the log.
-                    size: text("CONTENT_LENGTH")
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string(),
-                    limit: limits.max_body,
-                });
-            }
-            let (body, got) = spool(stdin, n, limits)?;
-            if got < n {
-                return Err(Rejection::ShortBody { got, want: n });
-            }
-            body
-        }
-        // Apache passes a chunked body de-chunked on stdin with no length: read it to the end.
-        (None, true) => {
-            let (body, got) = spool(stdin, limits.max_body.saturating_add(1), limits)?;
-            if got > limits.max_body {
-                return Err(Rejection::TooLarge {
-                    size: format!("more than {}", limits.max_body),
-                    limit: limits.max_body,
-                });
-            }
-            body
-        }
-        (None, false) => Body::empty(),
-    };
-
+/// Every other meta-variable, passed to the app as it is.
+fn pass_through(request: &mut Request, vars: &[(Vec<u8>, Vec<u8>)]) {
     // Kept out of the pass-through: carried by the request's own fields (the path and query
     // as bytes), set above, or replaced (the body's length).
     const FIELDS: [&str; 10] = [
@@ -160,7 +129,6 @@ pub fn build_request(
         }
         request.extra.push((key, value.clone()));
     }
-    Ok(request)
 }
 
 /// `example.com:8080` -> (`example.com`, `8080`); `[::1]:8080` keeps the brackets.
