@@ -1,7 +1,7 @@
 //! The listening socket: fd 0 from the web server, `--bind`, or systemd's fd 3.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
@@ -72,6 +72,64 @@ pub(super) fn listen_on(bind: &Bind, backlog: i32) -> Result<Listener> {
         return Err(fail(io::Error::last_os_error()));
     }
     Ok(Listener { fd, unix_path })
+}
+
+/// The listening socket: `--bind`, else fd 0 when the web server started rwsgi, else the one
+/// systemd passed, else fd 0 when it is a listening socket.
+pub(super) fn open(bind: Option<&str>, server_started: bool, backlog: i32) -> Result<Listener> {
+    let listener = match (bind, server_started) {
+        (Some(text), _) => listen_on(&Bind::parse(text).map_err(Error::Usage)?, backlog)?,
+        (None, true) => Listener {
+            // SAFETY: fd 0 is the listening socket the web server passed; it is ours alone.
+            fd: unsafe { OwnedFd::from_raw_fd(0) },
+            unix_path: None,
+        },
+        (None, false) => match systemd_socket() {
+            // SAFETY: the descriptor systemd passed for this process.
+            Some(fd) => Listener {
+                fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                unix_path: None,
+            },
+            None if is_listening_socket(0) => Listener {
+                // SAFETY: as above, fd 0.
+                fd: unsafe { OwnedFd::from_raw_fd(0) },
+                unix_path: None,
+            },
+            None => {
+                return Err(Error::Usage(
+                    "rwsgi fastcgi: nowhere to listen: pass --bind unix:/path/to.sock or \
+                     --bind HOST:PORT, or start it from a systemd socket unit"
+                        .into(),
+                ));
+            }
+        },
+    };
+    Ok(listener)
+}
+
+/// Makes the socket ready for the workers' blocking accepts.
+pub(super) fn prepare_for_workers(listener: &Listener) {
+    // SAFETY: plain descriptor calls on the listening socket. The workers wait in a blocking
+    // accept, which the kernel wakes one waiter at a time for (no herd of workers woken for
+    // each connection); a receive timeout makes accept return every second, and SIGTERM
+    // interrupts it (no SA_RESTART), so a worker notices that it should stop either way.
+    unsafe {
+        let fd = listener.fd.as_raw_fd();
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        let timeout = libc::timeval {
+            tv_sec: 1,
+            tv_usec: 0,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        );
+    }
 }
 
 /// Whether `fd` is a listening socket: how a FastCGI application tells that the web server

@@ -32,7 +32,7 @@ mod records;
 mod server;
 
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -40,7 +40,6 @@ use clap::Parser;
 use crate::cgi::BodyLimits;
 use crate::error::{Error, Result};
 
-use listen::{Listener, listen_on, systemd_socket};
 use server::{Service, worker_loop};
 
 pub use listen::{Bind, is_listening_socket};
@@ -110,80 +109,12 @@ pub fn main(script: Option<PathBuf>, args: Vec<OsString>, server_started: bool) 
             Err(code) => return Ok(code),
         }
     };
-    let workers = match args.workers {
-        Some(n) => n,
-        None => match env_number::<usize>("RWSGI_WORKERS")? {
-            Some(n) => n,
-            // A web server that starts FastCGI programs runs as many as it wants itself.
-            None if server_started => 1,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        },
-    };
-    if workers == 0 {
-        return Err(Error::Usage("--workers must be at least 1".into()));
-    }
-    let max_requests = match args.max_requests {
-        Some(n) => n,
-        None => env_number("RWSGI_MAX_REQUESTS")?.unwrap_or(0),
-    };
-    let backlog = match args.backlog {
-        Some(n) => n,
-        None => env_number("RWSGI_BACKLOG")?.unwrap_or(1024),
-    };
-    if backlog < 1 {
-        return Err(Error::Usage("--backlog must be at least 1".into()));
-    }
+    let (workers, max_requests, backlog) = settings(&args, server_started)?;
     let limits = BodyLimits::from_env()?;
 
     // The socket first: a mistake there is reported before the app's import time is spent.
-    let listener = match (&args.bind, server_started) {
-        (Some(text), _) => listen_on(&Bind::parse(text).map_err(Error::Usage)?, backlog)?,
-        (None, true) => Listener {
-            // SAFETY: fd 0 is the listening socket the web server passed; it is ours alone.
-            fd: unsafe { OwnedFd::from_raw_fd(0) },
-            unix_path: None,
-        },
-        (None, false) => match systemd_socket() {
-            // SAFETY: the descriptor systemd passed for this process.
-            Some(fd) => Listener {
-                fd: unsafe { OwnedFd::from_raw_fd(fd) },
-                unix_path: None,
-            },
-            None if is_listening_socket(0) => Listener {
-                // SAFETY: as above, fd 0.
-                fd: unsafe { OwnedFd::from_raw_fd(0) },
-                unix_path: None,
-            },
-            None => {
-                return Err(Error::Usage(
-                    "rwsgi fastcgi: nowhere to listen: pass --bind unix:/path/to.sock or \
-                     --bind HOST:PORT, or start it from a systemd socket unit"
-                        .into(),
-                ));
-            }
-        },
-    };
-    // SAFETY: plain descriptor calls on the listening socket. The workers wait in a blocking
-    // accept, which the kernel wakes one waiter at a time for (no herd of workers woken for
-    // each connection); a receive timeout makes accept return every second, and SIGTERM
-    // interrupts it (no SA_RESTART), so a worker notices that it should stop either way.
-    unsafe {
-        let fd = listener.fd.as_raw_fd();
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        let timeout = libc::timeval {
-            tv_sec: 1,
-            tv_usec: 0,
-        };
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&timeout as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        );
-    }
+    let listener = listen::open(args.bind.as_deref(), server_started, backlog)?;
+    listen::prepare_for_workers(&listener);
     // What the app prints goes to the log, never into a socket (fd 0 and 1 are not the
     // response here, but fd 1 may be anything the server left there).
     // SAFETY: fd 2 is open; pointing fd 1 at it.
@@ -219,6 +150,35 @@ pub fn main(script: Option<PathBuf>, args: Vec<OsString>, server_started: bool) 
         let _ = std::fs::remove_file(path);
     }
     result
+}
+
+/// `--workers`, `--max-requests` and `--backlog`, else their environment variables, else the
+/// defaults.
+fn settings(args: &FastcgiArgs, server_started: bool) -> Result<(usize, u64, i32)> {
+    let workers = match args.workers {
+        Some(n) => n,
+        None => match env_number::<usize>("RWSGI_WORKERS")? {
+            Some(n) => n,
+            // A web server that starts FastCGI programs runs as many as it wants itself.
+            None if server_started => 1,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+    };
+    if workers == 0 {
+        return Err(Error::Usage("--workers must be at least 1".into()));
+    }
+    let max_requests = match args.max_requests {
+        Some(n) => n,
+        None => env_number("RWSGI_MAX_REQUESTS")?.unwrap_or(0),
+    };
+    let backlog = match args.backlog {
+        Some(n) => n,
+        None => env_number("RWSGI_BACKLOG")?.unwrap_or(1024),
+    };
+    if backlog < 1 {
+        return Err(Error::Usage("--backlog must be at least 1".into()));
+    }
+    Ok((workers, max_requests, backlog))
 }
 
 /// The drop-in script of a server-started process, when argv[1] names one.

@@ -187,51 +187,10 @@ pub(super) fn serve_request(
     conn: &Arc<Mutex<Conn>>,
     id: u16,
 ) -> io::Result<Option<u32>> {
-    // FCGI_PARAMS, to its empty record.
-    let mut params = Vec::new();
-    let mut oversized = false;
-    loop {
-        let event = lock(conn).next();
-        match event {
-            Ok(Event::Params(data)) if data.is_empty() => break,
-            Ok(Event::Params(data)) => {
-                if params.len() + data.len() > MAX_PARAMS {
-                    oversized = true;
-                    params = Vec::new();
-                }
-                if !oversized {
-                    params.extend_from_slice(&data);
-                }
-            }
-            Ok(Event::Abort) => {
-                crate::log::info(&format!(
-                    "FastCGI: request {id} was aborted by the web server before it started"
-                ));
-                return Ok(Some(0));
-            }
-            Ok(Event::Closed) => {
-                crate::log::error(&format!(
-                    "FastCGI: the web server closed the connection while sending the params of \
-                     request {id}"
-                ));
-                return Ok(None);
-            }
-            Ok(Event::Stdin(_)) => {
-                crate::log::error(&format!(
-                    "FastCGI: request {id} sent FCGI_STDIN before its params ended; closing the \
-                     connection"
-                ));
-                return Ok(None);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                crate::log::error(&format!(
-                    "FastCGI: request {id}: {e}; closing the connection"
-                ));
-                return Ok(None);
-            }
-        }
-    }
+    let (params, oversized) = match read_params(conn, id) {
+        Ok(params) => params,
+        Err(end) => return Ok(end),
+    };
     let stderr = ErrorWriter(Arc::new(Mutex::new(StderrWriter {
         conn: conn.clone(),
         id,
@@ -282,21 +241,9 @@ pub(super) fn serve_request(
     let mut request = match built {
         Ok(r) => r,
         Err(rejection) => {
-            if let crate::cgi::Rejection::Read(e) = &rejection {
-                let aborted = lock(conn).aborted;
-                if aborted {
-                    crate::log::info(&format!(
-                        "FastCGI: request {id} was aborted by the web server while its body \
-                         arrived"
-                    ));
-                    return Ok(Some(0));
-                }
-                crate::log::error(&format!("FastCGI: request {id}: {e}"));
-                return Ok(None);
-            }
-            let (code, reason) = rejection.status();
-            crate::log::error(&format!("answering {code} {reason}: {rejection}"));
-            return finish_early(send_error(code, reason, head_request), 0);
+            return rejected(conn, id, rejection, |code, reason| {
+                send_error(code, reason, head_request)
+            });
         }
     };
     // PEP 3333: one request at a time per process, many processes, and the process serves on.
@@ -310,7 +257,89 @@ pub(super) fn serve_request(
         .push(("wsgi.errors".into(), Extension::Errors(stderr)));
 
     let outcome = service.app.call(request, sink.clone());
-    Ok(match outcome {
+    Ok(app_status(conn, id, outcome))
+}
+
+/// Reads FCGI_PARAMS to its empty record: the params, and whether they were over
+/// [`MAX_PARAMS`] (then dropped). `Err` holds what [`serve_request`] returns when the request
+/// ends before its params do.
+fn read_params(conn: &Mutex<Conn>, id: u16) -> Result<(Vec<u8>, bool), Option<u32>> {
+    let mut params = Vec::new();
+    let mut oversized = false;
+    loop {
+        let event = lock(conn).next();
+        match event {
+            Ok(Event::Params(data)) if data.is_empty() => break,
+            Ok(Event::Params(data)) => {
+                if params.len() + data.len() > MAX_PARAMS {
+                    oversized = true;
+                    params = Vec::new();
+                }
+                if !oversized {
+                    params.extend_from_slice(&data);
+                }
+            }
+            Ok(Event::Abort) => {
+                crate::log::info(&format!(
+                    "FastCGI: request {id} was aborted by the web server before it started"
+                ));
+                return Err(Some(0));
+            }
+            Ok(Event::Closed) => {
+                crate::log::error(&format!(
+                    "FastCGI: the web server closed the connection while sending the params of \
+                     request {id}"
+                ));
+                return Err(None);
+            }
+            Ok(Event::Stdin(_)) => {
+                crate::log::error(&format!(
+                    "FastCGI: request {id} sent FCGI_STDIN before its params ended; closing the \
+                     connection"
+                ));
+                return Err(None);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                crate::log::error(&format!(
+                    "FastCGI: request {id}: {e}; closing the connection"
+                ));
+                return Err(None);
+            }
+        }
+    }
+    Ok((params, oversized))
+}
+
+/// A request that CGI's rules refused: a body that could not be read ends the request (the web
+/// server aborted it) or the connection; any other refusal is answered with its status.
+fn rejected(
+    conn: &Mutex<Conn>,
+    id: u16,
+    rejection: crate::cgi::Rejection,
+    send_error: impl Fn(u16, &str) -> io::Result<()>,
+) -> io::Result<Option<u32>> {
+    if let crate::cgi::Rejection::Read(e) = &rejection {
+        let aborted = lock(conn).aborted;
+        if aborted {
+            crate::log::info(&format!(
+                "FastCGI: request {id} was aborted by the web server while its body \
+                 arrived"
+            ));
+            return Ok(Some(0));
+        }
+        crate::log::error(&format!("FastCGI: request {id}: {e}"));
+        return Ok(None);
+    }
+    let (code, reason) = rejection.status();
+    crate::log::error(&format!("answering {code} {reason}: {rejection}"));
+    finish_early(send_error(code, reason), 0)
+}
+
+/// The app status for FCGI_END_REQUEST once the app has answered, or `None` when the
+/// connection can no longer be used.
+fn app_status(conn: &Mutex<Conn>, id: u16, outcome: Outcome) -> Option<u32> {
+    match outcome {
         Outcome::Complete | Outcome::FailedBeforeHeaders => Some(0),
         Outcome::FailedAfterHeaders | Outcome::Interrupted => Some(1),
         Outcome::SinkFailed(e) => {
@@ -330,7 +359,7 @@ pub(super) fn serve_request(
                 None
             }
         }
-    })
+    }
 }
 
 /// The end of a request answered without the app.
