@@ -1,6 +1,9 @@
 //! CGI mode (RFC 3875; spec/cgi.md): the process environment and stdin are the source, stdout
 //! is the sink. The web server starts rwsgi once per request, either as the interpreter of a
 //! `#!/usr/bin/env rwsgi` drop-in script or as the program itself with `RWSGI_APP` set.
+//!
+//! `request` reads the meta-variables into the neutral request, `body` its body from stdin,
+//! and `sink` writes the response; FastCGI uses all three.
 
 mod body;
 mod request;

@@ -8,7 +8,7 @@ use super::*;
 use crate::multipart;
 
 /// curl's URL-encoding (`curl_easy_escape`): everything but letters, digits and `-._~`.
-pub(super) fn url_encode(bytes: &[u8]) -> String {
+fn url_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -22,11 +22,11 @@ pub(super) fn url_encode(bytes: &[u8]) -> String {
 
 /// Reads `@file` (or `@-`, stdin) for a body option; anything else is the text itself. The
 /// flag says whether CR and LF are dropped (`-d @file`).
-pub(super) type ReadSource<'a> = dyn FnMut(&str, bool) -> std::result::Result<Vec<u8>, Exit> + 'a;
+type ReadSource<'a> = dyn FnMut(&str, bool) -> std::result::Result<Vec<u8>, Exit> + 'a;
 
 /// One `--data-urlencode` argument, as curl reads it: `content`, `=content`, `name=content`,
 /// `@file`, `name@file`; the content is URL-encoded, the name is not.
-pub(super) fn url_encoded_piece(
+fn url_encoded_piece(
     arg: &str,
     read_source: &mut ReadSource<'_>,
 ) -> std::result::Result<Vec<u8>, Exit> {
@@ -53,7 +53,7 @@ pub(super) fn url_encoded_piece(
 
 /// One `-F` argument: `name=value`, `name=@file` (a file part), `name=<file` (a field whose
 /// value is the file's content), each optionally with `;type=...` and `;filename=...`.
-pub(super) fn form_part(
+fn form_part(
     text: &str,
     read_source: &mut ReadSource<'_>,
 ) -> std::result::Result<multipart::Part, Exit> {

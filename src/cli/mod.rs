@@ -1,5 +1,11 @@
-//! `rwsgi call` / `rwsgi-call`: the command line as a source (flags -> [`Request`]) and a sink
-//! ([`Response`] -> stdout or a file), in the habits of curl (spec/cli.md).
+//! `rwsgi call` / `rwsgi-call`: the command line as a source (flags ->
+//! [`Request`](crate::http::Request)) and a sink ([`Response`](crate::http::Response) -> stdout
+//! or a file), in the habits of curl (spec/cli.md).
+//!
+//! The flags as clap reads them (`args`) are checked into a [`Plan`] (`plan`, with the
+//! `target` and the `body`), which becomes the neutral request (`request`) and again after
+//! each redirect (`redirect`); `run` sends it and `transfer` takes the response to the
+//! `output`, with the `cookies` and `-w` (`writeout`).
 
 mod args;
 mod body;

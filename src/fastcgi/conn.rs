@@ -14,11 +14,11 @@ use crate::http::{ResponseHead, ResponseSink};
 
 /// Responses of a known length up to this size go out in one write with their
 /// FCGI_END_REQUEST: the whole body is at hand, so holding it back costs no streaming.
-pub(super) const HOLD_LIMIT: usize = 64 << 10;
+const HOLD_LIMIT: usize = 64 << 10;
 
 /// How often a streaming response looks for an FCGI_ABORT_REQUEST (or a closed connection)
 /// between its chunks.
-pub(super) const ABORT_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+const ABORT_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// What one record meant for the request being served.
 #[derive(Debug)]
@@ -96,7 +96,7 @@ impl Conn {
     }
 
     /// Reads one record; `None` when the connection ends cleanly before a record starts.
-    pub(super) fn read_record(&mut self) -> io::Result<Option<Record>> {
+    fn read_record(&mut self) -> io::Result<Option<Record>> {
         let mut header = [0u8; 8];
         // A clean end is an end before the first byte of a header.
         let mut got = 0;
@@ -191,7 +191,7 @@ impl Conn {
 
     /// Section 4.1: FCGI_GET_VALUES is answered with the values rwsgi knows, others left out;
     /// section 4.2: any other management record gets FCGI_UNKNOWN_TYPE.
-    pub(super) fn management(&mut self, record: &Record) {
+    fn management(&mut self, record: &Record) {
         if record.kind != GET_VALUES {
             let mut body = [0u8; 8];
             body[0] = record.kind;
@@ -218,7 +218,7 @@ impl Conn {
     }
 
     /// Reads the active request's FCGI_STDIN into `buf`; 0 at its end.
-    pub(super) fn read_stdin(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read_stdin(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.stdin_pos < self.stdin_buf.len() {
                 let n = buf.len().min(self.stdin_buf.len() - self.stdin_pos);
@@ -266,7 +266,7 @@ impl Conn {
 
     /// While a response streams: whether the web server aborted the request or went away.
     /// Looks at most every [`ABORT_CHECK_INTERVAL`], and only reads when bytes are waiting.
-    pub(super) fn check_abort(&mut self) -> io::Result<()> {
+    fn check_abort(&mut self) -> io::Result<()> {
         if self.last_abort_check.elapsed() < ABORT_CHECK_INTERVAL {
             return Ok(());
         }

@@ -42,7 +42,7 @@ pub(super) struct Listener {
     pub(super) unix_path: Option<PathBuf>,
 }
 
-pub(super) fn listen_on(bind: &Bind, backlog: i32) -> Result<Listener> {
+fn listen_on(bind: &Bind, backlog: i32) -> Result<Listener> {
     let fail = |e: io::Error| Error::Usage(format!("cannot listen on {bind:?}: {e}"));
     let (fd, unix_path): (OwnedFd, _) = match bind {
         Bind::Unix(path) => {
@@ -184,7 +184,7 @@ pub(super) fn is_tcp(fd: RawFd) -> bool {
 /// The socket systemd passed (`LISTEN_FDS`, `LISTEN_PID`; sd_listen_fds(3)): fd 3 when it is
 /// meant for this process. The variables are removed, so the app's subprocesses do not take
 /// the socket for theirs.
-pub(super) fn systemd_socket() -> Option<RawFd> {
+fn systemd_socket() -> Option<RawFd> {
     let pid: u32 = crate::env_nonempty("LISTEN_PID")?.trim().parse().ok()?;
     let fds: u32 = crate::env_nonempty("LISTEN_FDS")?.trim().parse().ok()?;
     if pid != std::process::id() || fds < 1 {

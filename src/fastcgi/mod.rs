@@ -25,6 +25,10 @@
 //! nothing to do while the app runs but watch its one connection, so its I/O is plain blocking
 //! reads and writes with `poll` where it must wait for two things (its connection and the
 //! listening socket, or a signal): an async runtime would add a layer and buy nothing here.
+//!
+//! `records` reads and writes the bytes of records, `conn` is one connection and its
+//! streams, `server` serves its requests and runs the workers, `listen` opens the listening
+//! socket.
 
 mod conn;
 mod listen;

@@ -5,7 +5,7 @@
 pub(super) const VERSION_1: u8 = 1;
 pub(super) const BEGIN_REQUEST: u8 = 1;
 pub(super) const ABORT_REQUEST: u8 = 2;
-pub(super) const END_REQUEST: u8 = 3;
+const END_REQUEST: u8 = 3;
 pub(super) const PARAMS: u8 = 4;
 pub(super) const STDIN: u8 = 5;
 pub(super) const STDOUT: u8 = 6;
@@ -24,7 +24,7 @@ pub(super) const UNKNOWN_ROLE: u8 = 3;
 
 /// The most content bytes one record carries while keeping records on 8-byte boundaries
 /// (section 3.3 recommends padding to a multiple of eight).
-pub(super) const MAX_CONTENT: usize = 65528;
+const MAX_CONTENT: usize = 65528;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Record {
@@ -61,7 +61,7 @@ pub(super) fn push_end_request(out: &mut Vec<u8>, id: u16, app_status: u32, prot
 }
 
 /// Section 3.4: a length below 128 is one byte; otherwise four, the high bit set.
-pub(super) fn push_length(out: &mut Vec<u8>, n: usize) {
+fn push_length(out: &mut Vec<u8>, n: usize) {
     if n < 128 {
         out.push(n as u8);
     } else {

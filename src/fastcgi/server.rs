@@ -7,9 +7,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::conn::*;
+use super::conn::{Conn, Event, FcgiSink, StderrWriter, StdinReader, StdoutWriter, lock, readable};
 use super::listen::is_tcp;
-use super::records::*;
+use super::records::{REQUEST_COMPLETE, RESPONDER, UNKNOWN_ROLE, decode_pairs, push_end_request};
 use crate::cgi::{BodyLimits, CgiSink};
 use crate::http::{ErrorWriter, Extension, ResponseHead, ResponseSink, ServerTraits};
 use crate::python::{App, Outcome};
@@ -21,7 +21,7 @@ pub const MAX_PARAMS: usize = 1 << 20;
 /// How long a connection is drained before it is closed when the web server may still be
 /// sending the body of a request that was answered early: closing with unread data would reset
 /// the connection, and the server could lose the answer.
-pub(super) const LINGER: Duration = Duration::from_secs(2);
+const LINGER: Duration = Duration::from_secs(2);
 
 /// What every request of this process shares.
 pub(super) struct Service {
@@ -31,7 +31,7 @@ pub(super) struct Service {
 }
 
 /// How serving a connection ended.
-pub(super) enum ConnEnd {
+enum ConnEnd {
     /// Closed by the web server, or by rwsgi after a request without FCGI_KEEP_CONN.
     Done,
     /// Closed by rwsgi to stop (SIGTERM, `--max-requests`), or to take another connection.
@@ -40,7 +40,7 @@ pub(super) enum ConnEnd {
 
 /// Serves the requests of one connection, one at a time. `served` counts requests; the
 /// connection is left once it reaches `max_requests` (0: no limit) or a stop is requested.
-pub(super) fn serve_connection(
+fn serve_connection(
     service: &Service,
     stream: UnixStream,
     listener: RawFd,
@@ -120,13 +120,13 @@ pub(super) fn serve_connection(
     }
 }
 
-pub(super) enum Ready {
+enum Ready {
     Conn,
     Listener,
     Neither,
 }
 
-pub(super) fn wait_either(conn: RawFd, listener: RawFd, timeout_ms: i32) -> io::Result<Ready> {
+fn wait_either(conn: RawFd, listener: RawFd, timeout_ms: i32) -> io::Result<Ready> {
     let mut fds = [
         libc::pollfd {
             fd: conn,
@@ -160,7 +160,7 @@ pub(super) fn wait_either(conn: RawFd, listener: RawFd, timeout_ms: i32) -> io::
 
 /// Stops writing, then reads and drops what the web server still sends, for at most
 /// [`LINGER`], so that closing does not reset a connection with unread bytes.
-pub(super) fn linger(conn: &Mutex<Conn>) {
+fn linger(conn: &Mutex<Conn>) {
     let c = lock(conn);
     let _ = c.writer.shutdown(std::net::Shutdown::Write);
     let fd = c.fd();
@@ -182,11 +182,7 @@ pub(super) fn linger(conn: &Mutex<Conn>) {
 
 /// Serves one Responder request whose FCGI_BEGIN_REQUEST has been read. Returns the app
 /// status for FCGI_END_REQUEST, or `None` when the connection can no longer be used.
-pub(super) fn serve_request(
-    service: &Service,
-    conn: &Arc<Mutex<Conn>>,
-    id: u16,
-) -> io::Result<Option<u32>> {
+fn serve_request(service: &Service, conn: &Arc<Mutex<Conn>>, id: u16) -> io::Result<Option<u32>> {
     let (params, oversized) = match read_params(conn, id) {
         Ok(params) => params,
         Err(end) => return Ok(end),
@@ -363,7 +359,7 @@ fn app_status(conn: &Mutex<Conn>, id: u16, outcome: Outcome) -> Option<u32> {
 }
 
 /// The end of a request answered without the app.
-pub(super) fn finish_early(sent: io::Result<()>, status: u32) -> io::Result<Option<u32>> {
+fn finish_early(sent: io::Result<()>, status: u32) -> io::Result<Option<u32>> {
     match sent {
         Ok(()) => Ok(Some(status)),
         Err(e) => {
@@ -374,10 +370,10 @@ pub(super) fn finish_early(sent: io::Result<()>, status: u32) -> io::Result<Opti
 }
 
 /// While it lives, rwsgi's log lines go to the request's FCGI_STDERR.
-pub(super) struct LogToStderrRecords;
+struct LogToStderrRecords;
 
 impl LogToStderrRecords {
-    pub(super) fn install(writer: ErrorWriter) -> LogToStderrRecords {
+    fn install(writer: ErrorWriter) -> LogToStderrRecords {
         crate::log::set_request_writer(Some(writer));
         LogToStderrRecords
     }
