@@ -86,6 +86,9 @@
 //!   max_outstanding_next   the most `/next` long polls that waited at once
 //!   reply_bytes            the mean size of a reply
 //!   unechoed               replies that did not carry their invocation's id back
+//!   lost                   invocations whose connection closed before they were answered (a
+//!                          worker killed in the middle): counted as failed, so a run ends
+//!   late                   replies to an invocation already counted
 //!   extensions             extensions registered during init
 
 use std::fs::File;
@@ -151,6 +154,10 @@ struct Shared {
     reply_out: Option<String>,
     /// Replies without `Lambda-Runtime-Invocation-Id`, or with another invocation's.
     unechoed: AtomicUsize,
+    /// Invocations whose connection closed before their reply came, and replies that came for
+    /// an invocation already counted.
+    lost: AtomicUsize,
+    late: AtomicUsize,
     /// Serves the Extensions API (`--no-extensions` turns it off).
     extensions_api: bool,
     extensions: AtomicUsize,
@@ -295,6 +302,8 @@ fn main() {
         init_machine_ms: Mutex::new((0.0, 0.0)),
         reply_out: o.reply_out.clone(),
         unechoed: AtomicUsize::new(0),
+        lost: AtomicUsize::new(0),
+        late: AtomicUsize::new(0),
         extensions_api: !o.no_extensions,
         extensions: AtomicUsize::new(0),
     });
@@ -364,7 +373,7 @@ fn main() {
          \"tree_hwm_idle_kb\": {}, \"tree_hwm_kb\": {}, \"processes\": {}, \"errors\": {}, \
          \"not_200\": {not_200}, \"ttfb_ms_p50\": {:.3}, \"total_ms_p50\": {:.3}, \
          \"total_ms_p99\": {:.3}, \"max_outstanding_next\": {}, \"reply_bytes\": {}, \
-         \"unechoed\": {}, \"extensions\": {}}}",
+         \"unechoed\": {}, \"lost\": {}, \"late\": {}, \"extensions\": {}}}",
         o.count,
         report.cold_ms,
         report.per_s,
@@ -387,6 +396,8 @@ fn main() {
         shared.max_polling.load(Ordering::Relaxed),
         shared.bytes_in.load(Ordering::Relaxed) / total.max(1),
         shared.unechoed.load(Ordering::Relaxed),
+        shared.lost.load(Ordering::Relaxed),
+        shared.late.load(Ordering::Relaxed),
         shared.extensions.load(Ordering::Relaxed),
     );
 }
@@ -914,6 +925,17 @@ fn read_head(reader: &mut BufReader<TcpStream>, line: &mut String) -> Option<Hea
 /// One keep-alive connection: `/next` hands out the next released event, waiting (a long
 /// poll) while there is none, as Lambda holds it between invocations; replies are timed.
 fn serve(stream: TcpStream, shared: &Shared) {
+    let mut last_handed = None;
+    serve_requests(stream, shared, &mut last_handed);
+    // The connection ended: a runtime process that died with an invocation in hand (a killed
+    // worker) will never answer it; Lambda reports such an invocation failed, and the run
+    // must not wait for it.
+    if let Some(n) = last_handed {
+        mark_lost(shared, n);
+    }
+}
+
+fn serve_requests(stream: TcpStream, shared: &Shared, last_handed: &mut Option<usize>) {
     let _ = stream.set_nodelay(true);
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
@@ -946,8 +968,9 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 return;
             }
         } else if head.method == "GET" && head.path.ends_with("/runtime/invocation/next") {
-            let Some(n) = take_event(shared) else {
-                // Nothing more to hand out: hold the long poll until the runtime is killed.
+            let Some(n) = take_event(shared, &writer) else {
+                // Nothing more to hand out (or nobody to hand it to): hold the long poll until
+                // the runtime is killed.
                 std::thread::sleep(Duration::from_secs(3600));
                 return;
             };
@@ -975,6 +998,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             shared.timings[n]
                 .handed
                 .store(shared.since_start(), Ordering::Relaxed);
+            *last_handed = Some(n);
             let _ = writer.write_all(&message);
         } else if head.method == "POST" {
             let Some(reply) = read_reply(&mut reader, &head, &mut body) else {
@@ -999,14 +1023,16 @@ fn serve(stream: TcpStream, shared: &Shared) {
 }
 
 /// Takes the number of the next event `/next` may hand out, waiting for the main thread to
-/// release one; `None` once all have gone.
-fn take_event(shared: &Shared) -> Option<usize> {
+/// release one; `None` once all have gone, or when the runtime closed the connection while it
+/// waited (a worker that died must not be handed an event: it would be lost, and the run would
+/// never end).
+fn take_event(shared: &Shared, stream: &TcpStream) -> Option<usize> {
     let now = shared.polling.fetch_add(1, Ordering::Relaxed) + 1;
     shared.max_polling.fetch_max(now, Ordering::Relaxed);
     let taken = loop {
         let n = shared.handed_out.load(Ordering::Relaxed);
         if n >= shared.total {
-            break None;
+            return None;
         }
         if n < shared.released.load(Ordering::Acquire) {
             if shared
@@ -1023,12 +1049,28 @@ fn take_event(shared: &Shared) -> Option<usize> {
         let guard = shared.gate.lock().unwrap_or_else(|e| e.into_inner());
         if shared.handed_out.load(Ordering::Relaxed) >= shared.released.load(Ordering::Acquire) {
             drop(shared.opened.wait(guard));
+            if peer_closed(stream) {
+                break None;
+            }
         }
     };
-    if taken.is_some() {
-        shared.polling.fetch_sub(1, Ordering::Relaxed);
-    }
+    shared.polling.fetch_sub(1, Ordering::Relaxed);
     taken
+}
+
+/// Whether the peer has closed the connection: a read would find its end without blocking.
+fn peer_closed(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let closed = match stream.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    closed
 }
 
 /// What a reply's body showed while it was read.
@@ -1163,7 +1205,6 @@ fn status_code(body: &[u8]) -> u32 {
 }
 
 /// Notes a reply: its timings, whether it was an error, and that it echoed its invocation id.
-/// The first reply also fixes the end of init for the CPU count and is saved for `--reply-out`.
 fn record_reply(shared: &Shared, head: &Head, body: &[u8], reply: Reply) {
     let now = shared.since_start();
     // The reply's path ends `.../{request id}/response`; its invocation id must be the one
@@ -1190,16 +1231,43 @@ fn record_reply(shared: &Shared, head: &Head, body: &[u8], reply: Reply) {
         .and_then(|hex| usize::from_str_radix(hex, 16).ok())
         .and_then(|n| shared.timings.get(n))
     {
+        // Set once: a reply to an invocation already counted (lost with its connection, or
+        // answered twice) is noted, not counted again.
+        if t.end
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            shared.late.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let end = match reply.first_byte {
             Some(at) => at.duration_since(shared.start).as_nanos() as u64 + 1,
             None => now,
         };
         t.first_byte.store(end.min(now), Ordering::Relaxed);
-        t.end.store(now, Ordering::Relaxed);
         t.bytes.store(reply.bytes as u64, Ordering::Relaxed);
         let status = if error { 1 } else { status_code(body) };
         t.status.store(status, Ordering::Relaxed);
     }
+    count_reply(shared, body);
+}
+
+/// Counts an invocation lost with its connection as failed, unless it was answered.
+fn mark_lost(shared: &Shared, n: usize) {
+    let t = &shared.timings[n];
+    if t.end
+        .compare_exchange(0, shared.since_start(), Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+    {
+        t.status.store(1, Ordering::Relaxed);
+        shared.lost.fetch_add(1, Ordering::Relaxed);
+        count_reply(shared, b"");
+    }
+}
+
+/// Counts one more invocation finished. The first also fixes the end of init for the CPU count
+/// and is saved for `--reply-out`.
+fn count_reply(shared: &Shared, body: &[u8]) {
     let count = shared.replies.fetch_add(1, Ordering::AcqRel) + 1;
     if count == 1 {
         let pid = shared.pid.load(Ordering::Relaxed);
