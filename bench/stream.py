@@ -124,6 +124,9 @@ def one(side, app_dir, mode, path, cpu):
         if done.returncode != 0:
             raise SystemExit(f"{mode}: {done.stderr.strip()}")
         out = json.loads(done.stdout)
+        if out["lost"]:
+            raise SystemExit(f"{mode}: an invocation was never answered (its log: "
+                             f"{app_dir / (mode + '.log')})")
     finally:
         if gunicorn is not None:
             # The whole group at once: a gunicorn worker outlives a killed master for seconds.
@@ -177,7 +180,9 @@ def main():
     if not os.access(api, os.X_OK):
         raise SystemExit(f"{api} is missing: cargo build --release --manifest-path "
                          "bench/runtime-api/Cargo.toml")
-    side = {"rwsgi": args.rwsgi, "lwa": args.lwa, "gunicorn": args.gunicorn, "api": str(api)}
+    # Absolute: the processes start in the app's folder.
+    side = {"rwsgi": os.path.abspath(args.rwsgi), "lwa": args.lwa and os.path.abspath(args.lwa),
+            "gunicorn": os.path.abspath(args.gunicorn), "api": str(api)}
     modes = ["buffered", "response_stream"]
     if not args.lwa:
         print("AWS Lambda Web Adapter side skipped: no binary given (--lwa or "

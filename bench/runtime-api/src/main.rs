@@ -86,8 +86,9 @@
 //!   max_outstanding_next   the most `/next` long polls that waited at once
 //!   reply_bytes            the mean size of a reply
 //!   unechoed               replies that did not carry their invocation's id back
-//!   lost                   invocations whose connection closed before they were answered (a
-//!                          worker killed in the middle): counted as failed, so a run ends
+//!   lost                   invocations not answered by their deadline (30 s) after the
+//!                          connection that took them closed (a worker killed in the middle):
+//!                          counted as failed, so a run ends
 //!   late                   replies to an invocation already counted
 //!   extensions             extensions registered during init
 
@@ -108,6 +109,9 @@ const KEEP: usize = 1 << 20;
 /// and eight NUL bytes, then the body (as the AWS Lambda Web Adapter and rwsgi send it to a
 /// function URL).
 const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
+
+/// How long an invocation may take (`Lambda-Runtime-Deadline-Ms`).
+const DEADLINE: Duration = Duration::from_secs(30);
 
 /// What happened to one invocation, as nanoseconds since the server started plus one (0: not
 /// yet), so that the serving threads record it without a lock.
@@ -927,10 +931,16 @@ fn read_head(reader: &mut BufReader<TcpStream>, line: &mut String) -> Option<Hea
 fn serve(stream: TcpStream, shared: &Shared) {
     let mut last_handed = None;
     serve_requests(stream, shared, &mut last_handed);
-    // The connection ended: a runtime process that died with an invocation in hand (a killed
-    // worker) will never answer it; Lambda reports such an invocation failed, and the run
-    // must not wait for it.
+    // The connection ended with an invocation unanswered. A runtime may answer on another
+    // connection (an HTTP client's pool), but one that died with it in hand (a killed worker)
+    // never will: as Lambda does, it fails at its deadline, so that the run does not wait
+    // for it forever.
     if let Some(n) = last_handed {
+        let t = &shared.timings[n];
+        let deadline = t.handed.load(Ordering::Relaxed) + DEADLINE.as_nanos() as u64;
+        while t.end.load(Ordering::Relaxed) == 0 && shared.since_start() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         mark_lost(shared, n);
     }
 }
@@ -980,7 +990,7 @@ fn serve_requests(stream: TcpStream, shared: &Shared, last_handed: &mut Option<u
             };
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() + 30_000)
+                .map(|d| d.as_millis() + DEADLINE.as_millis())
                 .unwrap_or(0);
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
