@@ -4,7 +4,7 @@
 //!
 //! Why the benchmarks keep this fake beside the integration tests' one: the tests' fake Runtime
 //! API is scripted and instrumented (it records every request, body and chunk for the test to
-//! inspect, can fail on demand, and wakes its idle connections every few milliseconds to notice
+//! inspect, can fail on demand, and wakes its idle connections every 50 ms to notice
 //! a stop), which is what a test needs and what a benchmark must not pay for. Here the Runtime
 //! API shares the CPU with the runtime being measured (on one pinned CPU, as in a Lambda
 //! function of up to 1,769 MB), so every microsecond it spends is charged to the runtime: it
@@ -12,7 +12,7 @@
 //! needs, answers each request in one write, and wakes the main thread only when a phase ends.
 //! On one CPU it and a client that does nothing else (`--self-client`) take about 60 µs per
 //! invocation together, mostly the kernel's TCP and the switches between them; serving 8
-//! concurrent workers on two CPUs it takes 0.07 to 0.15 ms, where the Python fake it replaced
+//! concurrent workers on two CPUs it takes 0.06 to 0.15 ms, where the Python fake it replaced
 //! took about 0.7 ms.
 //!
 //! Usage:
