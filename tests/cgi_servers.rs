@@ -18,8 +18,6 @@
 //! A watchdog process outlives this one by a moment: when this process ends, however it ends,
 //! it stops every server it was told about and removes the staging folder.
 
-mod common;
-
 use std::fmt::Display;
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -1385,7 +1383,7 @@ fn neighbours_are_not_served(kind: Kind) {
 
 /// The framework tests need the test virtualenv, copied beside the scripts.
 fn framework_server(kind: Kind) -> &'static Server {
-    let venv = common::test_venv();
+    let venv = crate::util::test_venv();
     assert!(
         staging().root.join("cgi-bin/.venv/pyvenv.cfg").is_file(),
         "the copy of {} was not made",

@@ -2,15 +2,13 @@
 //! a request becomes a WSGI environ, how the app's response becomes output and an exit code,
 //! and the rules of PEP 3333 on both sides.
 
-mod common;
-
 use std::path::Path;
 
-use base64::Engine as _;
-use common::{
+use crate::util::{
     Output, VERSION, apps_dir, call, embedded_python_minor, latin1_bytes, latin1_text, rwsgi,
     rwsgi_bin, temp_dir, write_file,
 };
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// `rwsgi call --app echo ARGS...`: the environ and body the app saw.

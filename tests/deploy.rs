@@ -8,21 +8,14 @@
 //! (`scripts/test` builds it and sets that), and this machine's Python of the version it embeds,
 //! which stands in for both the managed runtime's `/var/lang` and a layer's Python under `/opt`.
 
-#[path = "support/captured.rs"]
-mod captured;
-// This file uses only part of the fake's interface.
-#[allow(dead_code)]
-#[path = "support/runtime_api.rs"]
-mod runtime_api;
-
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use captured::Captured;
-use runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
+use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
+use crate::util::{Output, Running};
 use serde_json::{Value, json};
 
 /// The longest a process that should answer quickly may take before the test gives up.
@@ -118,92 +111,11 @@ impl Drop for TempDir {
     }
 }
 
-/// A started process whose output is collected as it comes; killed when dropped, with whatever
-/// it started, so that no test leaves one behind, whatever assertion fails.
-struct Running {
-    what: String,
-    process: Captured,
-}
-
-/// How a process ended and what it wrote.
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn dump(&self) -> String {
-        format!(
-            "exit code {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Running {
-    /// In a process group of its own, so that ending it also ends what it started (make's
-    /// shell and pip, the bootstrap's curl).
-    fn start(what: &str, mut command: Command) -> Running {
-        Running {
-            what: what.to_string(),
-            process: Captured::start_group(&mut command, what),
-        }
-    }
-
-    fn stdout(&self) -> String {
-        self.process.stdout()
-    }
-
-    fn stderr(&self) -> String {
-        self.process.stderr()
-    }
-
-    fn dump(&self) -> String {
-        format!(
-            "--- {} stdout:\n{}\n--- {} stderr:\n{}",
-            self.what,
-            self.stdout(),
-            self.what,
-            self.stderr()
-        )
-    }
-
-    fn pid(&self) -> u32 {
-        self.process.pid()
-    }
-
-    /// Waits up to `timeout` for the process to end; kills it and fails the test when it does
-    /// not.
-    fn finish(mut self, timeout: Duration) -> Finished {
-        let Some(status) = self.process.wait_exit(timeout) else {
-            panic!(
-                "{} did not end within {timeout:?}\n{}",
-                self.what,
-                self.dump()
-            );
-        };
-        Finished {
-            code: status.code(),
-            stdout: self.stdout(),
-            stderr: self.stderr(),
-        }
-    }
-
-    fn assert_running(&mut self) {
-        let status = self.process.child.try_wait().expect("poll a child");
-        assert!(
-            status.is_none(),
-            "{} exited ({status:?})\n{}",
-            self.what,
-            self.dump()
-        );
-    }
-}
-
 /// Runs `command` to its end, within `timeout`.
-fn run(what: &str, command: Command, timeout: Duration) -> Finished {
-    Running::start(what, command).finish(timeout)
+/// In a process group of its own, so that ending it also ends what it started (make's shell
+/// and pip, the bootstrap's curl).
+fn run(what: &str, command: Command, timeout: Duration) -> Output {
+    Running::start(what, command, true).finish(timeout)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,7 +152,7 @@ fn embedded_version(binary: &Path) -> String {
     let finished = run("rwsgi --version", command, WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
     let full = finished
-        .stdout
+        .stdout_str()
         .trim()
         .strip_suffix(')')
         .and_then(|s| s.rsplit_once("(Python "))
@@ -281,7 +193,7 @@ fn host_python(version: &str) -> HostPython {
         let mut command = Command::new(program);
         command.args(["-c", script]);
         let finished = run(&name, command, WAIT);
-        let lines: Vec<&str> = finished.stdout.lines().collect();
+        let lines: Vec<&str> = finished.stdout_str().lines().collect();
         if finished.code != Some(0) || lines.len() != 4 {
             tried.push(format!("{name}: {}", finished.dump()));
             continue;
@@ -674,7 +586,7 @@ fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
     env.push(("AWS_LAMBDA_EXEC_WRAPPER".to_string(), wrapper));
     let executable = python.executable.display().to_string();
     let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
-    let mut function = Running::start("bootstrap", command);
+    let mut function = Running::start("bootstrap", command, true);
 
     let hello = reply(
         &api,
@@ -734,7 +646,11 @@ fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
     );
 
     // The bootstrap replaced itself with rwsgi (exec), pointed at the interpreter's prefix.
-    function.assert_running();
+    assert!(
+        function.running(),
+        "the bootstrap exited\n{}",
+        function.dump()
+    );
     let exe = std::fs::read_link(format!("/proc/{}/exe", function.pid())).expect("/proc/pid/exe");
     assert_eq!(exe, package.join("rwsgi"));
     let running_env = process_env(function.pid());
@@ -776,7 +692,7 @@ fn the_bootstrap_starts_no_program_on_its_way_to_rwsgi() {
     }
     let executable = python.executable.display().to_string();
     let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
-    let function = Running::start("bootstrap", command);
+    let function = Running::start("bootstrap", command, true);
     let hello = reply(
         &api,
         &function,
@@ -832,7 +748,7 @@ fn provided_al2023_runs_the_bootstrap_with_python_from_a_layer() {
     // provided.al2023 runs the bootstrap with no arguments and no AWS_LAMBDA_EXEC_WRAPPER.
     let mut env = lambda_env(&api, &package, "layer_probe.application");
     env.push(("RWSGI_LAYER_ROOT".to_string(), layer.display().to_string()));
-    let function = Running::start("bootstrap", bootstrap_command(&package, &[], &env));
+    let function = Running::start("bootstrap", bootstrap_command(&package, &[], &env), true);
 
     let answer = reply(
         &api,
@@ -917,7 +833,7 @@ fn assert_refusal(package: &Path, args: &[&str], layer: &Path, message: &str) {
         "{}",
         finished.dump()
     );
-    assert_eq!(finished.stdout, "");
+    assert_eq!(finished.stdout_str(), "");
 
     let posted: Posted = api
         .wait_init_error(WAIT)
@@ -1202,7 +1118,7 @@ fn the_build_refuses_to_run_without_artifacts_dir() {
         finished.dump()
     );
     assert!(
-        !finished.stdout.contains("mkdir") && !finished.stdout.contains("cp "),
+        !finished.stdout_str().contains("mkdir") && !finished.stdout_str().contains("cp "),
         "the recipe went on\n{}",
         finished.dump()
     );
@@ -1237,7 +1153,7 @@ fn the_build_installs_requirements_for_the_target() {
         make_arch()
     );
     assert!(
-        has_line(&finished.stdout, &announced),
+        has_line(finished.stdout_str(), &announced),
         "stdout lacks {announced:?}\n{}",
         finished.dump()
     );
@@ -1429,7 +1345,7 @@ fn run_read_only(package: &Path, wrapper: &Path, python: &HostPython, watch: &Pa
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(package);
-    let function = Running::start("bootstrap", command);
+    let function = Running::start("bootstrap", command, true);
     let answer = reply(
         &api,
         &function,
@@ -1728,7 +1644,7 @@ fn the_build_says_what_to_do_without_the_target_python() {
         );
     }
     assert!(
-        !finished.stdout.contains("building rwsgi"),
+        !finished.stdout_str().contains("building rwsgi"),
         "{}",
         finished.dump()
     );
@@ -1753,7 +1669,7 @@ fn extract_layer(zip: &Path, to: &Path) -> Vec<String> {
     command.args(["-c", script]).arg(zip).arg(to);
     let finished = run("extract the layer", command, WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
-    finished.stdout.lines().map(str::to_string).collect()
+    finished.stdout_str().lines().map(str::to_string).collect()
 }
 
 #[test]
@@ -1767,7 +1683,7 @@ fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package()
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
     assert!(
         has_line(
-            &finished.stdout,
+            finished.stdout_str(),
             &format!(
                 "wrote {}: bootstrap, bin/rwsgi and bin/rwsgi.python for Python {} on {}",
                 zip.display(),
@@ -1819,7 +1735,7 @@ fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package()
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&package);
-    let mut function = Running::start("bootstrap", command);
+    let mut function = Running::start("bootstrap", command, true);
     let hello = reply(
         &api,
         &function,
@@ -1828,7 +1744,11 @@ fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package()
     );
     assert_eq!(hello["statusCode"], json!(200), "{hello}");
     assert_eq!(hello["body"], json!("Hello, Layer!\n"), "{hello}");
-    function.assert_running();
+    assert!(
+        function.running(),
+        "the bootstrap exited\n{}",
+        function.dump()
+    );
     let exe = std::fs::read_link(format!("/proc/{}/exe", function.pid())).expect("/proc/pid/exe");
     assert_eq!(exe, opt.join("bin").join("rwsgi"));
     let running_env = process_env(function.pid());
@@ -1863,7 +1783,7 @@ fn the_release_binary_needs_no_glibc_newer_than_amazon_linux_2023s() {
     let ceiling = [GLIBC_CEILING.0, GLIBC_CEILING.1];
     let mut needed = BTreeSet::new();
     let mut offending = Vec::new();
-    for line in finished.stdout.lines() {
+    for line in finished.stdout_str().lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let Some(version) = fields.iter().find_map(|f| {
             f.trim_matches(|c| c == '(' || c == ')')
@@ -1915,7 +1835,7 @@ fn cfn_lint_finds_no_errors_in_the_sam_templates() {
     let finished = run("cfn-lint", command, WAIT);
     // cfn-lint's exit status is a bit set: 2 errors, 4 warnings, 8 informational findings.
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
-    assert_eq!(finished.stdout, "", "{}", finished.dump());
+    assert_eq!(finished.stdout_str(), "", "{}", finished.dump());
 }
 
 #[test]
@@ -1935,7 +1855,12 @@ fn the_templates_handler_names_the_example_app() {
         .current_dir(template_dir());
     let finished = run("rwsgi call", command, WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
-    assert_eq!(finished.stdout, "Hello, world!\n", "{}", finished.dump());
+    assert_eq!(
+        finished.stdout_str(),
+        "Hello, world!\n",
+        "{}",
+        finished.dump()
+    );
 }
 
 #[test]
@@ -1948,5 +1873,5 @@ fn shellcheck_passes_the_bootstrap() {
     command.arg("bootstrap").current_dir(repo());
     let finished = run("shellcheck", command, WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
-    assert_eq!(finished.stdout, "", "{}", finished.dump());
+    assert_eq!(finished.stdout_str(), "", "{}", finished.dump());
 }

@@ -4,8 +4,6 @@
 //! unusual records can be sent too; and libfcgi's `cgi-fcgi` as a client rwsgi did not write.
 //! The end-to-end tests under real web servers are in tests/cgi_servers.rs.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
@@ -258,7 +256,7 @@ impl Server {
         let dir = temp_dir(name);
         let sock = dir.join("app.sock");
         let bind = format!("unix:{}", sock.display());
-        let mut command = Command::new(common::rwsgi_bin());
+        let mut command = Command::new(crate::util::rwsgi_bin());
         command
             .args(["fastcgi", "--bind", &bind])
             .args(args)
@@ -286,7 +284,7 @@ impl Server {
         let log = dir.join("stderr.log");
         let err = std::fs::File::create(&log).unwrap();
         command
-            .current_dir(common::apps_dir())
+            .current_dir(crate::util::apps_dir())
             .env_remove("RWSGI_APP")
             .env_remove("RWSGI_WORKERS")
             .env_remove("RWSGI_MAX_REQUESTS")
@@ -857,9 +855,9 @@ fn started_by_a_web_server_with_a_listening_socket_on_fd_0() {
     let listener = UnixListener::bind(&sock).unwrap();
     // The drop-in script of the CGI tests, with the module it imports beside it.
     let script = dir.join("echo.wsgi");
-    std::fs::copy(common::apps_dir().join("cgi-bin/echo.wsgi"), &script).unwrap();
-    std::fs::copy(common::apps_dir().join("echo.py"), dir.join("echo.py")).unwrap();
-    let mut command = Command::new(common::rwsgi_bin());
+    std::fs::copy(crate::util::apps_dir().join("cgi-bin/echo.wsgi"), &script).unwrap();
+    std::fs::copy(crate::util::apps_dir().join("echo.py"), dir.join("echo.py")).unwrap();
+    let mut command = Command::new(crate::util::rwsgi_bin());
     command
         .arg(&script)
         .stdin(std::os::fd::OwnedFd::from(listener));
@@ -891,7 +889,7 @@ fn a_socket_from_systemd() {
     command
         .arg("-c")
         .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" fastcgi --workers 1 --app echo.py")
-        .arg(common::rwsgi_bin())
+        .arg(crate::util::rwsgi_bin())
         .stdin(Stdio::null());
     // SAFETY: only async-signal-safe calls (dup2, fcntl) in the child between fork and exec.
     // When the listener already is fd 3, dup2 is a no-op that leaves its close-on-exec flag set,
@@ -920,12 +918,12 @@ fn a_socket_from_systemd() {
 
 #[test]
 fn nowhere_to_listen_or_a_bad_option_is_a_usage_error() {
-    let out = common::rwsgi(["fastcgi", "--app", "echo.py"]).run();
+    let out = crate::util::rwsgi(["fastcgi", "--app", "echo.py"]).run();
     out.assert_code(2).assert_stderr_has("nowhere to listen");
-    let out = common::rwsgi(["fastcgi", "--bind", "9000", "--app", "echo.py"]).run();
+    let out = crate::util::rwsgi(["fastcgi", "--bind", "9000", "--app", "echo.py"]).run();
     out.assert_code(2)
         .assert_stderr_has("neither unix:/path/to.sock nor HOST:PORT");
-    let out = common::rwsgi(["fastcgi", "--bind", "127.0.0.1:1", "--workers", "0"]).run();
+    let out = crate::util::rwsgi(["fastcgi", "--bind", "127.0.0.1:1", "--workers", "0"]).run();
     out.assert_code(2)
         .assert_stderr_has("--workers must be at least 1");
 }
@@ -934,7 +932,7 @@ fn nowhere_to_listen_or_a_bad_option_is_a_usage_error() {
 fn an_app_that_cannot_be_imported_exits_1_before_serving() {
     let dir = temp_dir("noimport");
     let bind = format!("unix:{}", dir.join("app.sock").display());
-    let out = common::rwsgi(["fastcgi", "--bind", &bind, "--app", "broken_import.py"]).run();
+    let out = crate::util::rwsgi(["fastcgi", "--bind", &bind, "--app", "broken_import.py"]).run();
     out.assert_code(1).assert_stderr_has("Traceback");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -951,7 +949,7 @@ fn tcp_and_cgi_fcgi_from_libfcgi() {
         .port();
     let dir = temp_dir("tcp");
     let address = format!("127.0.0.1:{port}");
-    let mut command = Command::new(common::rwsgi_bin());
+    let mut command = Command::new(crate::util::rwsgi_bin());
     // A module SPEC: imported from the current folder, as `rwsgi call` and other servers do.
     command.args([
         "fastcgi",

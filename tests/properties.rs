@@ -1073,8 +1073,7 @@ fn json(event: &Value) -> rwsgi::json::Value {
 // ---------------------------------------------------------------------------------------------
 // AWS's own types as the schema oracle (tests/support/aws_oracle.rs).
 
-#[path = "support/aws_oracle.rs"]
-mod aws_oracle;
+use crate::support::aws_oracle;
 
 proptest! {
     #![proptest_config(config(96))]

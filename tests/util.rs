@@ -1,173 +1,347 @@
-//! Helpers shared by the integration tests: run the built `rwsgi` binary as `rwsgi call` against
-//! the apps in `tests/apps/`, and read back what it printed.
-
-// Each test binary (cli, frameworks) uses its own subset of these helpers.
-#![allow(dead_code)]
+//! The one harness of the integration tests: start the built `rwsgi` (or another program) with
+//! a clean environment and a time limit, capture what it prints, and read it back.
+//!
+//! Every run starts from a clean environment (only `PATH`, plus what the test sets), in
+//! `tests/apps` unless the test says otherwise, so nothing of the caller's environment changes
+//! what rwsgi does. Every wait is bounded: a process that outlives its limit is killed and the
+//! test fails showing what it printed, so a hang is a failure, never a stuck test run. A
+//! process that runs until the test ends it ([`Cmd::spawn`]) has its output drained into memory
+//! all along and is killed (with its process group, when it has one of its own) when dropped,
+//! so no test leaves one behind, passing or failing.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// The longest a single run, or a wait for a condition, may take: far beyond what a working
+/// rwsgi needs, there so that a broken one fails instead of hanging.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// The search path every run gets unless the test sets another: enough for `/usr/bin/env`, the
+/// shell, `echo` and `env`.
+pub const SYSTEM_PATH: &str = "/usr/bin:/bin";
+
+/// The crate's version, as `rwsgi --version` and the default User-Agent show it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The binary under test.
 pub fn rwsgi_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rwsgi"))
 }
 
-/// `tests/apps`, the folder the small apps and the framework apps live in.
+/// `tests/apps`, the folder the small apps and the framework apps live in, and where every run
+/// starts unless the test says otherwise.
 pub fn apps_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("apps")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
 }
 
-/// The crate's version, as `rwsgi --version` and the default User-Agent show it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Polls `check` until it gives a value or `limit` passes (`None`): the way a test waits for
+/// something another process or thread does, instead of sleeping a fixed time.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
-/// Variables of the caller's environment that would change what rwsgi does; every run starts
-/// without them, and a test that wants one sets it.
-const CLEARED_ENV: &[&str] = &[
-    "RWSGI_APP",
-    "RWSGI_VENV",
-    "RWSGI_PATH",
-    "RWSGI_EVENT_HANDLER",
-    "VIRTUAL_ENV",
-    "AWS_LAMBDA_RUNTIME_API",
-    "_HANDLER",
-    "LAMBDA_TASK_ROOT",
-    "GATEWAY_INTERFACE",
-    "PYTHONPATH",
-    "PYTHONSTARTUP",
-    "DJANGO_SETTINGS_MODULE",
-];
-
-/// One run of the binary, built up and then started with [`Run::run`].
-pub struct Run {
+/// One run of a program, built up and then started with [`Cmd::run`], [`Cmd::spawn`] or
+/// [`Cmd::spawn_piped`].
+pub struct Cmd {
     program: PathBuf,
     args: Vec<OsString>,
     cwd: PathBuf,
     env: Vec<(OsString, OsString)>,
     stdin: Option<Vec<u8>>,
+    group: bool,
 }
 
-/// `rwsgi call ARGS...`, run in `tests/apps` with no standard input.
-pub fn call<I, S>(args: I) -> Run
+/// `rwsgi ARGS...` (no subcommand added).
+pub fn rwsgi<I, S>(args: I) -> Cmd
 where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
-    let mut run = rwsgi([OsString::from("call")]);
-    run.args.extend(args.into_iter().map(Into::into));
-    run
+    program(rwsgi_bin(), args)
 }
 
-/// `rwsgi ARGS...` (no subcommand added), run in `tests/apps` with no standard input.
-pub fn rwsgi<I, S>(args: I) -> Run
+/// `rwsgi call ARGS...`.
+pub fn call<I, S>(args: I) -> Cmd
 where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
-    Run {
-        program: rwsgi_bin(),
+    let mut cmd = rwsgi([OsString::from("call")]);
+    cmd.args.extend(args.into_iter().map(Into::into));
+    cmd
+}
+
+/// Any program, set up as [`rwsgi`] is.
+pub fn program<I, S>(path: impl Into<PathBuf>, args: I) -> Cmd
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    Cmd {
+        program: path.into(),
         args: args.into_iter().map(Into::into).collect(),
         cwd: apps_dir(),
-        env: Vec::new(),
+        env: vec![("PATH".into(), SYSTEM_PATH.into())],
         stdin: None,
+        group: false,
     }
 }
 
-impl Run {
+impl Cmd {
     /// Runs another program (a link to the binary under another name) with the same setup.
-    pub fn program(mut self, program: impl Into<PathBuf>) -> Run {
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Cmd {
         self.program = program.into();
         self
     }
 
-    pub fn cwd(mut self, cwd: impl Into<PathBuf>) -> Run {
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Cmd {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn cwd(mut self, cwd: impl Into<PathBuf>) -> Cmd {
         self.cwd = cwd.into();
         self
     }
 
-    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Run {
-        self.env.push((key.into(), value.into()));
+    /// Sets (or replaces) one environment variable; names and values may be any bytes.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Cmd {
+        let key = key.into();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.into()));
         self
     }
 
-    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Run {
+    /// Leaves out the variables whose names `unwanted` picks (set here before).
+    pub fn env_remove_where(mut self, unwanted: impl Fn(&std::ffi::OsStr) -> bool) -> Cmd {
+        self.env.retain(|(k, _)| !unwanted(k));
+        self
+    }
+
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Cmd {
         self.stdin = Some(data.into());
         self
     }
 
-    pub fn run(self) -> Output {
-        let mut command = Command::new(&self.program);
-        command
-            .args(&self.args)
-            .current_dir(&self.cwd)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for key in CLEARED_ENV {
-            command.env_remove(key);
-        }
-        for (key, value) in &self.env {
-            command.env(key, value);
-        }
-        command.stdin(if self.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let described = format!(
+    /// Starts it as the leader of a process group of its own, so that ending it also ends what
+    /// it started (the workers rwsgi forks).
+    pub fn group(mut self) -> Cmd {
+        self.group = true;
+        self
+    }
+
+    fn describe(&self) -> String {
+        format!(
             "{} {:?} in {}",
             self.program.display(),
             self.args,
             self.cwd.display()
-        );
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {described}: {e}"));
+        )
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.cwd);
+        command
+    }
+
+    /// Runs to the end and returns what it printed; kills it and fails the test when it runs
+    /// past its limit.
+    pub fn run(self) -> Output {
+        let what = self.describe();
+        let started = Instant::now();
+        let mut command = self.command();
+        command
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = spawn(&mut command, &what);
+        // A thread, so that a child that answers before reading all its input cannot block
+        // both sides; a child that exits without reading it all closes the pipe, which is fine.
         let writer = self.stdin.map(|data| {
             let mut pipe = child.stdin.take().expect("stdin is piped");
-            // A thread, so that a child that writes much before reading cannot block both sides.
             std::thread::spawn(move || {
-                // The child may exit without reading all of it; that is its business.
                 let _ = pipe.write_all(&data);
             })
         });
-        let output = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("cannot wait for {described}: {e}"));
+        let stdout = collect(child.stdout.take().expect("piped stdout"));
+        let stderr = collect(child.stderr.take().expect("piped stderr"));
+        let deadline = started + LIMIT;
+        let status = wait_until(&mut child, deadline);
+        // A moment more for the output of a process that was just killed.
+        let grace = left(deadline).max(Duration::from_secs(1));
+        let stdout = stdout.recv_timeout(grace).unwrap_or_default();
+        let stderr = stderr.recv_timeout(grace).unwrap_or_default();
         if let Some(writer) = writer {
-            writer.join().expect("stdin writer thread");
+            let _ = writer.join();
         }
-        Output {
-            code: output.status.code(),
-            stdout: output.stdout,
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            described,
+        let output = Output {
+            code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s)),
+            stdout,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            elapsed: started.elapsed(),
+            what,
+        };
+        assert!(
+            status.is_some(),
+            "killed after {LIMIT:?}: it did not end\n{}",
+            output.dump()
+        );
+        output
+    }
+
+    /// Starts it with no standard input and its output drained all along, for a process that
+    /// runs until the test stops it (the Lambda runtime loop).
+    pub fn spawn(self) -> Running {
+        let what = self.describe();
+        Running::start(&what, self.command(), self.group)
+    }
+
+    /// Starts it with stdin, stdout and stderr all piped and handed to the test, which must
+    /// end it with [`Piped::wait_bounded`] (or let [`Piped`]'s drop kill it).
+    pub fn spawn_piped(self) -> Piped {
+        let what = self.describe();
+        let mut command = self.command();
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = spawn(&mut command, &what);
+        Piped { child, what }
+    }
+}
+
+/// Starts `command`, retrying while the program is "text file busy": a script written by this
+/// test process can be held open for writing for a moment by a child that another test thread
+/// forked meanwhile (the descriptor closes only when that child calls exec).
+fn spawn(command: &mut Command, what: &str) -> Child {
+    let mut tries = 0;
+    loop {
+        match command.spawn() {
+            Ok(child) => return child,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot start {what}: {e}"),
         }
     }
 }
 
-/// What one run printed and how it ended.
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Polls until the child exits or the deadline passes (then kills it and returns `None`).
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads a pipe to its end on a thread and hands the bytes over a channel, so the wait for
+/// them can be bounded too (a grandchild holding the pipe open must not hang the test).
+fn collect(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = pipe.read_to_end(&mut all);
+        let _ = send.send(all);
+    });
+    receive
+}
+
+/// Appends what `pipe` gives to `into` until its end, on a thread.
+fn drain(mut pipe: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 16 * 1024];
+        while let Ok(n) = pipe.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            into.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    })
+}
+
+/// Text cut to its first 4000 bytes, for failure messages.
+fn shorten(text: &str) -> String {
+    if text.len() <= 4000 {
+        return text.to_string();
+    }
+    let mut cut = 4000;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...(cut)", &text[..cut])
+}
+
+/// What a run printed and how it ended.
 pub struct Output {
     /// The exit code; `None` when a signal ended the process.
     pub code: Option<i32>,
+    pub signal: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: String,
-    described: String,
+    pub elapsed: Duration,
+    what: String,
 }
 
 impl Output {
-    /// Panics, showing everything the run printed, unless it exited with `code`.
-    pub fn assert_code(&self, code: i32) -> &Output {
-        assert_eq!(
+    /// The exit code, the signal, stdout and stderr, for failure messages.
+    pub fn dump(&self) -> String {
+        format!(
+            "--- {}\n--- exit code {:?}, signal {:?}, after {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.what,
             self.code,
-            Some(code),
-            "exit code of {}\n{}",
-            self.described,
+            self.signal,
+            self.elapsed,
+            shorten(&String::from_utf8_lossy(&self.stdout)),
+            self.stderr
+        )
+    }
+
+    /// Panics, showing everything the run printed, unless it exited with `code`, and never
+    /// with a panic message.
+    pub fn assert_code(&self, code: i32) -> &Output {
+        assert_eq!(self.code, Some(code), "exit code\n{}", self.dump());
+        assert!(
+            !self.stderr.contains("panicked"),
+            "rwsgi panicked\n{}",
             self.dump()
         );
         self
@@ -177,23 +351,24 @@ impl Output {
         self.assert_code(0)
     }
 
-    pub fn stdout_str(&self) -> &str {
-        std::str::from_utf8(&self.stdout)
-            .unwrap_or_else(|_| panic!("stdout is not UTF-8\n{}", self.dump()))
-    }
-
-    /// stdout parsed as JSON (echo.py's answer, or `--format json`).
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.dump()))
+    /// Panics unless stdout is exactly `expected`.
+    pub fn assert_stdout(&self, expected: impl AsRef<[u8]>) -> &Output {
+        let expected = expected.as_ref();
+        assert!(
+            self.stdout == expected,
+            "stdout differs\nexpected: {:?}\n     got: {:?}\n{}",
+            latin1_text(expected),
+            latin1_text(&self.stdout),
+            self.dump()
+        );
+        self
     }
 
     /// Panics unless stderr contains `fragment`.
     pub fn assert_stderr_has(&self, fragment: &str) -> &Output {
         assert!(
             self.stderr.contains(fragment),
-            "stderr of {} lacks {fragment:?}\n{}",
-            self.described,
+            "stderr lacks {fragment:?}\n{}",
             self.dump()
         );
         self
@@ -203,8 +378,16 @@ impl Output {
     pub fn assert_stderr_lacks(&self, fragment: &str) -> &Output {
         assert!(
             !self.stderr.contains(fragment),
-            "stderr of {} has {fragment:?}\n{}",
-            self.described,
+            "stderr has {fragment:?}\n{}",
+            self.dump()
+        );
+        self
+    }
+
+    pub fn assert_stderr_empty(&self) -> &Output {
+        assert!(
+            self.stderr.is_empty(),
+            "stderr is not empty\n{}",
             self.dump()
         );
         self
@@ -216,47 +399,232 @@ impl Output {
             self.stderr
                 .to_lowercase()
                 .contains(&fragment.to_lowercase()),
-            "stderr of {} lacks {fragment:?} (in any case)\n{}",
-            self.described,
+            "stderr lacks {fragment:?} (in any case)\n{}",
             self.dump()
         );
         self
     }
 
-    /// Panics unless stdout is exactly `expected`.
-    pub fn assert_stdout(&self, expected: impl AsRef<[u8]>) -> &Output {
-        let expected = expected.as_ref();
-        assert!(
-            self.stdout == expected,
-            "stdout of {} differs\nexpected: {:?}\n{}",
-            self.described,
-            String::from_utf8_lossy(expected),
-            self.dump()
-        );
+    /// The lines rwsgi itself wrote (its own prefix), without the app's output or tracebacks.
+    pub fn rwsgi_lines(&self) -> Vec<&str> {
+        rwsgi_lines(&self.stderr)
+    }
+
+    /// Panics unless rwsgi wrote exactly these lines of its own (prefix and all).
+    pub fn assert_rwsgi_said(&self, lines: &[&str]) -> &Output {
+        assert_eq!(self.rwsgi_lines(), lines, "{}", self.dump());
         self
     }
 
-    /// The exit code, stdout and stderr, for failure messages.
-    pub fn dump(&self) -> String {
-        let mut stdout = String::from_utf8_lossy(&self.stdout).into_owned();
-        if stdout.len() > 4000 {
-            let mut cut = 4000;
-            while !stdout.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            stdout.truncate(cut);
-            stdout.push_str("...(cut)");
-        }
-        format!(
-            "--- exit code: {:?}\n--- stdout:\n{stdout}\n--- stderr:\n{}",
-            self.code, self.stderr
-        )
+    pub fn stdout_str(&self) -> &str {
+        std::str::from_utf8(&self.stdout)
+            .unwrap_or_else(|_| panic!("stdout is not UTF-8\n{}", self.dump()))
+    }
+
+    /// stdout parsed as JSON (echo.py's answer, a Lambda reply, or `--format json`).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.dump()))
     }
 
     /// Splits `-i/--include` output into the status line, the headers and the body.
     pub fn included(&self) -> Included {
         Included::parse(&self.stdout)
             .unwrap_or_else(|why| panic!("not a status line and headers: {why}\n{}", self.dump()))
+    }
+}
+
+/// The lines of `stderr` that rwsgi itself wrote.
+pub fn rwsgi_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("rwsgi: "))
+        .collect()
+}
+
+/// A process whose pipes the test drives itself.
+pub struct Piped {
+    pub child: Child,
+    pub what: String,
+}
+
+impl Piped {
+    /// Waits up to `limit` for the exit; kills it and fails the test when it does not end.
+    /// Returns the exit status and how long the wait took.
+    pub fn wait_bounded(&mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        match wait_until(&mut self.child, started + limit) {
+            Some(status) => (status, started.elapsed()),
+            None => panic!("{} did not end within {limit:?}; killed it", self.what),
+        }
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process that runs until the test ends it, its output drained into memory all along, so
+/// that a chatty process never blocks on a full pipe and the test can read what it printed so
+/// far; killed (with its group, when it has one) when dropped.
+pub struct Running {
+    pub child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+    group: bool,
+    what: String,
+    started: Instant,
+}
+
+impl Running {
+    /// Starts `command` with no standard input and both outputs drained; `group` makes it the
+    /// leader of a process group of its own, ended with it. For a command a test builds
+    /// itself, with more of [`Command`] than [`Cmd`] offers (a `make` that keeps the caller's
+    /// environment); [`Cmd::spawn`] is the usual way.
+    pub fn start(what: &str, mut command: Command, group: bool) -> Running {
+        if group {
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = spawn(&mut command, what);
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            drain(child.stdout.take().expect("piped stdout"), stdout.clone()),
+            drain(child.stderr.take().expect("piped stderr"), stderr.clone()),
+        ];
+        Running {
+            child,
+            stdout,
+            stderr,
+            readers,
+            group,
+            what: what.to_string(),
+            started,
+        }
+    }
+
+    /// Waits up to `limit` for the process to end and returns what it printed; kills it and
+    /// fails the test when it does not end.
+    pub fn finish(mut self, limit: Duration) -> Output {
+        let Some(status) = self.wait_status(limit) else {
+            panic!("it did not end within {limit:?}\n{}", self.dump());
+        };
+        Output {
+            code: status.code(),
+            signal: std::os::unix::process::ExitStatusExt::signal(&status),
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr(),
+            elapsed: self.started.elapsed(),
+            what: self.what.clone(),
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    pub fn dump(&self) -> String {
+        format!(
+            "--- {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.what,
+            shorten(&self.stdout()),
+            shorten(&self.stderr())
+        )
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("poll a child").is_none()
+    }
+
+    /// stderr once `check` holds for it, waiting up to [`LIMIT`]: the pipe is read by another
+    /// thread, so a line written before something the test saw (a posted result) may arrive a
+    /// moment after it.
+    pub fn wait_stderr(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        wait_for(LIMIT, || {
+            let text = self.stderr();
+            check(&text).then_some(text)
+        })
+        .unwrap_or_else(|| panic!("stderr lacks {what} after {LIMIT:?}\n{}", self.dump()))
+    }
+
+    /// The exit status once the process ends, with its output complete; `None` when it had not
+    /// ended after `limit`, and was killed.
+    pub fn wait_status(&mut self, limit: Duration) -> Option<ExitStatus> {
+        match wait_until(&mut self.child, Instant::now() + limit) {
+            Some(status) => {
+                // The output is complete once both pipes reach their end.
+                for reader in std::mem::take(&mut self.readers) {
+                    let _ = reader.join();
+                }
+                Some(status)
+            }
+            None => {
+                self.end();
+                None
+            }
+        }
+    }
+
+    /// The exit code, waiting up to `limit`; kills the process and fails the test when it does
+    /// not end in time.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        match self.wait_status(limit) {
+            Some(status) => status.code(),
+            None => panic!("it did not exit within {limit:?}\n{}", self.dump()),
+        }
+    }
+
+    /// The resident set size of the process, from `/proc/<pid>/status` (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {path}:\n{text}"))
+    }
+
+    /// Kills it (and its group); its output so far stays readable.
+    fn end(&mut self) {
+        if self.group
+            && let Ok(None) = self.child.try_wait()
+        {
+            // Until the child is reaped its id cannot be reused, so the group signalled is its
+            // own.
+            // SAFETY: kill(2) with a negated process-group id has no memory effects; the group
+            // is the one this process started and has not reaped.
+            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.end();
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.join();
+        }
     }
 }
 
