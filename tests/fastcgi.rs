@@ -783,7 +783,9 @@ fn sigterm_finishes_the_request_in_flight_and_exits() {
     let mut server = Server::start("sigterm", &["--workers", "2", "--app", "fcgi_app.py"]);
     let sock = server.sock.clone();
     let slow = std::thread::spawn(move || get(&sock, "/slow?s=1"));
-    std::thread::sleep(Duration::from_millis(300));
+    // In flight: a worker has it, and both workers run.
+    server.assert_logged("slow request started");
+    server.wait_workers(2);
     let workers = server.workers();
     assert_eq!(workers.len(), 2);
     server.signal(libc::SIGTERM);
