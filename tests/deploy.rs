@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
-use crate::util::{Output, Running};
+use crate::util::{Output, Running, TempDir};
 use serde_json::{Value, json};
 
 /// The longest a process that should answer quickly may take before the test gives up.
@@ -86,29 +86,14 @@ fn required_tool(name: &str, how: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Temporary folders and processes, both cleaned up by their guards
 
-/// A folder under Cargo's temporary folder for the test binaries, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("deploy-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary folder");
-        // The bootstrap reports the folders it looked in as `cd ... && pwd` spells them, which
-        // is the path without symbolic links.
-        TempDir(path.canonicalize().expect("canonical temporary folder"))
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A folder under Cargo's temporary folder for integration tests, removed when dropped. The
+/// bootstrap reports the folders it looked in as `cd ... && pwd` spells them, which is the path
+/// without symbolic links, as [`TempDir`] gives it.
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new_in(
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &format!("deploy-{name}"),
+    )
 }
 
 /// Runs `command` to its end, within `timeout`.
@@ -533,7 +518,7 @@ fn env_value(env: &[(String, String)], key: &str) -> Option<String> {
 #[test]
 fn the_template_builds_a_package_with_the_binary_the_bootstrap_and_the_app() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("package");
+    let tmp = temp_dir("package");
     let package = build_package(&tmp.join("package"), &python, &binary);
 
     assert_eq!(
@@ -574,7 +559,7 @@ fn the_template_builds_a_package_with_the_binary_the_bootstrap_and_the_app() {
 #[test]
 fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("managed");
+    let tmp = temp_dir("managed");
     let package = build_package(&tmp.join("package"), &python, &binary);
     let api = FakeRuntimeApi::start();
 
@@ -679,7 +664,7 @@ fn the_bootstrap_starts_no_program_on_its_way_to_rwsgi() {
     // start; the bootstrap's way to rwsgi uses the shell's own expansions. With nothing on PATH,
     // any program it tried to start would be missing and end it.
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-programs");
+    let tmp = temp_dir("no-programs");
     let package = build_package(&tmp.join("package"), &python, &binary);
     let api = FakeRuntimeApi::start();
     let mut env = lambda_env(&api, &package, &template_handler());
@@ -738,7 +723,7 @@ def application(environ, start_response):
 #[test]
 fn provided_al2023_runs_the_bootstrap_with_python_from_a_layer() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("layer");
+    let tmp = temp_dir("layer");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(package.join("layer_probe.py"), LAYER_PROBE).expect("write the probe app");
     let layer = tmp.join("opt");
@@ -858,7 +843,7 @@ fn assert_refusal(package: &Path, args: &[&str], layer: &Path, message: &str) {
 #[test]
 fn the_bootstrap_refuses_a_layer_python_of_another_version() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("other-version");
+    let tmp = temp_dir("other-version");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(package.join("rwsgi.python"), "3.99\n").unwrap();
     let layer = tmp.join("opt");
@@ -880,7 +865,7 @@ fn the_bootstrap_refuses_a_layer_python_of_another_version() {
 #[test]
 fn the_bootstrap_refuses_a_managed_runtime_of_another_version() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("other-runtime");
+    let tmp = temp_dir("other-runtime");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(package.join("rwsgi.python"), "3.99\n").unwrap();
     let empty_layers = tmp.join("opt");
@@ -904,7 +889,7 @@ fn the_bootstrap_refuses_a_managed_runtime_of_another_version() {
 #[test]
 fn the_bootstrap_refuses_to_start_without_any_python() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-python");
+    let tmp = temp_dir("no-python");
     let package = build_package(&tmp.join("package"), &python, &binary);
     let empty_layers = tmp.join("opt");
     std::fs::create_dir(&empty_layers).unwrap();
@@ -925,7 +910,7 @@ fn the_bootstrap_refuses_to_start_without_any_python() {
 #[test]
 fn the_bootstrap_refuses_to_start_without_rwsgi_python() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-version-file");
+    let tmp = temp_dir("no-version-file");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::remove_file(package.join("rwsgi.python")).unwrap();
     let empty_layers = tmp.join("opt");
@@ -945,7 +930,7 @@ fn the_bootstrap_refuses_to_start_without_rwsgi_python() {
 #[test]
 fn the_bootstrap_refuses_to_start_without_the_rwsgi_binary() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-binary");
+    let tmp = temp_dir("no-binary");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::remove_file(package.join("rwsgi")).unwrap();
     let empty_layers = tmp.join("opt");
@@ -975,7 +960,7 @@ fn has_line(text: &str, line: &str) -> bool {
 #[test]
 fn the_build_refuses_a_binary_built_for_another_python() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("make-other-python");
+    let tmp = temp_dir("make-other-python");
     let package = tmp.join("package");
     let mut command = make_command(&template_dir(), &python, &binary);
     // A later assignment on make's command line wins.
@@ -1001,7 +986,7 @@ fn the_build_refuses_a_binary_built_for_another_python() {
 #[test]
 fn the_build_refuses_a_binary_for_another_architecture() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("make-other-arch");
+    let tmp = temp_dir("make-other-arch");
     let package = tmp.join("package");
     let other = if make_arch() == "x86_64" {
         "arm64"
@@ -1031,7 +1016,7 @@ fn the_build_refuses_a_binary_for_another_architecture() {
 #[test]
 fn the_build_from_source_refuses_another_architecture() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("make-source-other-arch");
+    let tmp = temp_dir("make-source-other-arch");
     let package = tmp.join("package");
     let other = if make_arch() == "x86_64" {
         "arm64"
@@ -1059,7 +1044,7 @@ fn the_build_from_source_refuses_another_architecture() {
 #[test]
 fn the_bootstrap_reads_a_version_file_with_crlf_line_ends() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("crlf-version");
+    let tmp = temp_dir("crlf-version");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(
         package.join("rwsgi.python"),
@@ -1086,7 +1071,7 @@ fn the_bootstrap_reads_a_version_file_with_crlf_line_ends() {
 #[test]
 fn the_bootstrap_refuses_a_version_file_that_is_not_a_version() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("junk-version");
+    let tmp = temp_dir("junk-version");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(package.join("rwsgi.python"), "3.11\"evil\n").unwrap();
     let empty_layers = tmp.join("opt");
@@ -1127,7 +1112,7 @@ fn the_build_refuses_to_run_without_artifacts_dir() {
 #[test]
 fn the_build_installs_requirements_for_the_target() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("make-requirements");
+    let tmp = temp_dir("make-requirements");
     // A function folder copied from the template, as the README says to start one.
     let function = tmp.join("myfunction");
     std::fs::create_dir(&function).unwrap();
@@ -1384,7 +1369,7 @@ const UNCHECKED_HASH: u64 = 0b01;
 #[test]
 fn the_packaged_app_and_its_requirements_load_from_bytecode_without_compiling() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("bytecode");
+    let tmp = temp_dir("bytecode");
     let function = tmp.join("myfunction");
     bytecode_function(&function);
     let watch = tmp.join("watch");
@@ -1468,7 +1453,7 @@ fn the_packaged_app_and_its_requirements_load_from_bytecode_without_compiling() 
 #[test]
 fn the_build_removes_bytecode_of_other_pythons_and_replaces_stale_bytecode() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("other-bytecode");
+    let tmp = temp_dir("other-bytecode");
     let function = tmp.join("myfunction");
     bytecode_function(&function);
     std::fs::write(function.join("requirements.txt"), "").unwrap();
@@ -1508,7 +1493,7 @@ fn the_build_removes_bytecode_of_other_pythons_and_replaces_stale_bytecode() {
 #[test]
 fn the_build_refuses_an_app_that_does_not_compile() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("syntax-error");
+    let tmp = temp_dir("syntax-error");
     let function = tmp.join("myfunction");
     bytecode_function(&function);
     std::fs::write(function.join("requirements.txt"), "").unwrap();
@@ -1553,7 +1538,7 @@ fn disabled_python(folder: &Path, version: &str) -> PathBuf {
 #[test]
 fn the_build_says_what_to_do_without_the_target_python() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-target-python");
+    let tmp = temp_dir("no-target-python");
     let shim = disabled_python(&tmp.0, &python.version);
     let version = &python.version;
     let ways_out = [
@@ -1675,7 +1660,7 @@ fn extract_layer(zip: &Path, to: &Path) -> Vec<String> {
 #[test]
 fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("rwsgi-layer");
+    let tmp = temp_dir("rwsgi-layer");
     let zip = tmp.join("layer.zip");
     let mut command = make_target(&template_dir(), "layer", &python, &binary);
     command.arg(format!("LAYER_ZIP={}", zip.display()));

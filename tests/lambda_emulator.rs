@@ -17,11 +17,12 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+
+use crate::util::{TempDir, apps_dir, test_venv};
 
 /// The function's name. The emulator only routes to functions that are binaries of the Cargo
 /// package in its working folder: `template/Cargo.toml`, shipped for this, declares this one.
@@ -48,32 +49,6 @@ const FLASK: &str = "flask_lambda:app";
 /// The Django project in `tests/apps/djproj`.
 const DJANGO: &str = "djproj.wsgi";
 
-fn apps_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("apps")
-}
-
-/// The test virtualenv: Flask and Django for the apps, the cargo-lambda binary for the emulator.
-fn test_venv() -> PathBuf {
-    let venv = std::env::var_os("RWSGI_TEST_VENV")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "RWSGI_TEST_VENV is not set: the Lambda emulator tests need the test virtualenv \
-                 with tests/requirements.txt installed (Flask, Django and cargo-lambda, the \
-                 Runtime API emulator). Run scripts/test, which makes it and sets RWSGI_TEST_VENV."
-            )
-        });
-    assert!(
-        venv.join("pyvenv.cfg").is_file(),
-        "RWSGI_TEST_VENV={} is not a virtualenv (it has no pyvenv.cfg); run scripts/test",
-        venv.display()
-    );
-    venv
-}
-
 fn cargo_lambda(venv: &Path) -> PathBuf {
     let bin = venv.join("bin").join("cargo-lambda");
     assert!(
@@ -89,27 +64,11 @@ fn cargo_lambda(venv: &Path) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Processes and folders that clean up after themselves
 
-/// A folder of its own under the system's temporary folder, removed with everything in it.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "rwsgi-lambda-emulator-{}-{}-{label}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("creating a temporary folder");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// A folder of its own under the system's temporary folder (outside this repository, so that
+/// `cargo metadata` on the stand-in package finds no workspace above it), removed with
+/// everything in it.
+fn temp_dir(label: &str) -> TempDir {
+    TempDir::new_in(&std::env::temp_dir(), &format!("lambda-emulator-{label}"))
 }
 
 /// A child process that is killed and reaped when the guard goes, so that neither the
@@ -254,7 +213,7 @@ impl Lambda {
     fn start_with(app: &str, env: &[(&str, &str)]) -> Lambda {
         let venv = test_venv();
         let bin = cargo_lambda(&venv);
-        let dir = TempDir::new(&app.replace([':', '.', '/'], "_"));
+        let dir = temp_dir(&app.replace([':', '.', '/'], "_"));
         let (emulator, port) = start_emulator(&bin, &dir.0);
 
         let mut command = Command::new(env!("CARGO_BIN_EXE_rwsgi"));

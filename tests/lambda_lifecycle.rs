@@ -5,23 +5,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
-use crate::util::{self, Running, apps_dir};
+use crate::util::{self, Running, apps_dir, temp_path};
 use serde_json::{Value, json};
 
 /// The longest any single wait may take before a test gives up.
 const WAIT: Duration = Duration::from_secs(30);
-
-fn temp_path(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("lifecycle-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
 
 fn request_id(n: u64) -> String {
     format!("5d1c2e6a-0b7f-4c41-9a2e-{n:012x}")

@@ -12,8 +12,7 @@ use crate::util::{self, LIMIT, Output, apps_dir, test_venv};
 
 /// A file under Cargo's temporary folder for integration tests, unique to this process.
 fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("lambda-local-{}-{name}", std::process::id()));
+    let path = util::temp_path(&format!("lambda-local-{name}"));
     std::fs::write(&path, contents).expect("write a temporary file");
     path
 }

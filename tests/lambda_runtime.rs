@@ -3,13 +3,12 @@
 //! Runtime API (`tests/support/runtime_api.rs`), with the apps of `tests/apps/` as the
 //! function's code, and each test looks at what rwsgi posted back and wrote to its log.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::support::runtime_api::{
     FNV_START, Failure, FakeRuntimeApi, Invocation, PostKind, Posted, fnv1a, now_ms,
 };
-use crate::util::{self, Cmd, Running, apps_dir};
+use crate::util::{self, Cmd, Running, apps_dir, temp_path};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -31,14 +30,6 @@ const MOBILE_CLIENT_CONTEXT: &str = r#"{"client":{"installation_id":"a3d4b6c2-00
 /// A request id in the UUID form Lambda uses, unique to `n`.
 fn request_id(n: u64) -> String {
     format!("8476a536-e9f4-11e8-9739-{n:012x}")
-}
-
-/// A temporary file path unique to this process and `name`.
-fn temp_path(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("lambda-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -116,6 +116,15 @@ impl Cmd {
         self
     }
 
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
     pub fn cwd(mut self, cwd: impl Into<PathBuf>) -> Cmd {
         self.cwd = cwd.into();
         self
@@ -554,6 +563,15 @@ impl Running {
         self.child.try_wait().expect("poll a child").is_none()
     }
 
+    /// stdout once `check` holds for it, waiting up to [`LIMIT`].
+    pub fn wait_stdout(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        wait_for(LIMIT, || {
+            let text = self.stdout();
+            check(&text).then_some(text)
+        })
+        .unwrap_or_else(|| panic!("stdout lacks {what} after {LIMIT:?}\n{}", self.dump()))
+    }
+
     /// stderr once `check` holds for it, waiting up to [`LIMIT`]: the pipe is read by another
     /// thread, so a line written before something the test saw (a posted result) may arrive a
     /// moment after it.
@@ -705,6 +723,42 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A path for a new file under Cargo's temporary folder for integration tests, unique to this
+/// process and `name`; nothing is there yet.
+pub fn temp_path(name: &str) -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let path =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// A new empty folder, removed with everything in it when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Under `base`, unique to this process and `name`, without symbolic links in its path.
+    pub fn new_in(base: &Path, name: &str) -> TempDir {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let path = base.join(format!("rwsgi-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary folder");
+        TempDir(path.canonicalize().expect("canonical temporary folder"))
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Writes `contents` to `dir/name` and returns the file's path.
 pub fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
@@ -723,10 +777,11 @@ pub fn test_venv() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             panic!(
-                "RWSGI_TEST_VENV is not set: the framework tests need a virtualenv with \
-                 tests/requirements.txt installed. Run the project's test command, \
-                 scripts/test, which makes one and sets RWSGI_TEST_VENV (or make one yourself \
-                 and set RWSGI_TEST_VENV to its folder)."
+                "RWSGI_TEST_VENV is not set: the framework and Lambda emulator tests need a \
+                 virtualenv with tests/requirements.txt installed (Flask, Django, cargo-lambda, \
+                 the Runtime API emulator). Run the project's test command, scripts/test, \
+                 which makes one and sets RWSGI_TEST_VENV (or make one yourself and set \
+                 RWSGI_TEST_VENV to its folder)."
             )
         });
     assert!(
