@@ -97,10 +97,15 @@ fn temp_dir(name: &str) -> TempDir {
 }
 
 /// Runs `command` to its end, within `timeout`.
-/// In a process group of its own, so that ending it also ends what it started (make's shell
-/// and pip, the bootstrap's curl).
 fn run(what: &str, command: Command, timeout: Duration) -> Output {
-    Running::start(what, command, true).finish(timeout)
+    start(what, command).finish(timeout)
+}
+
+/// Starts `command` with no standard input, in a process group of its own, so that ending it
+/// also ends what it started (make's shell and pip, the bootstrap's curl).
+fn start(what: &str, mut command: Command) -> Running {
+    command.stdin(std::process::Stdio::null());
+    Running::start(what, command, true)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -571,7 +576,7 @@ fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
     env.push(("AWS_LAMBDA_EXEC_WRAPPER".to_string(), wrapper));
     let executable = python.executable.display().to_string();
     let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
-    let mut function = Running::start("bootstrap", command, true);
+    let mut function = start("bootstrap", command);
 
     let hello = reply(
         &api,
@@ -677,7 +682,7 @@ fn the_bootstrap_starts_no_program_on_its_way_to_rwsgi() {
     }
     let executable = python.executable.display().to_string();
     let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
-    let function = Running::start("bootstrap", command, true);
+    let function = start("bootstrap", command);
     let hello = reply(
         &api,
         &function,
@@ -733,7 +738,7 @@ fn provided_al2023_runs_the_bootstrap_with_python_from_a_layer() {
     // provided.al2023 runs the bootstrap with no arguments and no AWS_LAMBDA_EXEC_WRAPPER.
     let mut env = lambda_env(&api, &package, "layer_probe.application");
     env.push(("RWSGI_LAYER_ROOT".to_string(), layer.display().to_string()));
-    let function = Running::start("bootstrap", bootstrap_command(&package, &[], &env), true);
+    let function = start("bootstrap", bootstrap_command(&package, &[], &env));
 
     let answer = reply(
         &api,
@@ -1330,7 +1335,7 @@ fn run_read_only(package: &Path, wrapper: &Path, python: &HostPython, watch: &Pa
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(package);
-    let function = Running::start("bootstrap", command, true);
+    let function = start("bootstrap", command);
     let answer = reply(
         &api,
         &function,
@@ -1720,7 +1725,7 @@ fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package()
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&package);
-    let mut function = Running::start("bootstrap", command, true);
+    let mut function = start("bootstrap", command);
     let hello = reply(
         &api,
         &function,

@@ -229,7 +229,9 @@ impl Cmd {
     /// runs until the test stops it (the Lambda runtime loop).
     pub fn spawn(self) -> Running {
         let what = self.describe();
-        Running::start(&what, self.command(), self.group)
+        let mut command = self.command();
+        command.stdin(Stdio::null());
+        Running::start(&what, command, self.group)
     }
 
     /// Starts it with stdin, stdout and stderr all piped and handed to the test, which must
@@ -451,6 +453,17 @@ pub fn rwsgi_lines(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The resident set size of process `pid`, from `/proc/<pid>/status` (`VmRSS`), in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in {path}:\n{text}"))
+}
+
 /// A process whose pipes the test drives itself.
 pub struct Piped {
     pub child: Child,
@@ -490,7 +503,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `command` with no standard input and both outputs drained; `group` makes it the
+    /// Starts `command` with both outputs drained (its standard input is the caller's choice:
+    /// nothing, or a listening socket); `group` makes it the
     /// leader of a process group of its own, ended with it. For a command a test builds
     /// itself, with more of [`Command`] than [`Cmd`] offers (a `make` that keeps the caller's
     /// environment); [`Cmd::spawn`] is the usual way.
@@ -498,10 +512,7 @@ impl Running {
         if group {
             std::os::unix::process::CommandExt::process_group(&mut command, 0);
         }
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = spawn(&mut command, what);
         let stdout = Arc::new(Mutex::new(Vec::new()));
@@ -588,10 +599,7 @@ impl Running {
     pub fn wait_status(&mut self, limit: Duration) -> Option<ExitStatus> {
         match wait_until(&mut self.child, Instant::now() + limit) {
             Some(status) => {
-                // The output is complete once both pipes reach their end.
-                for reader in std::mem::take(&mut self.readers) {
-                    let _ = reader.join();
-                }
+                self.join_readers();
                 Some(status)
             }
             None => {
@@ -610,15 +618,26 @@ impl Running {
         }
     }
 
-    /// The resident set size of the process, from `/proc/<pid>/status` (`VmRSS`), in KiB.
+    /// The resident set size of the process, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let path = format!("/proc/{}/status", self.pid());
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        text.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().strip_suffix("kB"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmRSS in {path}:\n{text}"))
+        rss_kib(self.pid())
+    }
+
+    /// Waits for the output to be complete: both pipes at their end. A process it started that
+    /// outlives it (a forked worker) may hold them open; after a second, what came is what
+    /// there is.
+    fn join_readers(&mut self) {
+        wait_for(Duration::from_secs(1), || {
+            self.readers
+                .iter()
+                .all(JoinHandle::is_finished)
+                .then_some(())
+        });
+        for reader in std::mem::take(&mut self.readers) {
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
     }
 
     /// Kills it (and its group); its output so far stays readable.
@@ -640,9 +659,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.end();
-        for reader in std::mem::take(&mut self.readers) {
-            let _ = reader.join();
-        }
+        self.join_readers();
     }
 }
 
