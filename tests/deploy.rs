@@ -576,7 +576,7 @@ fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
     env.push(("AWS_LAMBDA_EXEC_WRAPPER".to_string(), wrapper));
     let executable = python.executable.display().to_string();
     let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
-    let mut function = start("bootstrap", command);
+    let function = start("bootstrap", command);
 
     let hello = reply(
         &api,
@@ -1725,7 +1725,7 @@ fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package()
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&package);
-    let mut function = start("bootstrap", command);
+    let function = start("bootstrap", command);
     let hello = reply(
         &api,
         &function,

@@ -302,7 +302,7 @@ impl Server {
 
     /// Everything it wrote, stdout and stderr.
     fn log_text(&self) -> String {
-        self.process.stdout() + &self.process.stderr()
+        self.process.output()
     }
 
     /// Waits until the log holds `needle`.

@@ -317,7 +317,7 @@ fn app_faults_through_rwsgi_event() {
 #[test]
 fn app_faults_through_the_lambda_runtime_keep_it_serving() {
     let api = FakeRuntimeApi::start();
-    let mut rwsgi = function(&api.address(), "faulty");
+    let rwsgi = function(&api.address(), "faulty");
     for (n, fault) in APP_FAULTS.iter().enumerate() {
         let query = format!("do={}", fault.what);
         let got = reply(&api, &rwsgi, &request_id(n as u64), &v2_event(&query));
@@ -910,7 +910,7 @@ fn odd_events_through_rwsgi_event_are_lambda_errors() {
 #[test]
 fn odd_events_through_the_runtime_are_invocation_errors_and_it_keeps_serving() {
     let api = FakeRuntimeApi::start();
-    let mut rwsgi = function(&api.address(), "faulty");
+    let rwsgi = function(&api.address(), "faulty");
     for (n, odd) in odd_events().into_iter().enumerate() {
         let id = request_id(n as u64);
         let posted = invoke(&api, &rwsgi, &id, &odd.bytes);
@@ -1533,7 +1533,7 @@ fn malformed_events_through_rwsgi_event_get_400() {
 #[test]
 fn malformed_events_through_the_runtime_get_400_and_it_keeps_serving() {
     let api = FakeRuntimeApi::start();
-    let mut rwsgi = function(&api.address(), "faulty");
+    let rwsgi = function(&api.address(), "faulty");
     let cases = malformed_events();
     for (n, bad) in cases.iter().enumerate() {
         let got = reply(&api, &rwsgi, &request_id(n as u64), &bad.event());
@@ -1611,7 +1611,7 @@ fn an_object_of_the_wrong_type_on_the_way_to_a_field_is_a_400_too() {
 fn response_failure(failure: Failure) -> Vec<String> {
     // Without the Extensions API, as a local emulator: the calls below are all there is.
     let api = FakeRuntimeApi::start_without_extensions();
-    let mut rwsgi = function(&api.address(), "faulty");
+    let rwsgi = function(&api.address(), "faulty");
     api.fail_response(&request_id(1), failure);
     api.push(Invocation::new(&request_id(1), &v2_event("do=created")));
     api.push(Invocation::new(&request_id(2), &v2_event("")));

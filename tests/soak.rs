@@ -176,7 +176,7 @@ fn many_invocations_of_a_misbehaving_app_are_all_answered_without_growing() {
     let total = invocations();
     let warm = total / 10;
     let api = FakeRuntimeApi::start();
-    let mut rwsgi = function(&api);
+    let rwsgi = function(&api);
     let started = Instant::now();
 
     run_batch(&api, &rwsgi, 0, warm);

@@ -493,7 +493,9 @@ impl Drop for Piped {
 /// that a chatty process never blocks on a full pipe and the test can read what it printed so
 /// far; killed (with its group, when it has one) when dropped.
 pub struct Running {
-    pub child: Child,
+    // Behind a lock so that whoever holds a shared reference can ask whether it still runs.
+    child: Mutex<Child>,
+    pid: u32,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     readers: Vec<JoinHandle<()>>,
@@ -522,7 +524,8 @@ impl Running {
             drain(child.stderr.take().expect("piped stderr"), stderr.clone()),
         ];
         Running {
-            child,
+            pid: child.id(),
+            child: Mutex::new(child),
             stdout,
             stderr,
             readers,
@@ -556,6 +559,12 @@ impl Running {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
+    /// Everything it wrote so far, stdout then stderr, for a test that looks for a line in
+    /// either (a server's log).
+    pub fn output(&self) -> String {
+        self.stdout() + &self.stderr()
+    }
+
     pub fn dump(&self) -> String {
         format!(
             "--- {}\n--- stdout:\n{}\n--- stderr:\n{}",
@@ -566,12 +575,23 @@ impl Running {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     /// Whether the process is still running.
-    pub fn running(&mut self) -> bool {
-        self.child.try_wait().expect("poll a child").is_none()
+    pub fn running(&self) -> bool {
+        self.lock_child()
+            .try_wait()
+            .expect("poll a child")
+            .is_none()
+    }
+
+    fn lock_child(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.get_mut().unwrap_or_else(|p| p.into_inner())
     }
 
     /// stdout once `check` holds for it, waiting up to [`LIMIT`].
@@ -597,7 +617,7 @@ impl Running {
     /// The exit status once the process ends, with its output complete; `None` when it had not
     /// ended after `limit`, and was killed.
     pub fn wait_status(&mut self, limit: Duration) -> Option<ExitStatus> {
-        match wait_until(&mut self.child, Instant::now() + limit) {
+        match wait_until(self.child(), Instant::now() + limit) {
             Some(status) => {
                 self.join_readers();
                 Some(status)
@@ -643,16 +663,17 @@ impl Running {
     /// Kills it (and its group); its output so far stays readable.
     fn end(&mut self) {
         if self.group
-            && let Ok(None) = self.child.try_wait()
+            && let Ok(None) = self.child().try_wait()
         {
             // Until the child is reaped its id cannot be reused, so the group signalled is its
             // own.
             // SAFETY: kill(2) with a negated process-group id has no memory effects; the group
             // is the one this process started and has not reaped.
-            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+            unsafe { libc::kill(-(self.pid as libc::pid_t), libc::SIGKILL) };
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
