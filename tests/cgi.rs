@@ -17,9 +17,9 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use crate::util::{
-    self, Output, SYSTEM_PATH, apps_dir, latin1_text, rwsgi_bin, temp_dir, write_file,
-};
+use rwsgi::http::latin1_string;
+
+use crate::util::{self, Output, SYSTEM_PATH, apps_dir, rwsgi_bin, temp_dir, write_file};
 
 // ---------------------------------------------------------------------------------------------
 // Running a CGI request
@@ -195,7 +195,7 @@ impl Response {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .ok_or("no blank line (CRLF CRLF) after the head")?;
-        let head = latin1_text(&raw[..end]);
+        let head = latin1_string(&raw[..end]);
         let mut lines = head.split("\r\n");
         let first = lines.next().unwrap_or_default();
         let status = first
@@ -279,7 +279,7 @@ fn python() -> &'static EmbeddedPython {
             &Request::get("/", ""),
         );
         ran.assert_code(0);
-        let body = latin1_text(&ran.response().body);
+        let body = latin1_string(&ran.response().body);
         let mut lines = body.lines();
         let executable = PathBuf::from(lines.next().unwrap_or_default());
         let version = lines.next().unwrap_or_default().to_string();
@@ -486,7 +486,7 @@ fn agrees_with_cgihandler_on_a_binary_request_body() {
         &body,
     );
     let ours = agrees_with_cgihandler("echo", request, Length::AsTheAppSays);
-    assert_eq!(ours.body_json()["body"], latin1_text(&body));
+    assert_eq!(ours.body_json()["body"], latin1_string(&body));
 }
 
 #[test]
@@ -1073,7 +1073,7 @@ fn venv_beside_the_script_is_used() {
     let ran = exec(&script, &[], &Request::get("/", ""));
     ran.assert_code(0);
     assert_eq!(
-        latin1_text(&ran.response().body),
+        latin1_string(&ran.response().body),
         format!(
             "from the venv\nthrough the pth file\nprefix={}\n",
             venv.display()
@@ -1160,7 +1160,7 @@ fn another_libpython_of_the_same_minor_is_not_used_silently() {
         }
         let ran = exec(&script, &[], &request);
         ran.assert_code(0);
-        let body = latin1_text(&ran.response().body);
+        let body = latin1_string(&ran.response().body);
         let library = body.lines().next().unwrap_or_default().to_string();
         (ran, PathBuf::from(library))
     };

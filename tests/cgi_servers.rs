@@ -31,6 +31,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::util::sha256_hex;
+
 /// The PATH the servers themselves are started with (the CGI programs get theirs from the
 /// configuration).
 const SERVER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -1106,24 +1108,6 @@ fn big_body() -> Vec<u8> {
     (0..3 << 20u32)
         .map(|i: u32| ((i.wrapping_mul(2_654_435_761) >> 13) ^ (i >> 16)) as u8)
         .collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run sha256sum (coreutils)");
-    let mut stdin = child.stdin.take().unwrap();
-    let data = data.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&data));
-    let out = child.wait_with_output().expect("sha256sum output");
-    writer.join().unwrap().expect("feed sha256sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("a sha256sum line")
-        .to_string()
 }
 
 fn large_post(kind: Kind) {

@@ -4,9 +4,11 @@
 
 use std::path::Path;
 
+use rwsgi::http::latin1_string;
+
 use crate::util::{
-    LIMIT, Output, Running, VERSION, apps_dir, call, embedded_python_minor, latin1_bytes,
-    latin1_text, program, rwsgi, rwsgi_bin, temp_dir, write_file,
+    LIMIT, Output, Running, VERSION, apps_dir, call, embedded_python_minor, latin1_bytes, program,
+    rwsgi, rwsgi_bin, temp_dir, write_file,
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -600,7 +602,7 @@ fn full_url_without_a_path_asks_for_the_root() {
 }
 
 #[test]
-fn path_is_percent_decoded_once_into_latin1_text() {
+fn path_is_percent_decoded_once_into_latin1_string() {
     // PEP 3333 "Unicode Issues": environ strings hold bytes as latin-1 characters, so the
     // UTF-8 bytes of "é" arrive as two characters.
     let env = echo(&["/caf%C3%A9/a%20b/%2541?q=%C3%A9&x=a%20b"]);
@@ -1132,7 +1134,7 @@ fn input_binary_lines_keep_their_bytes() {
     // The only newline is byte 10.
     assert_eq!(
         env["lines"],
-        json!([latin1_text(&bytes[..11]), latin1_text(&bytes[11..])])
+        json!([latin1_string(&bytes[..11]), latin1_string(&bytes[11..])])
     );
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
-use crate::util::{self, Running, apps_dir, temp_path};
+use crate::util::{self, Running, apps_dir, temp_path, wait_for};
 use serde_json::{Value, json};
 
 /// The longest any single wait may take before a test gives up.
@@ -107,7 +107,9 @@ fn snapstart_runs_the_hooks_in_order_around_the_restore() {
         "no /restore/next\n{}",
         process.dump()
     );
-    // The snapshot is taken now: nothing after it has run yet.
+    // The snapshot is taken now: nothing after it has run yet. What is checked is that nothing
+    // happens while the restore is pending, so the test watches for a while; it does not wait
+    // for anything.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(lines(&log), ["before second", "before first"]);
     assert!(
@@ -275,17 +277,17 @@ fn two_restores_of_one_snapshot_draw_different_random_numbers() {
     );
     api.restore();
     api.restore();
-    let end = Instant::now() + WAIT;
-    let draws = loop {
-        let draws: Vec<String> = lines(&log)
+    let random_draws = || -> Vec<String> {
+        lines(&log)
             .into_iter()
             .filter(|l| l.starts_with("random "))
-            .collect();
-        if draws.len() >= 2 || Instant::now() > end {
-            break draws;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+            .collect()
     };
+    let draws = wait_for(WAIT, || {
+        let draws = random_draws();
+        (draws.len() >= 2).then_some(draws)
+    })
+    .unwrap_or_else(random_draws);
     // The forked copy is not the test's child: end it here.
     for line in &draws {
         let pid: i32 = line.split(' ').nth(1).unwrap().parse().unwrap();
@@ -495,21 +497,19 @@ fn managed_instances_log_through_the_socket() {
     api.push(Invocation::new(&failing, &get("/", "raise=1")));
     result(&api, &process, &ok);
     result(&api, &process, &failing);
-    let end = Instant::now() + WAIT;
-    let text = loop {
-        let text: String = received
+    let telemetry = || -> String {
+        received
             .lock()
             .unwrap()
             .values()
             .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect();
-        if (text.contains(&format!("handling {ok}")) && text.contains("failing "))
-            || Instant::now() > end
-        {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+            .collect()
     };
+    let text = wait_for(WAIT, || {
+        let text = telemetry();
+        (text.contains(&format!("handling {ok}")) && text.contains("failing ")).then_some(text)
+    })
+    .unwrap_or_else(telemetry);
     assert!(
         text.contains(&format!("handling {ok}")),
         "{text}\n{}",

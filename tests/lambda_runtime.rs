@@ -3,7 +3,7 @@
 //! Runtime API (`tests/support/runtime_api.rs`), with the apps of `tests/apps/` as the
 //! function's code, and each test looks at what rwsgi posted back and wrote to its log.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::runtime_api::{
     FNV_START, Failure, FakeRuntimeApi, Invocation, PostKind, Posted, fnv1a, now_ms,
@@ -1208,15 +1208,9 @@ fn the_apps_output_and_rwsgis_errors_reach_the_function_log() {
     }
     // print() stays on stdout, which Lambda captures into the same log as stderr (as with
     // AWS's own Python runtime); it is unbuffered, so it is there before the next reply.
-    let end = Instant::now() + WAIT;
-    while !rwsgi.stdout().contains("print: hello log\n") {
-        assert!(
-            Instant::now() < end,
-            "stdout lacks the print\n{}",
-            rwsgi.dump()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    rwsgi
+        .process
+        .wait_stdout("the print", |text| text.contains("print: hello log\n"));
     assert_eq!(rwsgi.stdout(), "print: hello log\n", "{}", rwsgi.dump());
 }
 

@@ -14,6 +14,7 @@ use std::ffi::OsString;
 
 use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind};
 use crate::util::{self, Cmd, LIMIT, Output, Running, apps_dir};
+use rwsgi::http::latin1_string;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +309,7 @@ fn one_head(raw: &[u8], what: &str) -> (Vec<Vec<u8>>, Vec<u8>) {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("{what}: no end of head in {:?}", latin1(raw)));
+        .unwrap_or_else(|| panic!("{what}: no end of head in {:?}", latin1_string(raw)));
     let lines: Vec<Vec<u8>> = raw[..end]
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
@@ -317,19 +318,15 @@ fn one_head(raw: &[u8], what: &str) -> (Vec<Vec<u8>>, Vec<u8>) {
         assert!(
             !line.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)),
             "{what}: a line holds CR, LF or NUL: {:?}",
-            latin1(line)
+            latin1_string(line)
         );
         assert!(
             !line.to_ascii_lowercase().starts_with(b"set-cookie"),
             "{what}: a Set-Cookie header got out: {:?}",
-            latin1(raw)
+            latin1_string(raw)
         );
     }
     (lines, raw[end + 4..].to_vec())
-}
-
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 /// The head lines a refused attempt gets: rwsgi's 500 in place of the app's response.
@@ -428,7 +425,7 @@ fn lambda_reply_wanted(attempt: &Attempt, alb: bool) -> Value {
     let (status, header) = attempt.status_and_header(byte);
     let mut headers = json!({"Content-Type": "text/plain"});
     if let Some(header) = header {
-        headers["X-Split"] = json!(latin1(&header["X-Split: ".len()..]));
+        headers["X-Split"] = json!(latin1_string(&header["X-Split: ".len()..]));
     }
     let mut reply = json!({
         "statusCode": 200,
@@ -437,7 +434,7 @@ fn lambda_reply_wanted(attempt: &Attempt, alb: bool) -> Value {
         "isBase64Encoded": false
     });
     if alb {
-        reply["statusDescription"] = json!(latin1(&status));
+        reply["statusDescription"] = json!(latin1_string(&status));
     } else {
         reply["cookies"] = json!([]);
     }

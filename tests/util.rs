@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rwsgi::http::latin1_string;
 use serde_json::Value;
 
 /// The longest a single run, or a wait for a condition, may take: far beyond what a working
@@ -368,8 +369,8 @@ impl Output {
         assert!(
             self.stdout == expected,
             "stdout differs\nexpected: {:?}\n     got: {:?}\n{}",
-            latin1_text(expected),
-            latin1_text(&self.stdout),
+            latin1_string(expected),
+            latin1_string(&self.stdout),
             self.dump()
         );
         self
@@ -734,17 +735,25 @@ impl Included {
     }
 }
 
+/// The SHA-256 of `data` in hex, from coreutils' `sha256sum` (a program rwsgi did not write).
+pub fn sha256_hex(data: &[u8]) -> String {
+    let out = program("sha256sum", Vec::<String>::new()).stdin(data).run();
+    out.assert_ok();
+    out.stdout_str()
+        .split_whitespace()
+        .next()
+        .expect("a sha256sum line")
+        .to_string()
+}
+
 /// Text whose characters are all below U+0100, turned back into the bytes they stand for. The
 /// apps show bytes as latin-1 text (one character per byte), as PEP 3333 does for the environ.
+/// Unlike `rwsgi::http::latin1_bytes`, which rwsgi gives only latin-1 text, it fails the test
+/// on any other character rather than keep its low byte: an app's answer is what is checked.
 pub fn latin1_bytes(text: &str) -> Vec<u8> {
     text.chars()
         .map(|c| u8::try_from(u32::from(c)).unwrap_or_else(|_| panic!("{c:?} is not latin-1")))
         .collect()
-}
-
-/// Bytes shown as latin-1 text.
-pub fn latin1_text(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 /// A new empty folder under Cargo's temporary folder for integration tests, unique to this

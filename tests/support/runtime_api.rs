@@ -861,23 +861,7 @@ fn write_answer(stream: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
 
 /// `%XX` escapes decoded (request ids are sent percent-encoded as a path segment).
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&rwsgi::http::percent_decode(text.as_bytes())).into_owned()
 }
 
 fn route(shared: &Shared, request: HttpRequest, connection: u64, stream: &TcpStream) -> Answer {
