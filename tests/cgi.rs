@@ -1801,13 +1801,13 @@ fn head_of_rwsgis_own_answers_has_no_body_either() {
         &Request::new("HEAD", "/", "raise=1"),
     )
     .assert_code(0)
-    .assert_stdout(&without_body(INTERNAL_ERROR));
+    .assert_stdout(without_body(INTERNAL_ERROR));
     run(
         &rwsgi_app("bodiless"),
         &Request::new("HEAD", "/", "").var("CONTENT_LENGTH", "x"),
     )
     .assert_code(0)
-    .assert_stdout(&without_body(BAD_REQUEST));
+    .assert_stdout(without_body(BAD_REQUEST));
 }
 
 #[test]

@@ -472,7 +472,7 @@ fn the_app_is_imported_once_during_init() {
     let marker = temp_path("import-once");
     let rwsgi = function(&api)
         .app("marker")
-        .env("RWSGI_TEST_MARKER", &marker.display().to_string())
+        .env("RWSGI_TEST_MARKER", marker.display().to_string())
         .start();
     // The first `/next` comes once init is over: the app is imported by then, before any event.
     assert!(api.wait_next_requests(1, WAIT), "{}", rwsgi.dump());
@@ -1292,7 +1292,7 @@ fn json_log_format_makes_rwsgis_lines_json_objects() {
 fn a_runtime_api_address_with_a_path_prefix() {
     let api = FakeRuntimeApi::start_with_prefix("/.rt");
     let rwsgi = function(&api)
-        .env("AWS_LAMBDA_RUNTIME_API", &api.url_with_prefix())
+        .env("AWS_LAMBDA_RUNTIME_API", api.url_with_prefix())
         .app("lambda_router")
         .start();
     let reply = rwsgi.reply(&api, Invocation::new(&request_id(1), &get("/status", "")));
@@ -1322,7 +1322,7 @@ fn a_runtime_api_address_with_a_path_prefix() {
 fn an_init_error_goes_to_the_prefixed_address_too() {
     let api = FakeRuntimeApi::start_with_prefix("/.rt");
     let mut rwsgi = function(&api)
-        .env("AWS_LAMBDA_RUNTIME_API", &api.url_with_prefix())
+        .env("AWS_LAMBDA_RUNTIME_API", api.url_with_prefix())
         .app("broken_import")
         .start();
     assert!(api.wait_init_error(WAIT).is_some(), "{}", rwsgi.dump());
