@@ -1,11 +1,12 @@
-//! The library's one error type. Each mode maps it once at its edge: to an exit code and a line
-//! on stderr (CLI, CGI), or to a reply or a Runtime API error (Lambda).
+//! The library's one error type. Each mode maps it once at its edge: to an exit status (its
+//! `From` in `exit.rs`) and a line on stderr (CLI, CGI), or to a reply or a Runtime API error
+//! (Lambda).
 
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The command line or the configuration is wrong: exit 2.
+    /// The command line or the configuration is wrong: [`crate::ExitStatus::Usage`].
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -35,16 +36,6 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
-}
-
-impl Error {
-    /// The process exit status for this error (spec/cli.md: 2 for bad usage, 1 otherwise).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Usage(_) | Error::Spec(_) => 2,
-            _ => 1,
-        }
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -38,6 +38,7 @@ use clap::Parser;
 
 use crate::cgi::{BodyLimits, CgiSink};
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::http::{ErrorWriter, Extension, ResponseHead, ResponseSink, ServerTraits};
 use crate::python::{App, Outcome};
 
@@ -1083,7 +1084,11 @@ fn env_number<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
 /// `rwsgi fastcgi [OPTIONS] [SCRIPT]`, or rwsgi started by a web server with a listening socket
 /// on fd 0 (`server_started`; `script` is the drop-in script the kernel named, and the options
 /// come from the environment, as a web server passes no arguments).
-pub fn main(script: Option<PathBuf>, args: Vec<OsString>, server_started: bool) -> Result<u8> {
+pub fn main(
+    script: Option<PathBuf>,
+    args: Vec<OsString>,
+    server_started: bool,
+) -> Result<ExitStatus> {
     let args = if server_started {
         FastcgiArgs {
             script,
@@ -1097,7 +1102,7 @@ pub fn main(script: Option<PathBuf>, args: Vec<OsString>, server_started: bool) 
     } else {
         match crate::cli::parse_args::<FastcgiArgs>("rwsgi fastcgi", args) {
             Ok(a) => a,
-            Err(code) => return Ok(code),
+            Err(code) => return Ok(ExitStatus::from_code(code)),
         }
     };
     let workers = match args.workers {
@@ -1188,7 +1193,7 @@ pub fn main(script: Option<PathBuf>, args: Vec<OsString>, server_started: bool) 
             Ok(app) => app,
             Err(e) => {
                 crate::log::error(&e.to_string());
-                return Ok(e.exit_code());
+                return Ok(ExitStatus::from(&e));
             }
         };
     let service = Service {
@@ -1212,12 +1217,12 @@ pub fn main(script: Option<PathBuf>, args: Vec<OsString>, server_started: bool) 
 }
 
 /// One worker: accept a connection, serve it, until stopped or `max_requests` are served.
-fn worker_loop(service: &Service, listener: RawFd, max_requests: u64) -> u8 {
+fn worker_loop(service: &Service, listener: RawFd, max_requests: u64) -> ExitStatus {
     let mut served = 0u64;
     let tcp = is_tcp(listener);
     loop {
         if crate::workers::stopping() || (max_requests > 0 && served >= max_requests) {
-            return 0;
+            return ExitStatus::Success;
         }
         // SAFETY: accept on the listening socket; the new descriptor is owned below.
         let fd = unsafe {
@@ -1241,7 +1246,7 @@ fn worker_loop(service: &Service, listener: RawFd, max_requests: u64) -> u8 {
                 }
                 _ => {
                     crate::log::error(&format!("FastCGI: cannot accept connections: {e}"));
-                    return 1;
+                    return ExitStatus::Failure;
                 }
             }
         }

@@ -9,6 +9,7 @@ pub mod app_spec;
 pub mod cgi;
 pub mod cli;
 pub mod error;
+pub mod exit;
 pub mod fastcgi;
 pub mod http;
 pub mod json;
@@ -25,12 +26,13 @@ use std::path::{Path, PathBuf};
 
 use crate::app_spec::AppSpec;
 pub use crate::error::{Error, Result};
+pub use crate::exit::ExitStatus;
 use crate::mode::Mode;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Runs the process: decides the mode and runs it. Returns the exit status.
-pub fn run(argv: Vec<OsString>) -> Result<u8> {
+pub fn run(argv: Vec<OsString>) -> Result<ExitStatus> {
     let mode = mode::detect(
         &argv,
         |name| std::env::var_os(name),
@@ -42,7 +44,7 @@ pub fn run(argv: Vec<OsString>) -> Result<u8> {
     result
 }
 
-fn run_mode(mode: Mode) -> Result<u8> {
+fn run_mode(mode: Mode) -> Result<ExitStatus> {
     set_hosting(match &mode {
         Mode::Cgi { .. } => Hosting::Cgi,
         // Started by the web server, the app is named in its configuration, as under CGI;
@@ -57,30 +59,31 @@ fn run_mode(mode: Mode) -> Result<u8> {
         Mode::Version | Mode::Help | Mode::Usage { .. } => Hosting::CommandLine,
     });
     match mode {
-        Mode::Call { args } => cli::main(args),
+        Mode::Call { args } => cli::main(args).map(ExitStatus::from_code),
         Mode::Version => {
             println!("{}", version_text());
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         Mode::Help => {
             print!("{}", usage_text());
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         Mode::Usage { script } => {
-            eprint!("{}", usage_text());
+            let mut text = usage_text();
             if let Some(script) = script {
-                eprintln!(
+                text.push_str(&format!(
                     "\n{} looks like an app script, but this is not a CGI request (GATEWAY_INTERFACE \
-                     is not set). To try it from the command line:\n  rwsgi call --app {} GET /",
+                     is not set). To try it from the command line:\n  rwsgi call --app {} GET /\n",
                     script.display(),
                     script.display()
-                );
+                ));
             }
-            Ok(2)
+            log::plain(&text);
+            Ok(ExitStatus::Usage)
         }
-        Mode::Event { args } => lambda::local::event_main(args),
+        Mode::Event { args } => lambda::local::event_main(args).map(ExitStatus::from_code),
         Mode::Lambda { args } => lambda::runtime::main(args),
-        Mode::Cgi { script, args } => cgi::main(script, args),
+        Mode::Cgi { script, args } => cgi::main(script, args).map(ExitStatus::from_code),
         Mode::Fastcgi {
             script,
             args,

@@ -57,6 +57,13 @@ pub fn log(level: Level, message: &str) {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
+/// Writes `text` to stderr as it is, in one write: output meant for the person at the terminal
+/// rather than a log line (the usage text, `rwsgi call`'s curl-style `rwsgi: (23) ...` lines,
+/// `-v`'s request and response heads).
+pub fn plain(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Where the lines go while a request is served, instead of stderr: FastCGI sends them to the
 /// web server's error log as the request's FCGI_STDERR.
 static REQUEST_WRITER: Mutex<Option<crate::http::ErrorWriter>> = Mutex::new(None);

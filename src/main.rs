@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     match rwsgi::run(std::env::args_os().collect()) {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => status.into(),
         Err(e) => {
             rwsgi::log::error(&e.to_string());
-            ExitCode::from(e.exit_code())
+            rwsgi::ExitStatus::from(&e).into()
         }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 
 /// How the pool runs.
 #[derive(Debug, Clone)]
@@ -80,12 +81,12 @@ struct Slot {
 /// Runs the pool until SIGTERM or SIGINT, then waits for every worker. Returns the exit status
 /// of the parent (0), or of the one worker when the pool does not replace workers and all have
 /// ended. `body` runs in each forked worker; its return value is the worker's exit status.
-pub fn run(config: &PoolConfig, mut body: impl FnMut(Worker) -> u8) -> Result<u8> {
+pub fn run(config: &PoolConfig, mut body: impl FnMut(Worker) -> ExitStatus) -> Result<ExitStatus> {
     install_stop_handlers()?;
     let count = config.workers.max(1);
     let mut slots: Vec<Option<Slot>> = (0..count).map(|_| None).collect();
     let mut quick_deaths = 0u32;
-    let mut last_status = 0u8;
+    let mut last_status = ExitStatus::Success;
     let parent = std::process::id() as libc::pid_t;
     for (slot, place) in slots.iter_mut().enumerate() {
         if stopping() {
@@ -166,14 +167,18 @@ pub fn run(config: &PoolConfig, mut body: impl FnMut(Worker) -> u8) -> Result<u8
             crate::log::warn(&format!("{} {} {description}", config.name, s.pid));
         }
     }
-    Ok(if config.replace { 0 } else { last_status })
+    Ok(if config.replace {
+        ExitStatus::Success
+    } else {
+        last_status
+    })
 }
 
 fn spawn(
     config: &PoolConfig,
     slot: usize,
     parent: libc::pid_t,
-    body: &mut impl FnMut(Worker) -> u8,
+    body: &mut impl FnMut(Worker) -> ExitStatus,
 ) -> Result<Slot> {
     match crate::python::fork() {
         Ok(Some(pid)) => Ok(Slot {
@@ -190,10 +195,10 @@ fn spawn(
                     STOP.store(true, Ordering::Relaxed);
                 }
             }
-            let code = body(Worker { slot });
+            let status = body(Worker { slot });
             crate::python::finish();
             // SAFETY: the worker ends here; the parent's Rust state is not unwound in it.
-            unsafe { libc::_exit(i32::from(code)) }
+            unsafe { libc::_exit(i32::from(status.code())) }
         }
         Err(e) => Err(Error::Usage(format!(
             "cannot start a {}: fork failed: {e}",
@@ -221,11 +226,13 @@ fn describe(status: libc::c_int) -> (bool, String) {
     }
 }
 
-fn exit_code(status: libc::c_int) -> u8 {
+/// A worker's wait status as one of ours: a status outside the table (the app's
+/// `os._exit(7)`), or death by a signal, is a failure.
+fn exit_code(status: libc::c_int) -> ExitStatus {
     if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status) as u8
+        ExitStatus::from_code(libc::WEXITSTATUS(status) as u8)
     } else {
-        1
+        ExitStatus::Failure
     }
 }
 
@@ -239,7 +246,8 @@ mod tests {
         assert_eq!(describe(3 << 8), (false, "exited with status 3".into()));
         assert_eq!(describe(0), (true, "exited with status 0".into()));
         assert_eq!(describe(9), (false, "was killed by signal 9".into()));
-        assert_eq!(exit_code(3 << 8), 3);
-        assert_eq!(exit_code(9), 1);
+        assert_eq!(exit_code(2 << 8), ExitStatus::Usage);
+        assert_eq!(exit_code(7 << 8), ExitStatus::Failure);
+        assert_eq!(exit_code(9), ExitStatus::Failure);
     }
 }

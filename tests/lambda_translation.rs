@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use rwsgi::http::{
     Request, Response, ResponseHead, latin1_string, parse_status, percent_decode, read_all,
 };
-use rwsgi::lambda::event::{EventOptions, Source, detect, to_request};
 use rwsgi::lambda::reply::{MAX_REPLY_BYTES, TextTypes, serialize, to_reply};
+use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
 
 // REST API (payload 1.0): on the execute-api domain, with repeated headers and query keys, behind
 // a custom domain with a base path mapping, a binary upload, and SAM local's variant.

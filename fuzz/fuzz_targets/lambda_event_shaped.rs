@@ -9,7 +9,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use rwsgi::lambda::event::{EventOptions, Source, detect, to_request};
+use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
 use rwsgi_fuzz::{
     body_bytes, check, common_request_checks, reference_decode, reference_encode,
     script_name_checks, show,

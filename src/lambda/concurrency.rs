@@ -22,6 +22,7 @@ use std::os::fd::AsRawFd;
 use http::Uri;
 
 use crate::error::Result;
+use crate::exit::ExitStatus;
 use crate::lambda::Handler;
 
 /// The variable naming the socket the workers' logs go through.
@@ -46,7 +47,7 @@ pub fn slots() -> Option<usize> {
 
 /// Forks `slots` workers, each serving invocations one at a time, and watches them until
 /// SIGTERM.
-pub fn run(slots: usize, base: Uri, handler: Handler) -> Result<u8> {
+pub fn run(slots: usize, base: Uri, handler: Handler) -> Result<ExitStatus> {
     crate::log::info(&format!(
         "Lambda Managed Instances: {slots} workers share the imported app"
     ));
@@ -67,13 +68,13 @@ pub fn run(slots: usize, base: Uri, handler: Handler) -> Result<u8> {
             crate::log::warn(&e);
         }
         let Some(handler) = handler.take() else {
-            return 1;
+            return ExitStatus::Failure;
         };
         match super::runtime::run_loop(base.clone(), Ok(handler)) {
             Ok(status) => status,
             Err(e) => {
                 crate::log::error(&e.to_string());
-                1
+                ExitStatus::from(&e)
             }
         }
     })

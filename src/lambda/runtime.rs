@@ -37,10 +37,12 @@ use lambda_runtime_api_client::body::Body;
 use lambda_runtime_api_client::{PooledClient, build_request};
 
 use crate::error::{Error, Result};
-use crate::http::InvocationContext;
+use crate::exit::ExitStatus;
 use crate::lambda::stream::{self, InvokeMode, Streamed};
-use crate::lambda::{Handler, Invocation, error_body};
-use crate::python::{self, ErrorReport, LoadErrorKind};
+use crate::lambda::{
+    ErrorReport, EventHandler, Handler, Invocation, InvocationContext, error_body,
+};
+use crate::python::{self, LoadErrorKind};
 
 /// The version prefix of every Runtime API path.
 const API_VERSION: &str = "/2018-06-01";
@@ -183,7 +185,7 @@ pub fn init(
         Some(text) => {
             let spec = crate::app_spec::AppSpec::parse(&text, false, Path::is_file)
                 .map_err(|e| init_report(&Error::Spec(e)))?;
-            Some(python::App::load_event_handler(&spec).map_err(|e| init_report(&Error::Load(e)))?)
+            Some(EventHandler::load(&spec).map_err(|e| init_report(&Error::Load(e)))?)
         }
     };
     let (options, text_types) = Handler::settings_from_env();
@@ -568,7 +570,7 @@ fn quote(body: &[u8]) -> String {
 }
 
 /// Runs the runtime loop until the Runtime API goes away. Returns the exit status.
-pub fn main(_args: Vec<OsString>) -> Result<u8> {
+pub fn main(_args: Vec<OsString>) -> Result<ExitStatus> {
     crate::log::set_json(
         std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")),
     );
@@ -608,7 +610,10 @@ pub fn main(_args: Vec<OsString>) -> Result<u8> {
 }
 
 /// Makes the event loop and serves on it until the Runtime API goes away.
-pub(super) fn run_loop(base: Uri, loaded: std::result::Result<Handler, ErrorReport>) -> Result<u8> {
+pub(super) fn run_loop(
+    base: Uri,
+    loaded: std::result::Result<Handler, ErrorReport>,
+) -> Result<ExitStatus> {
     // The event loop is made after the import: nothing of it exists in a process the app's
     // import forks, and a process that forks workers after init gives each its own.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -625,7 +630,7 @@ pub(super) fn run_loop(base: Uri, loaded: std::result::Result<Handler, ErrorRepo
 }
 
 /// Reports a failed init, or serves invocations until the Runtime API goes away.
-async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u8 {
+async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> ExitStatus {
     let handler = match loaded {
         Ok(h) => h,
         Err(report) => {
@@ -661,7 +666,7 @@ async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u
             Ok(next) => next,
             Err(NextError::Gone(e)) => {
                 crate::log::error(&format!("the Runtime API is gone, stopping: {e}"));
-                return 1;
+                return ExitStatus::Failure;
             }
             Err(NextError::Status(408, _)) => {
                 // A local emulator's request timeout (`cargo lambda watch --timeout`) on the
@@ -674,7 +679,7 @@ async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> u
                 crate::log::error(&format!(
                     "GET /runtime/invocation/next was answered {status}: {said}; stopping"
                 ));
-                return 1;
+                return ExitStatus::Failure;
             }
         };
         let Some(request_id) = next.nonempty("lambda-runtime-aws-request-id") else {
@@ -696,7 +701,10 @@ async fn invoke(api: &Api, handler: &Arc<Handler>, config: &FunctionConfig, id: 
     // Each invocation's X-Ray trace id, where the AWS SDKs look for it.
     python::set_os_environ("_X_AMZN_TRACE_ID", trace_id.as_deref());
 
-    let path = format!("/runtime/invocation/{}", super::event::encode_component(id));
+    let path = format!(
+        "/runtime/invocation/{}",
+        super::source::encode_component(id)
+    );
     let invocation = if handler.invoke_mode == InvokeMode::ResponseStream {
         match streamed(api, handler, ctx, next.event, &path, invocation_id.as_ref()).await {
             Some(invocation) => invocation,

@@ -79,7 +79,7 @@ pub fn register_in_background() {
                 });
             }
             // SAFETY: this process ends here without running the parent's exit handlers.
-            unsafe { libc::_exit(0) }
+            unsafe { libc::_exit(crate::ExitStatus::Success.code().into()) }
         }
         Err(e) => {
             crate::log::warn(&format!("cannot start the shutdown extension: {e}"));
@@ -123,6 +123,6 @@ pub async fn start() {
         };
         crate::log::info(&format!("{name}: shutting down"));
         crate::python::finish();
-        std::process::exit(0);
+        std::process::exit(crate::ExitStatus::Success.code().into());
     });
 }

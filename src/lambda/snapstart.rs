@@ -33,16 +33,14 @@ use lambda_runtime_api_client::body::Body;
 
 use super::error_body;
 use super::runtime::Api;
-use crate::python::ErrorReport;
+use crate::ExitStatus;
+use crate::lambda::ErrorReport;
 
 /// The error type of a failed before-snapshot hook (or `/restore/next`), as AWS's client
 /// reports it.
 pub const BEFORE_SNAPSHOT_ERROR: &str = "Runtime.BeforeSnapshotError";
 /// The error type of a failed after-restore hook.
 pub const AFTER_RESTORE_ERROR: &str = "Runtime.AfterRestoreError";
-/// AWS's Python runtime client's exit statuses for the two failures.
-pub const BEFORE_SNAPSHOT_EXIT: u8 = 64;
-pub const AFTER_RESTORE_EXIT: u8 = 65;
 
 /// Whether this init is one that Lambda snapshots (`AWS_LAMBDA_INITIALIZATION_TYPE`, "Defined
 /// runtime environment variables").
@@ -50,12 +48,12 @@ pub fn enabled() -> bool {
     std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").is_ok_and(|t| t.trim() == "snap-start")
 }
 
-/// The exit status for an init failure: AWS's for a before-snapshot failure, else 1.
-pub fn init_failure_status(report: &ErrorReport) -> u8 {
+/// The exit status for an init failure: AWS's for a before-snapshot failure, else a failure.
+pub fn init_failure_status(report: &ErrorReport) -> ExitStatus {
     if report.error_type == BEFORE_SNAPSHOT_ERROR {
-        BEFORE_SNAPSHOT_EXIT
+        ExitStatus::BeforeSnapshot
     } else {
-        1
+        ExitStatus::Failure
     }
 }
 
@@ -87,7 +85,7 @@ pub fn before_snapshot() -> Result<(), ErrorReport> {
 /// Waits on `/runtime/restore/next` for the restore, then gives a fresh Runtime API client,
 /// re-seeds and runs the after-restore hooks. `Err` is the exit status, the failure having been
 /// reported to the Runtime API and logged.
-pub async fn restore(api: Api) -> Result<Api, u8> {
+pub async fn restore(api: Api) -> Result<Api, ExitStatus> {
     if let Err(e) = api.restore_next().await {
         let report = ErrorReport {
             error_type: BEFORE_SNAPSHOT_ERROR.into(),
@@ -95,13 +93,13 @@ pub async fn restore(api: Api) -> Result<Api, u8> {
             stack: Vec::new(),
         };
         fail(&api, "/runtime/init/error", &report).await;
-        return Err(BEFORE_SNAPSHOT_EXIT);
+        return Err(ExitStatus::BeforeSnapshot);
     }
     // A connection kept alive from before the snapshot leads nowhere after the restore.
     let api = api.reopened();
     if let Err(report) = after_restore() {
         fail(&api, "/runtime/restore/error", &report).await;
-        return Err(AFTER_RESTORE_EXIT);
+        return Err(ExitStatus::AfterRestore);
     }
     Ok(api)
 }
