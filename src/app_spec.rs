@@ -1,4 +1,4 @@
-//! Which app to load, from an app SPEC (spec/cli.md, "Naming the app"): a module attribute, a
+//! Which app to load, from an app SPEC (docs/wsgi.md#naming-the-app): a module attribute, a
 //! factory call, or a script file. Pure parsing; importing happens in the Python core.
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! rwsgi: run a Python WSGI application on AWS Lambda, as a CGI program, or from the command
 //! line, with one binary.
 //!
-//! The flow (see DESIGN.md): [`mode`] decides where we are; a source turns its input into a
+//! The flow (see README.md#layout): [`mode`] decides where we are; a source turns its input into a
 //! neutral [`http::Request`]; the [`python`] core builds the WSGI environ, calls the app and
 //! hands its response to a sink ([`http::ResponseSink`]), which writes what that place expects.
 

@@ -1,5 +1,5 @@
 //! The first step of the flow: which mode this process is in, decided from how it was started
-//! (argv[0], the first argument) and its environment, as the table in spec/cli.md lays out.
+//! (argv[0], the first argument) and its environment, as the table in docs/README.md#which-mode lays out.
 //! Pure: the environment and the file system are passed in, so the table is tested as a table.
 
 use std::ffi::{OsStr, OsString};

@@ -1,4 +1,4 @@
-//! The pre-fork pool of the long-lived process shape (DESIGN.md): the app is imported once in
+//! The pre-fork pool of the long-lived process shape (README.md#layout): the app is imported once in
 //! the parent, then `workers` processes are forked from it, each running the same body (a
 //! FastCGI accept loop, say) and sharing the imported app's memory copy-on-write. The parent
 //! only watches: a worker that dies is replaced (and logged), one that ends by itself (its

@@ -1,4 +1,4 @@
-//! CGI mode (spec/cgi.md, RFC 3875) from the outside, without a web server: the built binary is
+//! CGI mode (docs/cgi.md, RFC 3875) from the outside, without a web server: the built binary is
 //! started the way a server starts a CGI program (a clean environment holding the
 //! meta-variables, the body on stdin, the response read from stdout), as a drop-in script's
 //! interpreter, as the program itself with `RWSGI_APP`, and as `rwsgi cgi SCRIPT`.
@@ -829,7 +829,7 @@ fn empty_first_chunk_keeps_headers_back_while_cgihandler_sends_them() {
 #[test]
 fn other_variables_are_latin1_while_cgihandler_decodes_them_as_utf8() {
     // CGIHandler transcodes only the request variables and HTTP_*/SSL_*; the rest it leaves as
-    // Python decoded the environment (UTF-8). rwsgi treats every value alike (spec/cgi.md).
+    // Python decoded the environment (UTF-8). rwsgi treats every value alike (docs/cgi.md).
     let request = Request::get("/", "read=none").var("DOCUMENT_ROOT", b"/srv/caf\xc3\xa9");
     assert_eq!(
         run(&rwsgi_app("echo"), &request).body_json()["DOCUMENT_ROOT"],
@@ -1263,7 +1263,7 @@ fn no_app_at_all_is_a_500_and_exit_1() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The environ (spec/cgi.md "Environ")
+// The environ (docs/cgi.md#the-environ)
 
 #[test]
 fn environ_holds_the_meta_variables_and_the_wsgi_keys() {
@@ -1430,7 +1430,7 @@ fn httpoxy_proxy_header_does_not_reach_os_environ_or_subprocesses() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The request body (spec/cgi.md "Request body")
+// The request body (docs/cgi.md#the-request-body)
 
 #[test]
 fn input_never_reads_past_content_length() {
@@ -1578,7 +1578,7 @@ fn large_body_arrives_whole_through_a_temporary_file() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The response (spec/cgi.md "Response")
+// The response (docs/cgi.md#the-response)
 
 #[test]
 fn response_is_status_line_headers_blank_line_body_with_crlf() {

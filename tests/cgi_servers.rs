@@ -1,4 +1,4 @@
-//! End-to-end tests of CGI mode (spec/cgi.md) under real web servers: lighttpd with mod_cgi,
+//! End-to-end tests of CGI mode (docs/cgi.md) under real web servers: lighttpd with mod_cgi,
 //! Apache httpd with mod_cgid, and nginx with fcgiwrap; and of FastCGI mode with the same
 //! scripts and cases: lighttpd with mod_fastcgi and Apache with mod_fcgid starting the scripts
 //! themselves, and nginx with `rwsgi fastcgi` on Unix sockets. Each server is started once per run on

@@ -1,4 +1,4 @@
-//! Integration tests of `rwsgi call` (spec/cli.md) against the small apps in `tests/apps/`: how
+//! Integration tests of `rwsgi call` (docs/cli.md) against the small apps in `tests/apps/`: how
 //! a request becomes a WSGI environ, how the app's response becomes output and an exit code,
 //! and the rules of PEP 3333 on both sides.
 
@@ -2752,7 +2752,13 @@ fn interrupt_exits_130_without_output() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let (status, _) = process.wait_bounded(std::time::Duration::from_secs(20));
     let mut out = Vec::new();
-    process.child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    process
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
     assert_eq!(status.code(), Some(130));
     assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
 }

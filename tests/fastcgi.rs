@@ -1,7 +1,8 @@
 //! FastCGI mode from the outside, with a FastCGI client of the test's own that speaks the
 //! records of the FastCGI Specification 1.0 byte by byte
 //! (<https://fastcgi-archives.github.io/FastCGI_Specification.html>), so that malformed and
-//! unusual records can be sent too; and libfcgi's `cgi-fcgi` as a client rwsgi did not write.
+//! unusual records can be sent too; and libfcgi's `cgi-fcgi` as a client rwsgi did not write. The contract is
+//! docs/cgi.md#fastcgi.
 //! The end-to-end tests under real web servers are in tests/cgi_servers.rs.
 
 use std::io::{Read, Write};

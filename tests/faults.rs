@@ -1,7 +1,7 @@
 //! Fault injection: apps that break in every way the other tests leave out, Lambda events that
 //! are not what a front door sends, CGI requests and pipes that go wrong, and a Runtime API that
-//! fails rwsgi. Each case must get its documented answer (spec/cgi.md, spec/cli.md,
-//! spec/lambda-events.md section 4): a 4xx or 500 response, a Lambda error JSON, or a clean exit
+//! fails rwsgi. Each case must get its documented answer (docs/cgi.md, docs/cli.md,
+//! docs/lambda.md#errors): a 4xx or 500 response, a Lambda error JSON, or a clean exit
 //! with one line on stderr saying why; never a panic, never a hang (every wait is bounded).
 //!
 //! Already covered elsewhere, so not repeated here: an app raising at each stage and its
@@ -281,7 +281,7 @@ fn app_faults_under_cgi() {
         let out = cgi("faulty", &format!("do={}", fault.what)).run();
         out.assert_stderr_has(fault.logged);
         match fault.sent {
-            // A whole response went out (rwsgi's 500): exit 0, as spec/cgi.md says.
+            // A whole response went out (rwsgi's 500): exit 0, as docs/cgi.md says.
             None => {
                 out.assert_code(0)
                     .assert_stdout(CGI_500)
@@ -387,7 +387,7 @@ fn faulty_apps_good_answers_pass_wsgiref_validate() {
 }
 
 /// KeyboardInterrupt is an exception like any other when the app raises it: under CGI no
-/// signal handler is installed, so nothing but the app can raise it, and spec/cgi.md promises a
+/// signal handler is installed, so nothing but the app can raise it, and docs/cgi.md promises a
 /// 500 with the traceback on stderr for an app that raises before its headers are out.
 #[test]
 fn cgi_an_app_raising_keyboard_interrupt_gets_a_500() {
@@ -700,7 +700,7 @@ fn cgi_content_length_that_is_not_a_plain_decimal_is_400() {
 }
 
 /// Environment names and values that are not UTF-8 reach the app as latin-1 text, one
-/// character per byte (spec/cgi.md "Environ"), and nothing fails on the way.
+/// character per byte (docs/cgi.md#the-environ), and nothing fails on the way.
 #[test]
 fn cgi_environment_that_is_not_utf8_reaches_the_environ_byte_for_byte() {
     let os = |bytes: &[u8]| OsString::from_vec(bytes.to_vec());
@@ -735,7 +735,7 @@ fn cgi_environment_that_is_not_utf8_reaches_the_environ_byte_for_byte() {
     }
 }
 
-/// The variables rwsgi reads for itself are no exception to spec/cgi.md's rule: their bytes
+/// The variables rwsgi reads for itself are no exception to docs/cgi.md#the-environ's rule: their bytes
 /// become latin-1 text one for one, as every other variable's do.
 #[test]
 fn cgi_server_variables_that_are_not_ascii_reach_the_environ_byte_for_byte() {

@@ -1,6 +1,7 @@
 //! Integration tests of `rwsgi call` with real frameworks (Flask, Django, Bottle), installed in
 //! the virtualenv that `RWSGI_TEST_VENV` names (tests/requirements.txt; `scripts/test` makes
-//! it). What is checked is what a user of each framework would see.
+//! it). What is checked is what a user of each framework would see, under the rules every mode
+//! shares (docs/wsgi.md#the-environ, docs/wsgi.md#the-response).
 
 use crate::util::{Output, apps_dir, call, temp_dir, test_venv, write_file};
 use serde_json::{Value, json};

@@ -1,6 +1,7 @@
 //! End-to-end tests of Lambda mode: the built `rwsgi` runs as the custom runtime of a function
 //! served by `cargo lambda watch --only-lambda-apis`, cargo-lambda's Runtime API emulator
-//! (pinned in tests/requirements.txt; `scripts/test` installs it in `RWSGI_TEST_VENV`).
+//! (pinned in tests/requirements.txt; `scripts/test` installs it in `RWSGI_TEST_VENV`); the
+//! contract is docs/lambda.md#the-runtime.
 //!
 //! Requests reach the app the two ways a user's do: over HTTP through the emulator's Function
 //! URL emulation (`/lambda-url/<function>/...`, which builds a payload 2.0 event and turns the

@@ -1,7 +1,8 @@
 //! Integration tests of the two Lambda execution models beside the classic one, against the
 //! project's fake Runtime API (`tests/support/runtime_api.rs`): SnapStart (the restore
 //! lifecycle of a custom runtime, `AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`) and Lambda
-//! Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY` workers serving at once).
+//! Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY` workers serving at once); docs/lambda.md#snapstart
+//! and docs/lambda.md#managed-instances are the contract.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;

@@ -1,7 +1,7 @@
-//! Integration tests of Lambda without Lambda (spec/cli.md): `rwsgi event` runs one event file
+//! Integration tests of Lambda without Lambda (docs/cli.md): `rwsgi event` runs one event file
 //! as the runtime would and prints the reply, and `rwsgi call --via SOURCE` shows what a client
 //! of API Gateway, a function URL, an ALB or VPC Lattice would get from the app
-//! (spec/lambda-events.md sections 2 and 3), against the apps of `tests/apps/`.
+//! (docs/lambda.md#the-environ and docs/lambda.md#the-reply), against the apps of `tests/apps/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -523,7 +523,7 @@ fn via_fail_with_a_404_exits_22_and_prints_nothing() {
 #[test]
 fn via_an_app_failure_is_a_500_and_exit_1() {
     // The client gets the 500 the Lambda translation makes; the exit status is that of any
-    // `rwsgi call` whose app crashed before a response (spec/cli.md): 1.
+    // `rwsgi call` whose app crashed before a response (docs/cli.md): 1.
     for source in SOURCES {
         let out = via(source, "raising", &["-i", "/?at=call"]);
         let response = out.included();

@@ -1,5 +1,5 @@
-//! Integration tests of the Lambda runtime loop (spec/lambda-events.md sections 4 and 5,
-//! spec/cli.md): the built binary runs as a custom runtime against the project's own fake
+//! Integration tests of the Lambda runtime loop (docs/lambda.md#errors and docs/lambda.md#the-runtime,
+//! docs/cli.md): the built binary runs as a custom runtime against the project's own fake
 //! Runtime API (`tests/support/runtime_api.rs`), with the apps of `tests/apps/` as the
 //! function's code, and each test looks at what rwsgi posted back and wrote to its log.
 

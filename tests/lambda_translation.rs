@@ -1,5 +1,6 @@
-//! The Lambda translation on its own, without Python: event -> `Request` (spec/lambda-events.md
-//! sections 1 and 2) and `Response` -> reply (section 3), table by table, with the events in
+//! The Lambda translation on its own, without Python: event -> `Request`
+//! (docs/lambda.md#front-doors, docs/lambda.md#each-doors-event, docs/lambda.md#the-environ) and
+//! `Response` -> reply (docs/lambda.md#the-reply, docs/lambda.md#malformed-events), table by table, with the events in
 //! `tests/fixtures/lambda/` (the NOTICE there names the ones that come from the
 //! `aws_lambda_events` crate; the rest follow the shapes in AWS's documentation).
 //!

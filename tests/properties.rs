@@ -1,7 +1,7 @@
 //! Properties of the translation at both edges of the flow, checked on generated inputs with
-//! the library API and no Python: the CGI source keeps every byte of its environment (spec/cgi.md
+//! the library API and no Python: the CGI source keeps every byte of its environment (docs/cgi.md
 //! "Environ"; PEP 3333 native strings), every Lambda front door carries a request to the app and
-//! the app's answer back to the client intact (spec/lambda-events.md sections 2 and 3), the
+//! the app's answer back to the client intact (docs/lambda.md#the-environ and docs/lambda.md#the-reply), the
 //! text-or-base64 choice for a reply body never changes the body, and the checks of
 //! `start_response` let nothing through that could split a response (RFC 9110 section 5.5), and
 //! the Runtime API client reads any answer, however framed or broken, to a body or an error.
@@ -157,7 +157,7 @@ proptest! {
     }
 
     /// The variables rwsgi reads for itself (the method, the server's name, port and protocol,
-    /// the client's address) keep their bytes too: spec/cgi.md says values come from the
+    /// the client's address) keep their bytes too: docs/cgi.md says values come from the
     /// environment as bytes and become latin-1 strings, whichever variable holds them.
     #[test]
     fn cgi_server_variables_keep_every_byte(

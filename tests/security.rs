@@ -1,7 +1,7 @@
 //! Security properties, end to end through the built binary:
 //!
 //! - the process environment (AWS credentials among it) never enters a Lambda environ
-//!   (spec/lambda-events.md section 2), through the runtime and through `rwsgi event`;
+//!   (docs/lambda.md#the-environ), through the runtime and through `rwsgi event`;
 //! - a request header never becomes part of the process environment: on Lambda here, and under
 //!   CGI in tests/cgi.rs (`httpoxy_proxy_header_does_not_reach_os_environ_or_subprocesses`:
 //!   a `Proxy:` header reaches neither `os.environ` nor a subprocess);

@@ -1,7 +1,7 @@
 //! Soak: one Lambda runtime process (rwsgi against the fake Runtime API of
 //! tests/support/runtime_api.rs) serves many invocations of an app that misbehaves on a
 //! schedule, and must answer every one with its scheduled status and body, never post an
-//! `/error` for an HTTP event, never exit, and not grow: its resident memory after all N
+//! `/error` for an HTTP event (docs/lambda.md#app-failures), never exit, and not grow: its resident memory after all N
 //! invocations stays within a bound of what it was after the first N/10, once the app and its
 //! imports are warm.
 //!

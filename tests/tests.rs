@@ -12,6 +12,7 @@ mod cgi;
 mod cgi_servers;
 mod cli;
 mod deploy;
+mod docs;
 mod fastcgi;
 mod faults;
 mod frameworks;

@@ -1,5 +1,5 @@
 //! CGI meta-variables and stdin -> `cgi::build_request`, with small body limits so that both the
-//! in-memory and the temporary-file paths run. Checks spec/cgi.md: stdin is never read past
+//! in-memory and the temporary-file paths run. Checks docs/cgi.md: stdin is never read past
 //! CONTENT_LENGTH, an accepted body is exactly CONTENT_LENGTH bytes of stdin, every rejection
 //! is the documented one for its cause, and the environ keeps the promised keys.
 
@@ -314,7 +314,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 // These five are read into the request's own fields (and a default stands in
                 // for an empty one); like every other value they must reach the app as the
-                // server's bytes, one latin-1 character each (spec/cgi.md, "Environ").
+                // server's bytes, one latin-1 character each (docs/cgi.md#the-environ).
                 let field = matches!(
                     name.as_str(),
                     "REQUEST_METHOD"

@@ -1,6 +1,6 @@
 //! Any bytes as a Lambda event: JSON -> `detect` -> `to_request`, for the detected source and,
 //! to reach every source's rules with any shape, for every other source too. Checks what
-//! spec/lambda-events.md sections 1 and 2 promise of any request that is accepted.
+//! docs/lambda.md#front-doors and docs/lambda.md#the-environ promise of any request that is accepted.
 
 #![no_main]
 

@@ -1,7 +1,7 @@
 //! Lambda events in the real shapes of each front door (field names, nesting, nulls where AWS
 //! sends them), filled from fuzz data, so that every input gets past detection. Checks that
 //! `detect` names the intended source, that a well-formed event is always accepted, and that
-//! each environ key follows spec/lambda-events.md section 2, against a model of the spec's
+//! each environ key follows docs/lambda.md#the-environ, against a model of the spec's
 //! rules written here.
 
 #![no_main]

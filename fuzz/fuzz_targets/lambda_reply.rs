@@ -1,5 +1,5 @@
 //! A response the Python core could hand over (a valid status, validated headers, any body) ->
-//! `to_reply` and `serialize` for each source. Checks spec/lambda-events.md section 3: the
+//! `to_reply` and `serialize` for each source. Checks docs/lambda.md#the-reply: the
 //! reply is JSON, the body survives the text-or-base64 choice exactly (empty for HEAD), the
 //! choice follows the spec's rules, headers keep every value in the source's shape, and the
 //! 6 MB limit is kept.

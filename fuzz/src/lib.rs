@@ -129,7 +129,7 @@ pub fn body_bytes(request: Request) -> Vec<u8> {
     all
 }
 
-/// Percent-decoding as RFC 3986 section 2.1 and spec/lambda-events.md section 2 describe it: a
+/// Percent-decoding as RFC 3986 section 2.1 and docs/lambda.md#the-environ describe it: a
 /// `%` followed by two hex digits is one byte; any other `%` stays as it is.
 pub fn reference_decode(input: &[u8]) -> Vec<u8> {
     fn hex(b: u8) -> Option<u8> {
@@ -157,7 +157,7 @@ pub fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-/// Percent-encodes all but unreserved characters (spec/lambda-events.md, QUERY_STRING).
+/// Percent-encodes all but unreserved characters (docs/lambda.md#query-string).
 pub fn reference_encode(s: &str) -> String {
     s.bytes()
         .map(|b| {

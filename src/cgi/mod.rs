@@ -1,4 +1,4 @@
-//! CGI mode (RFC 3875; spec/cgi.md): the process environment and stdin are the source, stdout
+//! CGI mode (RFC 3875; docs/cgi.md): the process environment and stdin are the source, stdout
 //! is the sink. The web server starts rwsgi once per request, either as the interpreter of a
 //! `#!/usr/bin/env rwsgi` drop-in script or as the program itself with `RWSGI_APP` set.
 //!

@@ -1,6 +1,6 @@
 //! `rwsgi call` / `rwsgi-call`: the command line as a source (flags ->
 //! [`Request`](crate::http::Request)) and a sink ([`Response`](crate::http::Response) -> stdout
-//! or a file), in the habits of curl (spec/cli.md).
+//! or a file), in the habits of curl (docs/cli.md).
 //!
 //! The flags as clap reads them (`args`) are checked into a [`Plan`] (`plan`, with the
 //! `target` and the `body`), which becomes the neutral request (`request`) and again after

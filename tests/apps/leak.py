@@ -1,6 +1,6 @@
 """Shows what of the process environment reaches the app through the WSGI environ, which must
-hold the request and nothing of the process (spec/lambda-events.md section 2: "The process
-environment (AWS credentials among it) never enters the environ").
+hold the request and nothing of the process (docs/lambda.md#the-environ: "the process
+environment (AWS credentials among it) never enters it").
 
 The query's `names` (comma-separated) names process variables. The app reads their values from
 os.environ, where the process's own variables belong (on Lambda the function's credentials are
