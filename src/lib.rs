@@ -1,217 +1,106 @@
 //! rwsgi: run a Python WSGI application on AWS Lambda, as a CGI program, or from the command
 //! line, with one binary.
 //!
-//! The flow (see README.md#layout): [`mode`] decides where we are; a source turns its input into a
-//! neutral [`http::Request`]; the [`python`] core builds the WSGI environ, calls the app and
-//! hands its response to a sink ([`http::ResponseSink`]), which writes what that place expects.
+//! The flow (see README.md#layout): `mode` decides where we are; a source turns its input into a
+//! neutral `http::Request`; the `python` core builds the WSGI environ, calls the app and hands its
+//! response to a sink (`http::ResponseSink`), which writes what that place expects.
+//!
+//! The modules are the crate's own. What is public is [`run`], which the `rwsgi` binary calls,
+//! and [`testing`]: the pure parts the integration tests and the fuzz targets drive directly.
 
-pub mod app_spec;
-pub mod cgi;
-pub mod cli;
-pub mod error;
-pub mod exit;
-pub mod fastcgi;
-pub mod http;
-pub mod json;
-pub mod lambda;
-pub mod log;
-pub mod mode;
-pub mod multipart;
-pub mod python;
-pub mod stdio;
-pub mod workers;
+mod app;
+mod app_spec;
+mod cgi;
+mod cli;
+mod error;
+mod exit;
+mod fastcgi;
+mod http;
+mod json;
+mod lambda;
+mod log;
+mod mode;
+mod multipart;
+mod python;
+mod stdio;
+mod workers;
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::process::ExitCode;
 
-use crate::app_spec::AppSpec;
-pub use crate::error::{Error, Result};
-pub use crate::exit::ExitStatus;
-use crate::mode::Mode;
+// Names every part of the crate uses, at its root.
+pub(crate) use crate::app::{AppPlace, Hosting, hosting, load_app};
+pub(crate) use crate::error::{Error, Result};
+pub(crate) use crate::exit::ExitStatus;
+pub(crate) use crate::mode::{VERSION, env_nonempty};
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Runs the process: decides the mode and runs it. Returns the exit status.
-pub fn run(argv: Vec<OsString>) -> Result<ExitStatus> {
+/// Runs the process: decides the mode and runs it. An error becomes one line on stderr and the
+/// exit status that says what kind of error it was.
+pub fn run(argv: Vec<OsString>) -> ExitCode {
     let mode = mode::detect(
         &argv,
         |name| std::env::var_os(name),
         Path::is_file,
         fastcgi::is_listening_socket(0),
     );
-    let result = run_mode(mode);
+    let result = mode::run(mode);
     python::finish();
-    result
-}
-
-fn run_mode(mode: Mode) -> Result<ExitStatus> {
-    set_hosting(match &mode {
-        Mode::Cgi { .. } => Hosting::Cgi,
-        // Started by the web server, the app is named in its configuration, as under CGI;
-        // `rwsgi fastcgi` is named on its command line.
-        Mode::Fastcgi {
-            server_started: true,
-            ..
-        } => Hosting::Cgi,
-        Mode::Fastcgi { .. } => Hosting::CommandLine,
-        Mode::Lambda { .. } => Hosting::Lambda,
-        Mode::Call { .. } | Mode::Event { .. } => Hosting::CommandLine,
-        Mode::Version | Mode::Help | Mode::Usage { .. } => Hosting::CommandLine,
-    });
-    match mode {
-        Mode::Call { args } => cli::main(args).map(ExitStatus::from_code),
-        Mode::Version => {
-            println!("{}", version_text());
-            Ok(ExitStatus::Success)
+    match result {
+        Ok(status) => status.into(),
+        Err(e) => {
+            log::error(&e.to_string());
+            ExitStatus::from(&e).into()
         }
-        Mode::Help => {
-            print!("{}", usage_text());
-            Ok(ExitStatus::Success)
-        }
-        Mode::Usage { script } => {
-            let mut text = usage_text();
-            if let Some(script) = script {
-                text.push_str(&format!(
-                    "\n{} looks like an app script, but this is not a CGI request (GATEWAY_INTERFACE \
-                     is not set). To try it from the command line:\n  rwsgi call --app {} GET /\n",
-                    script.display(),
-                    script.display()
-                ));
-            }
-            log::plain(&text);
-            Ok(ExitStatus::Usage)
-        }
-        Mode::Event { args } => lambda::local::event_main(args).map(ExitStatus::from_code),
-        Mode::Lambda { args } => lambda::runtime::main(args),
-        Mode::Cgi { script, args } => cgi::main(script, args).map(ExitStatus::from_code),
-        Mode::Fastcgi {
-            script,
-            args,
-            server_started,
-        } => fastcgi::main(script, args, server_started),
     }
 }
 
-/// `rwsgi 0.1.0 (Python 3.11.7)`.
-pub fn version_text() -> String {
-    let (_, _, python) = python::embedded_version();
-    format!("rwsgi {VERSION} (Python {python})")
-}
-
-fn usage_text() -> String {
-    format!(
-        "rwsgi {VERSION}: run a Python WSGI app on AWS Lambda, as CGI or FastCGI, or from the command line.
-
-Usage:
-  rwsgi call [OPTIONS] [METHOD] TARGET   one request, no server (also as `rwsgi-call`);
-                                         `rwsgi call --help` lists the options
-  rwsgi event [FILE|-]                   one Lambda event, printing the reply
-  rwsgi cgi [SCRIPT]                     a CGI request (automatic when GATEWAY_INTERFACE is set)
-  rwsgi fastcgi [OPTIONS] [SCRIPT]       a FastCGI server (automatic when fd 0 is a listening
-                                         socket); `rwsgi fastcgi --help` lists the options
-  rwsgi lambda                           the Lambda runtime loop (automatic when
-                                         AWS_LAMBDA_RUNTIME_API is set)
-  rwsgi --version
-
-The app: --app SPEC or RWSGI_APP, where SPEC is package.module[:name], package.module:factory(),
-or path/to/file.py[:name]. Virtualenv: --venv DIR, RWSGI_VENV or VIRTUAL_ENV, else a .venv in
-the app's folder. Extra import folders: RWSGI_PATH (':'-separated).
-"
-    )
-}
-
-/// Where the app is hosted, so that a message tells the user what they can change there: a
-/// CGI script's author edits the script and the server's configuration, a Lambda function's
-/// owner its package and settings, a command-line user the command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hosting {
-    CommandLine,
-    Cgi,
-    Lambda,
-}
-
-static HOSTING: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-pub fn set_hosting(hosting: Hosting) {
-    HOSTING.store(hosting as u8, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The hosting of this process ([`Hosting::CommandLine`] until a mode says otherwise).
-pub fn hosting() -> Hosting {
-    match HOSTING.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => Hosting::Cgi,
-        2 => Hosting::Lambda,
-        _ => Hosting::CommandLine,
+/// The translation layers and parsers, for the integration tests (`tests/`) and the fuzz
+/// targets (`fuzz/`), which check them without starting Python: the neutral HTTP model, the
+/// Lambda event sources and replies, the Runtime API client, the CGI request, the `rwsgi call`
+/// command line and the app SPEC. Not an API for other programs: it follows the crate's
+/// internals and changes with them.
+pub mod testing {
+    /// The neutral request and response ([`crate::http`]) and the JSON tree events are read into.
+    pub mod http {
+        pub use crate::http::{
+            HeaderVerdict, Request, Response, ResponseHead, check_header, latin1_string,
+            parse_status, percent_decode, read_all,
+        };
     }
-}
-
-/// An environment variable, when it is set and not empty.
-pub fn env_nonempty(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// Where an app is imported from, besides its SPEC.
-#[derive(Debug, Clone, Default)]
-pub struct AppPlace {
-    /// `--venv`; `RWSGI_VENV` and `VIRTUAL_ENV` are consulted when it is `None`.
-    pub venv: Option<PathBuf>,
-    /// The virtualenv used when none of those is set; when `None`, the `.venv` of the app's
-    /// folder, if there is one (see [`app_folder_venv`]).
-    pub default_venv: Option<PathBuf>,
-    /// The mode's own import folders (the current folder for the CLI), first on `sys.path`.
-    pub base_dirs: Vec<PathBuf>,
-    /// The CGI drop-in script, when there is one (`sys.argv[0]`).
-    pub cgi_script: Option<PathBuf>,
-    /// Whether Python may handle SIGINT (interactive use).
-    pub signal_handlers: bool,
-    /// Read the SPEC as a Lambda Handler setting too (`module.function`).
-    pub lambda_handler: bool,
-    /// Line-buffered `sys.stdout`/`sys.stderr` (CGI, Lambda: each printed line reaches the log
-    /// at once).
-    pub line_buffered: bool,
-}
-
-/// The virtualenv every mode uses when none is named: a `.venv` (a folder holding
-/// `pyvenv.cfg`) in the app's folder, which is a script-file app's own folder (a CGI drop-in's,
-/// `rwsgi call --app ./x.wsgi`'s), else the first folder a module is imported from (the current
-/// folder on the command line, `LAMBDA_TASK_ROOT` on Lambda).
-pub fn app_folder_venv(spec: &AppSpec, base_dirs: &[PathBuf]) -> Option<PathBuf> {
-    let folder = spec.script_dir().or_else(|| base_dirs.first().cloned())?;
-    let venv = folder.join(".venv");
-    venv.join("pyvenv.cfg").is_file().then_some(venv)
-}
-
-/// Starts Python with the right `sys.path` and imports the app named by `spec_text`.
-pub fn load_app(spec_text: &str, place: AppPlace) -> Result<python::App> {
-    let spec = AppSpec::parse(spec_text, place.lambda_handler, Path::is_file)?;
-    let mut path = Vec::new();
-    // A script's own folder comes first, so modules beside it import (mod_wsgi, `python x.py`).
-    if let Some(dir) = spec.script_dir() {
-        path.push(dir);
+    pub mod json {
+        pub use crate::json::Value;
     }
-    let folder_venv = app_folder_venv(&spec, &place.base_dirs);
-    path.extend(place.base_dirs);
-    if let Some(extra) = std::env::var_os("RWSGI_PATH") {
-        path.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
-    }
-    let venv = place
-        .venv
-        .or_else(|| env_nonempty("RWSGI_VENV").map(PathBuf::from))
-        .or_else(|| env_nonempty("VIRTUAL_ENV").map(PathBuf::from))
-        .or(place.default_venv)
-        .or(folder_venv);
-    let argv0 = match (&place.cgi_script, &spec.source) {
-        (Some(script), _) | (None, app_spec::Source::File(script)) => {
-            script.to_string_lossy().into_owned()
+    pub mod lambda {
+        /// Events to requests, per door.
+        pub mod source {
+            pub use crate::lambda::source::{EventOptions, Source, detect, to_request};
         }
-        _ => "rwsgi".to_string(),
-    };
-    python::start(&python::StartOptions {
-        argv: vec![argv0],
-        path,
-        venv,
-        signal_handlers: place.signal_handlers,
-        line_buffered: place.line_buffered,
-    })?;
-    Ok(python::App::load(&spec)?)
+        /// Responses to replies, per door.
+        pub mod reply {
+            pub use crate::lambda::reply::{MAX_REPLY_BYTES, TextTypes, serialize, to_reply};
+        }
+        /// The Runtime API client.
+        pub mod runtime {
+            pub use crate::lambda::runtime::{Api, Next, NextError, endpoint};
+        }
+        /// `rwsgi event`'s made-up events and context.
+        pub mod local {
+            pub use crate::lambda::local::{Via, event_for, made_up_context};
+        }
+    }
+    /// The CGI request (RFC 3875) and its body limits.
+    pub mod cgi {
+        pub use crate::cgi::{BodyLimits, Rejection, build_request, parse_size};
+    }
+    /// `rwsgi call`'s command line and request.
+    pub mod cli {
+        pub use crate::cli::{CallArgs, Format, HeaderArg, Target, build_request, parse_header};
+    }
+    pub mod app_spec {
+        pub use crate::app_spec::{AppSpec, Source};
+    }
+    pub mod multipart {
+        pub use crate::multipart::{Part, build, guess_type};
+    }
 }

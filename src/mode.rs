@@ -1,12 +1,16 @@
 //! The first step of the flow: which mode this process is in, decided from how it was started
 //! (argv[0], the first argument) and its environment, as the table in docs/README.md#which-mode lays out.
-//! Pure: the environment and the file system are passed in, so the table is tested as a table.
+//! [`detect`] is pure: the environment and the file system are passed in, so the table is tested
+//! as a table. [`run`] then hands the process to that mode's front door.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use crate::app::{Hosting, set_hosting};
+use crate::{ExitStatus, Result, cgi, cli, fastcgi, lambda, log, python};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// One request from the command line; `args` are the call's own arguments.
     Call {
         args: Vec<OsString>,
@@ -45,7 +49,7 @@ pub enum Mode {
 /// environment variable; `is_file` says whether a path names a file; `fd0_listens` whether
 /// fd 0 is a listening socket (FastCGI's FCGI_LISTENSOCK_FILENO: the web server started this
 /// process as a FastCGI application, as mod_fcgid and lighttpd's `bin-path` do).
-pub fn detect(
+pub(crate) fn detect(
     argv: &[OsString],
     env: impl Fn(&str) -> Option<OsString>,
     is_file: impl Fn(&Path) -> bool,
@@ -117,6 +121,90 @@ pub fn detect(
         return Mode::Cgi { script, args: rest };
     }
     Mode::Usage { script }
+}
+
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// An environment variable, when it is set and not empty.
+pub(crate) fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Runs the mode: the front door it names, or the text `--version`, `--help` and a bare start print.
+pub(crate) fn run(mode: Mode) -> Result<ExitStatus> {
+    set_hosting(match &mode {
+        Mode::Cgi { .. } => Hosting::Cgi,
+        // Started by the web server, the app is named in its configuration, as under CGI;
+        // `rwsgi fastcgi` is named on its command line.
+        Mode::Fastcgi {
+            server_started: true,
+            ..
+        } => Hosting::Cgi,
+        Mode::Fastcgi { .. } => Hosting::CommandLine,
+        Mode::Lambda { .. } => Hosting::Lambda,
+        Mode::Call { .. } | Mode::Event { .. } => Hosting::CommandLine,
+        Mode::Version | Mode::Help | Mode::Usage { .. } => Hosting::CommandLine,
+    });
+    match mode {
+        Mode::Call { args } => cli::main(args).map(ExitStatus::from_code),
+        Mode::Version => {
+            println!("{}", version_text());
+            Ok(ExitStatus::Success)
+        }
+        Mode::Help => {
+            print!("{}", usage_text());
+            Ok(ExitStatus::Success)
+        }
+        Mode::Usage { script } => {
+            let mut text = usage_text();
+            if let Some(script) = script {
+                text.push_str(&format!(
+                    "\n{} looks like an app script, but this is not a CGI request (GATEWAY_INTERFACE \
+                     is not set). To try it from the command line:\n  rwsgi call --app {} GET /\n",
+                    script.display(),
+                    script.display()
+                ));
+            }
+            log::plain(&text);
+            Ok(ExitStatus::Usage)
+        }
+        Mode::Event { args } => lambda::local::event_main(args).map(ExitStatus::from_code),
+        Mode::Lambda { args } => lambda::runtime::main(args),
+        Mode::Cgi { script, args } => cgi::main(script, args).map(ExitStatus::from_code),
+        Mode::Fastcgi {
+            script,
+            args,
+            server_started,
+        } => fastcgi::main(script, args, server_started),
+    }
+}
+
+/// `rwsgi 0.1.0 (Python 3.11.7)`.
+fn version_text() -> String {
+    let (_, _, python) = python::embedded_version();
+    format!("rwsgi {VERSION} (Python {python})")
+}
+
+fn usage_text() -> String {
+    format!(
+        "rwsgi {VERSION}: run a Python WSGI app on AWS Lambda, as CGI or FastCGI, or from the command line.
+
+Usage:
+  rwsgi call [OPTIONS] [METHOD] TARGET   one request, no server (also as `rwsgi-call`);
+                                         `rwsgi call --help` lists the options
+  rwsgi event [FILE|-]                   one Lambda event, printing the reply
+  rwsgi cgi [SCRIPT]                     a CGI request (automatic when GATEWAY_INTERFACE is set)
+  rwsgi fastcgi [OPTIONS] [SCRIPT]       a FastCGI server (automatic when fd 0 is a listening
+                                         socket); `rwsgi fastcgi --help` lists the options
+  rwsgi lambda                           the Lambda runtime loop (automatic when
+                                         AWS_LAMBDA_RUNTIME_API is set)
+  rwsgi --version
+
+The app: --app SPEC or RWSGI_APP, where SPEC is package.module[:name], package.module:factory(),
+or path/to/file.py[:name]. Virtualenv: --venv DIR, RWSGI_VENV or VIRTUAL_ENV, else a .venv in
+the app's folder. Extra import folders: RWSGI_PATH (':'-separated).
+"
+    )
 }
 
 #[cfg(test)]

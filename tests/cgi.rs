@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use rwsgi::http::latin1_string;
+use rwsgi::testing::http::latin1_string;
 
 use crate::util::{self, Output, SYSTEM_PATH, apps_dir, rwsgi_bin, temp_dir, write_file};
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rwsgi::http::latin1_string;
+use rwsgi::testing::http::latin1_string;
 
 use crate::util::{
     LIMIT, Output, Running, VERSION, apps_dir, call, embedded_python_minor, latin1_bytes, program,

@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use rwsgi::http::{
+use rwsgi::testing::http::{
     Request, Response, ResponseHead, latin1_string, parse_status, percent_decode, read_all,
 };
-use rwsgi::lambda::reply::{MAX_REPLY_BYTES, TextTypes, serialize, to_reply};
-use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
+use rwsgi::testing::lambda::reply::{MAX_REPLY_BYTES, TextTypes, serialize, to_reply};
+use rwsgi::testing::lambda::source::{EventOptions, Source, detect, to_request};
 
 // REST API (payload 1.0): on the execute-api domain, with repeated headers and query keys, behind
 // a custom domain with a base path mapping, a binary upload, and SAM local's variant.
@@ -2589,8 +2589,8 @@ fn round_trips_keep_cookies_repeated_keys_and_binary_bodies() {
 }
 
 /// An event as the library reads it, from the `serde_json` value written here.
-fn json(event: &Value) -> rwsgi::json::Value {
-    rwsgi::json::Value::from(event)
+fn json(event: &Value) -> rwsgi::testing::json::Value {
+    rwsgi::testing::json::Value::from(event)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,14 +18,14 @@ use proptest::sample::Index;
 use proptest::test_runner::RngSeed;
 use serde_json::{Map, Value, json};
 
-use rwsgi::cgi::{BodyLimits, build_request};
-use rwsgi::http::{
+use rwsgi::testing::cgi::{BodyLimits, build_request};
+use rwsgi::testing::http::{
     HeaderVerdict, Request, Response, ResponseHead, check_header, latin1_string, parse_status,
     percent_decode, read_all,
 };
-use rwsgi::lambda::reply::{TextTypes, serialize, to_reply};
-use rwsgi::lambda::runtime::{Api, Next, NextError, endpoint};
-use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
+use rwsgi::testing::lambda::reply::{TextTypes, serialize, to_reply};
+use rwsgi::testing::lambda::runtime::{Api, Next, NextError, endpoint};
+use rwsgi::testing::lambda::source::{EventOptions, Source, detect, to_request};
 
 /// The settings of every property: `cases` cases from one seed, printed at the start so that a
 /// failure in CI (whose output shows what a failing test printed) can be replayed exactly with
@@ -1084,8 +1084,8 @@ proptest! {
 }
 
 /// An event as the library reads it, from the `serde_json` value written here.
-fn json(event: &Value) -> rwsgi::json::Value {
-    rwsgi::json::Value::from(event)
+fn json(event: &Value) -> rwsgi::testing::json::Value {
+    rwsgi::testing::json::Value::from(event)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1100,7 +1100,7 @@ proptest! {
     /// reply rwsgi builds as AWS's response type for its source.
     #[test]
     fn aws_types_read_every_event_and_reply_rwsgi_builds(x in exchange()) {
-        use rwsgi::lambda::local::{Via, event_for as via_event, made_up_context};
+        use rwsgi::testing::lambda::local::{Via, event_for as via_event, made_up_context};
         for source in ALL_SOURCES {
             let event = event_for(source, &x);
             let request = to_request(&json(&event), source, &EventOptions::default())

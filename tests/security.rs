@@ -14,7 +14,7 @@ use std::ffi::OsString;
 
 use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind};
 use crate::util::{self, Cmd, LIMIT, Output, Running, apps_dir};
-use rwsgi::http::latin1_string;
+use rwsgi::testing::http::latin1_string;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------

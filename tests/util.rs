@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rwsgi::http::latin1_string;
+use rwsgi::testing::http::latin1_string;
 use serde_json::Value;
 
 /// The longest a single run, or a wait for a condition, may take: far beyond what a working
@@ -748,7 +748,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Text whose characters are all below U+0100, turned back into the bytes they stand for. The
 /// apps show bytes as latin-1 text (one character per byte), as PEP 3333 does for the environ.
-/// Unlike `rwsgi::http::latin1_bytes`, which rwsgi gives only latin-1 text, it fails the test
+/// Unlike `rwsgi::testing::http::latin1_bytes`, which rwsgi gives only latin-1 text, it fails the test
 /// on any other character rather than keep its low byte: an app's answer is what is checked.
 pub fn latin1_bytes(text: &str) -> Vec<u8> {
     text.chars()

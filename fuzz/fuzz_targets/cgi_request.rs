@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use rwsgi::cgi::{BodyLimits, Rejection, build_request, parse_size};
+use rwsgi::testing::cgi::{BodyLimits, Rejection, build_request, parse_size};
 use rwsgi_fuzz::{body_bytes, check, common_request_checks, show};
 
 /// The meta-variables whose handling differs, or any name.

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use rwsgi::app_spec::{AppSpec, Source as AppSource};
-use rwsgi::cli::{CallArgs, Format, HeaderArg, Target, build_request, parse_header};
-use rwsgi::http::{HeaderVerdict, check_header, parse_status, percent_decode};
+use rwsgi::testing::app_spec::{AppSpec, Source as AppSource};
+use rwsgi::testing::cli::{CallArgs, Format, HeaderArg, Target, build_request, parse_header};
+use rwsgi::testing::http::{HeaderVerdict, check_header, parse_status, percent_decode};
 use rwsgi_fuzz::{
     check, common_request_checks, has_line_break_or_nul, is_token, reference_decode,
     script_name_checks, show,

@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
+use rwsgi::testing::lambda::source::{EventOptions, Source, detect, to_request};
 use rwsgi_fuzz::{body_bytes, check, common_request_checks, script_name_checks, show};
 use serde_json::Value;
 
@@ -86,7 +86,7 @@ fn raw_path(event: &Value, source: Source) -> Option<&Value> {
     event.get(key)
 }
 
-fn request_checks(event: &Value, source: Source, request: rwsgi::http::Request) {
+fn request_checks(event: &Value, source: Source, request: rwsgi::testing::http::Request) {
     let vars = common_request_checks(&request);
     script_name_checks(&vars);
     let get = |k: &str| vars.get(k).map(Vec::as_slice).unwrap_or_default();
@@ -222,6 +222,6 @@ fn request_checks(event: &Value, source: Source, request: rwsgi::http::Request) 
 }
 
 /// An event as the library reads it, from the `serde_json` value written here.
-fn json(event: &Value) -> rwsgi::json::Value {
-    rwsgi::json::Value::from(event)
+fn json(event: &Value) -> rwsgi::testing::json::Value {
+    rwsgi::testing::json::Value::from(event)
 }

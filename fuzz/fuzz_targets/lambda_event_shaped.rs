@@ -9,7 +9,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
+use rwsgi::testing::lambda::source::{EventOptions, Source, detect, to_request};
 use rwsgi_fuzz::{
     body_bytes, check, common_request_checks, reference_decode, reference_encode,
     script_name_checks, show,
@@ -761,6 +761,6 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// An event as the library reads it, from the `serde_json` value written here.
-fn json(event: &Value) -> rwsgi::json::Value {
-    rwsgi::json::Value::from(event)
+fn json(event: &Value) -> rwsgi::testing::json::Value {
+    rwsgi::testing::json::Value::from(event)
 }

@@ -7,7 +7,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use rwsgi::multipart::{Part, build, guess_type};
+use rwsgi::testing::multipart::{Part, build, guess_type};
 use rwsgi_fuzz::{check, show};
 
 #[derive(Debug, Arbitrary)]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use rwsgi::http::Request;
+use rwsgi::testing::http::Request;
 
 /// The checks named in `RWSGI_FUZZ_ALLOW` (comma-separated). A finding that has been reported
 /// but not fixed yet would otherwise stop every run at its first input; allowing it lets the

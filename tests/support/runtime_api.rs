@@ -861,7 +861,7 @@ fn write_answer(stream: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
 
 /// `%XX` escapes decoded (request ids are sent percent-encoded as a path segment).
 fn percent_decode(text: &str) -> String {
-    String::from_utf8_lossy(&rwsgi::http::percent_decode(text.as_bytes())).into_owned()
+    String::from_utf8_lossy(&rwsgi::testing::http::percent_decode(text.as_bytes())).into_owned()
 }
 
 fn route(shared: &Shared, request: HttpRequest, connection: u64, stream: &TcpStream) -> Answer {
