@@ -29,7 +29,7 @@ pub struct AppSpec {
 
 /// The names tried, in order, when a SPEC names no attribute (mod_wsgi's `application`, then
 /// Flask's customary `app`).
-pub const DEFAULT_NAMES: [&str; 2] = ["application", "app"];
+pub(crate) const DEFAULT_NAMES: [&str; 2] = ["application", "app"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid app spec {spec:?}: {why}")]

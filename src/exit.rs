@@ -1,6 +1,6 @@
 //! rwsgi's exit statuses, every mode's, in one table. A mode ends with an [`ExitStatus`]; an
-//! [`Error`] becomes one at the edge (`main.rs`). The exit-status tables in docs/ are made from
-//! [`ExitStatus::when`] by [`markdown`], and a test keeps them equal.
+//! [`Error`] becomes one at the edge (`crate::run`). The exit-status tables in docs/ are made from
+//! [`ExitStatus::when`] by `markdown`, and a test keeps them equal.
 //!
 //! `rwsgi call` uses curl's codes where curl has one for the same failure (curl's
 //! `libcurl-errors(3)`: CURLE_URL_MALFORMAT 3, CURLE_HTTP_RETURNED_ERROR 22, CURLE_WRITE_ERROR
@@ -197,7 +197,8 @@ impl ExitStatus {
 
 /// `table` as the documentation has it: a Markdown table of status and meaning, in the order of the
 /// codes.
-pub fn markdown(table: Table) -> String {
+#[cfg(test)]
+fn markdown(table: Table) -> String {
     let mut out = String::from("| status | when |\n|---|---|\n");
     for status in ExitStatus::ALL {
         if let Some(when) = status.when(table) {

@@ -174,7 +174,7 @@ impl Request {
 }
 
 /// `Accept-Language` -> `HTTP_ACCEPT_LANGUAGE` (RFC 3875 section 4.1.18).
-pub fn header_environ_key(name: &str) -> String {
+pub(crate) fn header_environ_key(name: &str) -> String {
     let mut key = Vec::with_capacity(name.len() + 5);
     key.extend_from_slice(b"HTTP_");
     key.extend(name.bytes().map(|b| match b {
@@ -352,7 +352,7 @@ impl ResponseHead {
 /// (`send_head`), each chunk (`send_body`), an error after the start (`abort`), and the end (the
 /// core's call returning). A buffered sink collects them into one reply; the streamed Lambda
 /// reply passes each on as it comes; the WSGI rules live in the core alone.
-pub trait ResponseSink: Send {
+pub(crate) trait ResponseSink: Send {
     /// `body_len` is the whole body's length when the core knows it in advance (the app returned
     /// a list of bytes, or the body is empty).
     fn send_head(&mut self, head: &ResponseHead, body_len: Option<u64>) -> io::Result<()>;
@@ -372,7 +372,7 @@ pub struct Response {
 
 /// A sink that collects the response into a [`Response`].
 #[derive(Default)]
-pub struct BufferedSink {
+pub(crate) struct BufferedSink {
     head: Option<ResponseHead>,
     body: Vec<u8>,
     /// The most body bytes to hold; past it the sink refuses more (the app's iteration stops).
@@ -383,7 +383,7 @@ pub struct BufferedSink {
 impl BufferedSink {
     /// A sink that holds at most `limit` body bytes: a body that could never be sent (Lambda's
     /// 6 MB) is refused as it arrives rather than collected until memory runs out.
-    pub fn with_limit(limit: usize) -> BufferedSink {
+    pub(crate) fn with_limit(limit: usize) -> BufferedSink {
         BufferedSink {
             limit: Some(limit),
             ..BufferedSink::default()
@@ -391,12 +391,12 @@ impl BufferedSink {
     }
 
     /// Whether the body went past the limit.
-    pub fn overflowed(&self) -> bool {
+    pub(crate) fn overflowed(&self) -> bool {
         self.overflowed
     }
 
     /// The collected response; `None` when the core never sent a head.
-    pub fn into_response(self) -> Option<Response> {
+    pub(crate) fn into_response(self) -> Option<Response> {
         self.head.map(|head| Response {
             head,
             body: self.body,
@@ -521,7 +521,7 @@ fn describe_bad_char(c: char) -> String {
 }
 
 /// The bytes of a string whose characters are all latin-1 (validated headers and statuses).
-pub fn latin1_bytes(s: &str) -> Vec<u8> {
+pub(crate) fn latin1_bytes(s: &str) -> Vec<u8> {
     s.chars().map(|c| c as u32 as u8).collect()
 }
 

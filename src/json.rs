@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-pub use serde_json::Number;
+pub(crate) use serde_json::Number;
 
 /// A JSON value.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,18 +11,18 @@ static JSON: AtomicBool = AtomicBool::new(false);
 static REQUEST_ID: Mutex<Option<String>> = Mutex::new(None);
 
 /// Switches to JSON lines (Lambda's `AWS_LAMBDA_LOG_FORMAT=JSON`).
-pub fn set_json(on: bool) {
+pub(crate) fn set_json(on: bool) {
     JSON.store(on, Ordering::Relaxed);
 }
 
 /// The invocation the following lines belong to (`requestId` in JSON lines).
-pub fn set_request_id(id: Option<&str>) {
+pub(crate) fn set_request_id(id: Option<&str>) {
     *REQUEST_ID.lock().unwrap_or_else(|p| p.into_inner()) = id.map(str::to_string);
 }
 
 /// Writes one message to stderr, prefixed so it can be told apart from the app's own output.
 /// A message of several lines (a traceback) is written whole, in one write.
-pub fn log(level: Level, message: &str) {
+pub(crate) fn log(level: Level, message: &str) {
     let line = if JSON.load(Ordering::Relaxed) {
         let request_id = REQUEST_ID.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut obj = serde_json::Map::new();
@@ -60,7 +60,7 @@ pub fn log(level: Level, message: &str) {
 /// Writes `text` to stderr as it is, in one write: output meant for the person at the terminal
 /// rather than a log line (the usage text, `rwsgi call`'s curl-style `rwsgi: (23) ...` lines,
 /// `-v`'s request and response heads).
-pub fn plain(text: &str) {
+pub(crate) fn plain(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
@@ -69,19 +69,19 @@ pub fn plain(text: &str) {
 static REQUEST_WRITER: Mutex<Option<crate::http::ErrorWriter>> = Mutex::new(None);
 
 /// Sends the following lines to `writer` (`None`: back to stderr).
-pub fn set_request_writer(writer: Option<crate::http::ErrorWriter>) {
+pub(crate) fn set_request_writer(writer: Option<crate::http::ErrorWriter>) {
     *REQUEST_WRITER.lock().unwrap_or_else(|p| p.into_inner()) = writer;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+pub(crate) enum Level {
     Info,
     Warning,
     Error,
 }
 
 impl Level {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Level::Info => "info",
             Level::Warning => "warning",
@@ -90,15 +90,15 @@ impl Level {
     }
 }
 
-pub fn info(message: &str) {
+pub(crate) fn info(message: &str) {
     log(Level::Info, message);
 }
 
-pub fn warn(message: &str) {
+pub(crate) fn warn(message: &str) {
     log(Level::Warning, message);
 }
 
-pub fn error(message: &str) {
+pub(crate) fn error(message: &str) {
     log(Level::Error, message);
 }
 

@@ -8,7 +8,7 @@ use std::os::fd::FromRawFd;
 /// the app prints (`print()`, C extensions, subprocesses) lands in the log (a terminal, the web
 /// server's error log) and can never corrupt the response. Call it before Python starts: Python
 /// builds `sys.stdout` on fd 1.
-pub fn private_stdout() -> io::Result<std::fs::File> {
+pub(crate) fn private_stdout() -> io::Result<std::fs::File> {
     // SAFETY: plain descriptor calls; the new descriptor (close-on-exec, so subprocesses do not
     // hold the response open) is owned by the returned File.
     unsafe {

@@ -17,7 +17,7 @@ use crate::exit::ExitStatus;
 
 /// How the pool runs.
 #[derive(Debug, Clone)]
-pub struct PoolConfig {
+pub(crate) struct PoolConfig {
     /// How many workers run at once (at least 1).
     pub workers: usize,
     /// Whether a worker that ends (by itself or by dying) is replaced while the pool runs.
@@ -26,19 +26,12 @@ pub struct PoolConfig {
     pub name: &'static str,
 }
 
-/// What a worker is told about itself.
-#[derive(Debug, Clone, Copy)]
-pub struct Worker {
-    /// Its slot, `0..workers`: a replacement takes the slot of the worker it replaces.
-    pub slot: usize,
-}
-
 /// Set by SIGTERM or SIGINT, in the parent and in each worker.
 static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Whether this process was told to stop (SIGTERM, SIGINT). A worker checks it between
 /// requests, and while it waits for one.
-pub fn stopping() -> bool {
+pub(crate) fn stopping() -> bool {
     STOP.load(Ordering::Relaxed)
 }
 
@@ -48,7 +41,7 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
 
 /// Installs the SIGTERM and SIGINT handlers, without SA_RESTART: a worker waiting in `poll`
 /// or `accept`, and the parent waiting in `waitpid`, wake up with EINTR and look at [`stopping`].
-pub fn install_stop_handlers() -> Result<()> {
+pub(crate) fn install_stop_handlers() -> Result<()> {
     for signal in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: a zeroed sigaction with a handler that only stores to an atomic, which is
         // async-signal-safe.
@@ -81,18 +74,18 @@ struct Slot {
 /// Runs the pool until SIGTERM or SIGINT, then waits for every worker. Returns the exit status
 /// of the parent (0), or of the one worker when the pool does not replace workers and all have
 /// ended. `body` runs in each forked worker; its return value is the worker's exit status.
-pub fn run(config: &PoolConfig, mut body: impl FnMut(Worker) -> ExitStatus) -> Result<ExitStatus> {
+pub(crate) fn run(config: &PoolConfig, mut body: impl FnMut() -> ExitStatus) -> Result<ExitStatus> {
     install_stop_handlers()?;
     let count = config.workers.max(1);
     let mut slots: Vec<Option<Slot>> = (0..count).map(|_| None).collect();
     let mut quick_deaths = 0u32;
     let mut last_status = ExitStatus::Success;
     let parent = std::process::id() as libc::pid_t;
-    for (slot, place) in slots.iter_mut().enumerate() {
+    for place in slots.iter_mut() {
         if stopping() {
             break;
         }
-        *place = Some(spawn(config, slot, parent, &mut body)?);
+        *place = Some(spawn(config, parent, &mut body)?);
     }
     loop {
         if stopping() || slots.iter().all(Option::is_none) {
@@ -146,7 +139,7 @@ pub fn run(config: &PoolConfig, mut body: impl FnMut(Worker) -> ExitStatus) -> R
         } else {
             quick_deaths = 0;
         }
-        slots[slot] = Some(spawn(config, slot, parent, &mut body)?);
+        slots[slot] = Some(spawn(config, parent, &mut body)?);
     }
     // Pass the signal on and wait for every worker: each finishes the request it is serving.
     for s in slots.iter().flatten() {
@@ -176,9 +169,8 @@ pub fn run(config: &PoolConfig, mut body: impl FnMut(Worker) -> ExitStatus) -> R
 
 fn spawn(
     config: &PoolConfig,
-    slot: usize,
     parent: libc::pid_t,
-    body: &mut impl FnMut(Worker) -> ExitStatus,
+    body: &mut impl FnMut() -> ExitStatus,
 ) -> Result<Slot> {
     match crate::python::fork() {
         Ok(Some(pid)) => Ok(Slot {
@@ -195,7 +187,7 @@ fn spawn(
                     STOP.store(true, Ordering::Relaxed);
                 }
             }
-            let status = body(Worker { slot });
+            let status = body();
             crate::python::finish();
             // SAFETY: the worker ends here; the parent's Rust state is not unwound in it.
             unsafe { libc::_exit(i32::from(status.code())) }

@@ -2,6 +2,10 @@
 //! starting rwsgi through one harness (`util`) and talking to one fake Lambda Runtime API
 //! (`support::runtime_api`).
 
+// A test binary exports nothing: `pub` here shares a helper between its modules, which is all
+// `unreachable_pub` (on for the library, in Cargo.toml) would have it say.
+#![allow(unreachable_pub)]
+
 mod support {
     pub mod aws_oracle;
     pub mod runtime_api;

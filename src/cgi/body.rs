@@ -9,10 +9,10 @@ use crate::error::{Error, Result};
 use crate::http::{self, Body};
 
 /// The default `RWSGI_MAX_BODY`: 100 MiB.
-pub const DEFAULT_MAX_BODY: u64 = 100 << 20;
+pub(crate) const DEFAULT_MAX_BODY: u64 = 100 << 20;
 
 /// Bodies up to this size are held in memory; larger ones go to a temporary file.
-pub const SPOOL_THRESHOLD: u64 = 1 << 20;
+pub(crate) const SPOOL_THRESHOLD: u64 = 1 << 20;
 
 /// Limits on reading the request body.
 #[derive(Debug, Clone)]

@@ -19,14 +19,14 @@ use crate::error::{Error, Result};
 use crate::http::{self, ResponseHead, ResponseSink};
 use crate::python::Outcome;
 
-pub use body::{BodyLimits, DEFAULT_MAX_BODY, Rejection, SPOOL_THRESHOLD, parse_size};
+pub use body::{BodyLimits, Rejection, parse_size};
 pub use request::build_request;
-pub use sink::CgiSink;
+pub(crate) use sink::CgiSink;
 
 /// Imports the app of a drop-in script (the file the kernel named, or `spec` when given), else
 /// `RWSGI_APP`. Shared by CGI and FastCGI, which run the same scripts; `base_dirs` are the
 /// mode's own import folders.
-pub fn load_script_app(
+pub(crate) fn load_script_app(
     script: Option<&Path>,
     spec: Option<String>,
     venv: Option<PathBuf>,
@@ -62,7 +62,7 @@ pub fn load_script_app(
 }
 
 /// Runs one CGI request. `script` is the drop-in script the kernel named, if any.
-pub fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
+pub(crate) fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
     // httpoxy (CVE-2016-5385): a client's `Proxy:` header arrives as HTTP_PROXY, which HTTP
     // libraries read as their proxy setting. Remove it before Python (and any subprocess)
     // can see it; the WSGI environ keeps it as the request header it is.

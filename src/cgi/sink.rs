@@ -5,25 +5,17 @@ use std::io::{self, Write};
 use crate::http::{ResponseHead, ResponseSink};
 
 /// Writes a CGI response (RFC 3875 section 6) to stdout.
-pub struct CgiSink<W: Write + Send> {
+pub(crate) struct CgiSink<W: Write + Send> {
     out: W,
     head_sent: bool,
 }
 
 impl<W: Write + Send> CgiSink<W> {
-    pub fn new(out: W) -> CgiSink<W> {
+    pub(crate) fn new(out: W) -> CgiSink<W> {
         CgiSink {
             out,
             head_sent: false,
         }
-    }
-
-    pub fn head_sent(&self) -> bool {
-        self.head_sent
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
     }
 }
 
@@ -63,7 +55,7 @@ mod tests {
         for c in chunks {
             sink.send_body(c).unwrap();
         }
-        http::latin1_string(&sink.into_inner())
+        http::latin1_string(&sink.out)
     }
 
     #[test]

@@ -266,7 +266,7 @@ impl CallArgs {
 
 /// Parses a subcommand's arguments; `Err` holds the exit status after clap has printed help,
 /// the version (0), or a usage error (2).
-pub fn parse_args<T: Parser>(name: &str, args: Vec<OsString>) -> std::result::Result<T, u8> {
+pub(crate) fn parse_args<T: Parser>(name: &str, args: Vec<OsString>) -> std::result::Result<T, u8> {
     let mut argv = vec![OsString::from(name)];
     argv.extend(args);
     T::try_parse_from(argv).map_err(|e| {

@@ -21,15 +21,16 @@ mod writeout;
 
 use crate::error::Error;
 
-pub use args::{CallArgs, DataArg, Format, parse_args};
-pub use plan::{Plan, build_plan};
+pub use args::{CallArgs, Format};
+pub(crate) use args::{DataArg, parse_args};
+pub(crate) use plan::{Plan, build_plan};
 pub use request::{HeaderArg, build_request, parse_header};
-pub use run::main;
+pub(crate) use run::main;
 pub use target::Target;
 
 /// An exit with curl's code for the same failure, and its one-line message.
 #[derive(Debug)]
-pub struct Exit {
+pub(crate) struct Exit {
     pub code: u8,
     pub message: String,
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// empties or creates it (curl -f leaves it as it was); anything else (`/dev/null`, a FIFO) is
 /// written directly.
 #[derive(Default)]
-pub enum Output {
+pub(super) enum Output {
     #[default]
     None,
     Stdout(File),
@@ -24,18 +24,18 @@ pub enum Output {
 }
 
 impl Output {
-    pub fn stdout(file: File) -> Output {
+    pub(super) fn stdout(file: File) -> Output {
         Output::Stdout(file)
     }
 
-    pub fn file(path: PathBuf) -> Output {
+    pub(super) fn file(path: PathBuf) -> Output {
         match std::fs::metadata(&path) {
             Ok(m) if !m.is_file() => Output::Direct { path, file: None },
             _ => Output::File { path, temp: None },
         }
     }
 
-    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(super) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Output::None => Err(io::Error::new(io::ErrorKind::BrokenPipe, "no output")),
             // Unbuffered: streamed responses show up as the app yields them.
@@ -59,7 +59,7 @@ impl Output {
 
     /// Ends the output: with `keep`, the file takes its place (an empty body still makes one,
     /// as curl -o does); without, a temporary file goes away and nothing is replaced.
-    pub fn finish(&mut self, keep: bool) -> io::Result<()> {
+    pub(super) fn finish(&mut self, keep: bool) -> io::Result<()> {
         match std::mem::take(self) {
             Output::None => Ok(()),
             Output::Stdout(mut f) => f.flush(),
@@ -106,7 +106,7 @@ impl Output {
 }
 
 /// Where the body waits until the transfer is over.
-pub enum Temp {
+pub(super) enum Temp {
     /// In FILE's folder, renamed over it at the end.
     Beside(tempfile::NamedTempFile),
     /// In the system's temporary folder, when FILE's folder cannot take a new file but FILE
@@ -151,7 +151,7 @@ fn make_temp(path: &Path) -> io::Result<Temp> {
 }
 
 /// One `Content-Encoding` being undone (`--compressed`).
-pub enum Decoder {
+pub(super) enum Decoder {
     Gzip(flate2::write::GzDecoder<Vec<u8>>),
     /// `deflate` is the zlib format (RFC 9110 section 8.4.1.2); some servers send raw deflate,
     /// which curl also takes: the first bytes decide.
@@ -163,7 +163,7 @@ pub enum Decoder {
 
 impl Decoder {
     /// The decoder for a Content-Encoding value; `Ok(None)` for `identity`.
-    pub fn new(coding: &str) -> Result<Option<Decoder>, String> {
+    pub(super) fn new(coding: &str) -> Result<Option<Decoder>, String> {
         let codings: Vec<String> = coding
             .split(',')
             .map(|c| c.trim().to_ascii_lowercase())
@@ -190,7 +190,7 @@ impl Decoder {
     }
 
     /// Decodes a chunk; returns what is ready.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, String> {
+    pub(super) fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, String> {
         let bad = |e: io::Error| format!("Error while processing content unencoding: {e}");
         match self {
             Decoder::Deflate(pending) => {
@@ -231,7 +231,7 @@ impl Decoder {
     }
 
     /// The rest, once the body is over; an error when the body stopped short.
-    pub fn finish(self) -> Result<Vec<u8>, String> {
+    pub(super) fn finish(self) -> Result<Vec<u8>, String> {
         let bad = |e: io::Error| format!("Error while processing content unencoding: {e}");
         let short =
             || "Error while processing content unencoding: the body ends too early".to_string();

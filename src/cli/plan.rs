@@ -13,7 +13,7 @@ use crate::http::{self, Request, ServerTraits};
 /// The request the flags describe, kept in parts so that a redirect (-L) can change its target,
 /// method and body and build it again.
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub(super) method: String,
     pub(super) target: Target,
     /// The origin of the first request (`scheme://host[:port]`): the user's own Host,
@@ -80,7 +80,7 @@ impl Plan {
     }
 
     /// The URL of the request, as `%{url_effective}` shows it.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let mut url = self.origin();
         url.push_str(&http::latin1_string(&self.target.path));
         if let Some(q) = &self.target.query {
@@ -92,7 +92,7 @@ impl Plan {
 }
 
 /// Reads the flags into a [`Plan`]; `stdin` serves `@-` (and `-T -`).
-pub fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<Plan, Exit> {
+pub(crate) fn build_plan(args: &CallArgs, stdin: &mut dyn Read) -> std::result::Result<Plan, Exit> {
     let usage = Exit::usage;
     let (method_arg, mut target) = target::from_args(args)?;
     let mut read_source = body::sources(stdin);

@@ -56,7 +56,7 @@ fn check_name(name: &str) -> std::result::Result<(), String> {
 
 impl Plan {
     /// The request, with the cookies of `jar` that go to its URL.
-    pub fn request(&self, jar: Option<&Jar>) -> std::result::Result<Request, Exit> {
+    pub(crate) fn request(&self, jar: Option<&Jar>) -> std::result::Result<Request, Exit> {
         let target = &self.target;
         let mut request = Request::new(&self.method);
         request.scheme = self.scheme().into();

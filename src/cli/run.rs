@@ -18,7 +18,7 @@ use crate::http::{Request, ResponseSink};
 use crate::python::Outcome;
 
 /// Runs `rwsgi call` with its own arguments; returns the exit status.
-pub fn main(argv: Vec<OsString>) -> Result<u8> {
+pub(crate) fn main(argv: Vec<OsString>) -> Result<u8> {
     let args = match CallArgs::parse_named(command_name(), argv) {
         Ok(args) => args,
         Err(e) => {

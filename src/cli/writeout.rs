@@ -3,7 +3,7 @@
 use crate::http::ResponseHead;
 
 /// What a write-out format can show about a finished transfer.
-pub struct Info<'a> {
+pub(super) struct Info<'a> {
     pub head: Option<&'a ResponseHead>,
     pub url: String,
     pub method: String,
@@ -18,7 +18,7 @@ pub struct Info<'a> {
 }
 
 /// The format text: as given, or read from `@file` (`@-`: stdin), as curl does.
-pub fn load(format: &str) -> Result<String, String> {
+pub(super) fn load(format: &str) -> Result<String, String> {
     match format.strip_prefix('@') {
         Some("-") => {
             let mut text = String::new();
@@ -33,7 +33,7 @@ pub fn load(format: &str) -> Result<String, String> {
 }
 
 /// The text for stdout and the text for stderr (`%{stderr}` switches to it, `%{stdout}` back).
-pub fn render(format: &str, info: &Info<'_>) -> (Vec<u8>, Vec<u8>) {
+pub(super) fn render(format: &str, info: &Info<'_>) -> (Vec<u8>, Vec<u8>) {
     let mut out = (Vec::new(), Vec::new());
     let mut to_stderr = false;
     let mut rest = format;

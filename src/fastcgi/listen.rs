@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// Where the listening socket comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bind {
+pub(crate) enum Bind {
     /// `unix:/run/app.sock`
     Unix(PathBuf),
     /// `127.0.0.1:9000`, `[::1]:9000`, `localhost:9000`
@@ -17,7 +17,7 @@ pub enum Bind {
 }
 
 impl Bind {
-    pub fn parse(text: &str) -> std::result::Result<Bind, String> {
+    pub(crate) fn parse(text: &str) -> std::result::Result<Bind, String> {
         if let Some(path) = text.strip_prefix("unix:") {
             if path.is_empty() {
                 return Err(format!("--bind {text:?}: the socket's path is missing"));
@@ -135,7 +135,7 @@ pub(super) fn prepare_for_workers(listener: &Listener) {
 /// Whether `fd` is a listening socket: how a FastCGI application tells that the web server
 /// started it (section 2.2: FCGI_LISTENSOCK_FILENO, fd 0, "refers to a listening socket";
 /// `getpeername` fails with ENOTCONN on it).
-pub fn is_listening_socket(fd: RawFd) -> bool {
+pub(crate) fn is_listening_socket(fd: RawFd) -> bool {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: getsockopt into a local int of the right size.

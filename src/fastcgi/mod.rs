@@ -37,7 +37,7 @@ mod server;
 
 use std::ffi::OsString;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Parser;
 
@@ -47,8 +47,7 @@ use crate::exit::ExitStatus;
 
 use server::{Service, worker_loop};
 
-pub use listen::{Bind, is_listening_socket};
-pub use server::MAX_PARAMS;
+pub(crate) use listen::is_listening_socket;
 
 /// Serve a WSGI app over FastCGI: for nginx's fastcgi_pass, systemd socket units, or any
 /// FastCGI web server.
@@ -97,7 +96,7 @@ fn env_number<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
 /// `rwsgi fastcgi [OPTIONS] [SCRIPT]`, or rwsgi started by a web server with a listening socket
 /// on fd 0 (`server_started`; `script` is the drop-in script the kernel named, and the options
 /// come from the environment, as a web server passes no arguments).
-pub fn main(
+pub(crate) fn main(
     script: Option<PathBuf>,
     args: Vec<OsString>,
     server_started: bool,
@@ -152,9 +151,7 @@ pub fn main(
         replace: true,
         name: "FastCGI worker",
     };
-    let result = crate::workers::run(&config, |_worker| {
-        worker_loop(&service, listen_fd, max_requests)
-    });
+    let result = crate::workers::run(&config, || worker_loop(&service, listen_fd, max_requests));
     if let Some(path) = &listener.unix_path {
         let _ = std::fs::remove_file(path);
     }
@@ -188,11 +185,4 @@ fn settings(args: &FastcgiArgs, server_started: bool) -> Result<(usize, u64, i32
         return Err(Error::Usage("--backlog must be at least 1".into()));
     }
     Ok((workers, max_requests, backlog))
-}
-
-/// The drop-in script of a server-started process, when argv[1] names one.
-pub fn script_from(args: &[OsString]) -> Option<PathBuf> {
-    args.first()
-        .map(PathBuf::from)
-        .filter(|p| Path::new(p).is_file())
 }

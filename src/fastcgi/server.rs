@@ -17,7 +17,7 @@ use crate::python::{App, Outcome};
 
 /// The most bytes of params a request may have: far beyond what any web server sends for a
 /// request within its own header limits (nginx: 4 x 8 KiB by default; Apache: 100 x 8 KiB).
-pub const MAX_PARAMS: usize = 1 << 20;
+pub(crate) const MAX_PARAMS: usize = 1 << 20;
 
 /// How long a connection is drained before it is closed when the web server may still be
 /// sending the body of a request that was answered early: closing with unread data would reset

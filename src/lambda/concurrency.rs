@@ -30,7 +30,7 @@ const LOG_SOCKET: &str = "_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET";
 
 /// The number of workers when the function runs on Managed Instances with more than one
 /// concurrent invocation per environment; `None` runs the classic single process.
-pub fn slots() -> Option<usize> {
+pub(crate) fn slots() -> Option<usize> {
     let text = crate::env_nonempty("AWS_LAMBDA_MAX_CONCURRENCY")?;
     match text.trim().parse::<usize>() {
         Ok(n) if n > 1 => Some(n),
@@ -47,7 +47,7 @@ pub fn slots() -> Option<usize> {
 
 /// Forks `slots` workers, each serving invocations one at a time, and watches them until
 /// SIGTERM.
-pub fn run(slots: usize, base: Uri, mut handler: Handler) -> Result<ExitStatus> {
+pub(crate) fn run(slots: usize, base: Uri, mut handler: Handler) -> Result<ExitStatus> {
     crate::log::info(&format!(
         "Lambda Managed Instances: {slots} workers share the imported app"
     ));
@@ -63,7 +63,7 @@ pub fn run(slots: usize, base: Uri, mut handler: Handler) -> Result<ExitStatus> 
     // still holds the handler: the worker takes it from its own copy.
     handler.options.multiprocess = true;
     let mut handler = Some(handler);
-    crate::workers::run(&config, move |_worker| {
+    crate::workers::run(&config, move || {
         super::shutdown::registered_elsewhere();
         if let Err(e) = connect_log_socket() {
             crate::log::warn(&e);

@@ -58,7 +58,7 @@ impl LambdaContext {
 
 /// `context.identity`: awslambdaric's `CognitoIdentity`.
 #[pyclass(module = "rwsgi", name = "CognitoIdentity")]
-pub struct CognitoIdentity {
+pub(super) struct CognitoIdentity {
     #[pyo3(get, set)]
     cognito_identity_id: Option<Py<PyAny>>,
     #[pyo3(get, set)]
@@ -67,7 +67,7 @@ pub struct CognitoIdentity {
 
 /// `context.client_context`: awslambdaric's `ClientContext`.
 #[pyclass(module = "rwsgi", name = "ClientContext")]
-pub struct ClientContext {
+pub(super) struct ClientContext {
     #[pyo3(get, set)]
     custom: Option<Py<PyAny>>,
     #[pyo3(get, set)]
@@ -78,7 +78,7 @@ pub struct ClientContext {
 
 /// `context.client_context.client`: awslambdaric's `Client`.
 #[pyclass(module = "rwsgi", name = "Client")]
-pub struct Client {
+pub(super) struct Client {
     #[pyo3(get, set)]
     installation_id: Option<Py<PyAny>>,
     #[pyo3(get, set)]

@@ -9,18 +9,18 @@ use crate::lambda::{ErrorReport, InvocationContext};
 use crate::python::LoadError;
 
 /// A plain Lambda handler, `function(event, context)`, for events that are not HTTP.
-pub struct EventHandler {
+pub(crate) struct EventHandler {
     callable: Py<PyAny>,
 }
 
 impl EventHandler {
     /// Imports the handler `spec` names.
-    pub fn load(spec: &AppSpec) -> Result<EventHandler, LoadError> {
+    pub(crate) fn load(spec: &AppSpec) -> Result<EventHandler, LoadError> {
         crate::python::load_callable(spec).map(|callable| EventHandler { callable })
     }
 
     /// Calls the handler with the event and returns its result as JSON.
-    pub fn call(
+    pub(crate) fn call(
         &self,
         event: &crate::json::Value,
         ctx: InvocationContext,

@@ -40,7 +40,7 @@ struct EventArgs {
 
 /// `rwsgi event`: exit 0 when a reply was printed, 1 when the invocation was a Lambda error
 /// (its error JSON is printed instead).
-pub fn event_main(args: Vec<OsString>) -> Result<u8> {
+pub(crate) fn event_main(args: Vec<OsString>) -> Result<u8> {
     let args = match crate::cli::parse_args::<EventArgs>("rwsgi event", args) {
         Ok(a) => a,
         Err(code) => return Ok(code),
@@ -122,7 +122,7 @@ fn event_streamed(handler: &Handler, event: Vec<u8>, out: std::fs::File) -> Resu
 /// Runs `event` with its reply streamed, handing each step to `each` as the app makes it (on
 /// another thread, so the app is never held up by the output more than a few chunks). An
 /// error from `each` stops the app, as a closed connection does on Lambda.
-pub fn run_streamed(
+pub(crate) fn run_streamed(
     handler: &Handler,
     event: Vec<u8>,
     ctx: InvocationContext,
@@ -145,7 +145,7 @@ pub fn run_streamed(
 
 /// `rwsgi call --via url|v1 --stream`: the reply streamed, and what the front door sends the
 /// client written to `sink` as it comes (the prelude's status and headers, then each chunk).
-pub fn call_streamed<S: http::ResponseSink + ?Sized>(
+pub(crate) fn call_streamed<S: http::ResponseSink + ?Sized>(
     handler: &Handler,
     via: Via,
     event: Vec<u8>,
@@ -199,7 +199,7 @@ pub fn call_streamed<S: http::ResponseSink + ?Sized>(
 
 /// The app for local runs: imported as on Lambda, but from the current folder (and
 /// `LAMBDA_TASK_ROOT` when set); a load failure is an error here, not an init report.
-pub fn local_handler(app: Option<String>, venv: Option<PathBuf>) -> Result<Handler> {
+pub(crate) fn local_handler(app: Option<String>, venv: Option<PathBuf>) -> Result<Handler> {
     let app = app.map(|a| (a, false)).or_else(runtime::app_from_env);
     if app.is_none() {
         return Err(Error::Usage(
@@ -302,7 +302,7 @@ pub fn event_for(via: Via, request: Request, ctx: &InvocationContext) -> Result<
 /// What the front door sends the client for `reply`: status, headers (cookies and multi-value
 /// headers spread back out), and the body, base64-decoded (for a REST API, as with binary
 /// media types configured).
-pub fn client_response(via: Via, reply: &Value) -> std::result::Result<Response, String> {
+pub(crate) fn client_response(via: Via, reply: &Value) -> std::result::Result<Response, String> {
     let code = reply
         .get("statusCode")
         .and_then(Value::as_u64)
@@ -353,7 +353,7 @@ pub fn client_response(via: Via, reply: &Value) -> std::result::Result<Response,
 }
 
 /// RFC 9110 section 15 reason phrases, for replies that carry only a code.
-pub fn reason_phrase(code: u16) -> &'static str {
+pub(crate) fn reason_phrase(code: u16) -> &'static str {
     match code {
         100 => "Continue",
         101 => "Switching Protocols",

@@ -3,16 +3,16 @@
 //! the Python core, [`Response`](crate::http::Response) -> reply ([`reply`], with each door's
 //! head from [`source`]).
 
-pub mod concurrency;
+pub(crate) mod concurrency;
 mod context;
 mod event_handler;
-pub mod local;
-pub mod reply;
-pub mod runtime;
+pub(crate) mod local;
+pub(crate) mod reply;
+pub(crate) mod runtime;
 mod shutdown;
-pub mod snapstart;
-pub mod source;
-pub mod stream;
+pub(crate) mod snapstart;
+pub(crate) mod source;
+pub(crate) mod stream;
 
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +22,8 @@ use crate::json::Value;
 
 use crate::http::{BufferedSink, Extension, Response, ResponseHead};
 use crate::python::{self, Outcome};
-pub use context::InvocationContext;
-pub use event_handler::EventHandler;
+pub(crate) use context::InvocationContext;
+pub(crate) use event_handler::EventHandler;
 use reply::TextTypes;
 use source::{EventOptions, Source};
 
@@ -38,7 +38,7 @@ pub enum Invocation {
 }
 
 /// The loaded app with everything that shapes its translation.
-pub struct Handler {
+pub(crate) struct Handler {
     pub app: python::App,
     pub event_handler: Option<EventHandler>,
     pub options: EventOptions,
@@ -49,7 +49,7 @@ pub struct Handler {
 
 impl Handler {
     /// Settings from `RWSGI_BASE_PATH` and `RWSGI_TEXT_TYPES`.
-    pub fn settings_from_env() -> (EventOptions, TextTypes) {
+    pub(crate) fn settings_from_env() -> (EventOptions, TextTypes) {
         (
             EventOptions {
                 base_path: crate::env_nonempty("RWSGI_BASE_PATH"),
@@ -62,7 +62,7 @@ impl Handler {
     /// Runs one event: an HTTP event through the app, anything else through the event handler.
     /// The event's bytes are dropped once parsed, and the parsed event goes to the app (as
     /// `rwsgi.event`) rather than being copied, so a large body is held as few times as it can.
-    pub fn handle(&self, event_bytes: Vec<u8>, ctx: InvocationContext) -> Invocation {
+    pub(crate) fn handle(&self, event_bytes: Vec<u8>, ctx: InvocationContext) -> Invocation {
         let event = match Handler::parse(event_bytes) {
             Ok(v) => v,
             Err(invocation) => return invocation,
@@ -233,7 +233,7 @@ impl ErrorReport {
 /// `Diagnostic` (`errorType`, `errorMessage`) and the `stackTrace` that `Diagnostic` has no
 /// field for, one string per frame as AWS's Python runtime sends it (the Runtime API's error
 /// body, "AWS Lambda runtime API", Invocation error).
-pub fn error_body(report: &ErrorReport) -> Vec<u8> {
+pub(crate) fn error_body(report: &ErrorReport) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct ErrorBody<'a> {
         #[serde(flatten)]

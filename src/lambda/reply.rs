@@ -154,13 +154,17 @@ pub fn serialize(
 }
 
 /// Whether the body goes base64-encoded (it is not sent as text).
-pub fn sent_as_base64(head: &ResponseHead, body: &[u8], text_types: &TextTypes) -> bool {
+pub(crate) fn sent_as_base64(head: &ResponseHead, body: &[u8], text_types: &TextTypes) -> bool {
     body_as_text(head, body, text_types).is_none()
 }
 
 /// The log line for a reply over the limit: how large it was, why (base64 makes binary a
 /// third larger, so a 5 MB file does not fit), and what to do instead.
-pub fn too_large_message(reply_bytes: Option<usize>, body_bytes: usize, base64: bool) -> String {
+pub(crate) fn too_large_message(
+    reply_bytes: Option<usize>,
+    body_bytes: usize,
+    base64: bool,
+) -> String {
     let mut text = match reply_bytes {
         Some(size) => format!(
             "the reply would be {size} bytes of JSON, over the {MAX_REPLY_BYTES} bytes a \
@@ -187,7 +191,7 @@ pub fn too_large_message(reply_bytes: Option<usize>, body_bytes: usize, base64: 
 }
 
 /// The 500 that takes the place of a reply over the limit.
-pub fn too_large(source: Source, head_request: bool, text_types: &TextTypes) -> Vec<u8> {
+pub(crate) fn too_large(source: Source, head_request: bool, text_types: &TextTypes) -> Vec<u8> {
     let (mut head, mut body) = ResponseHead::error(500, "Internal Server Error");
     body.extend_from_slice(b"The response is larger than the 6 MB a Lambda function can return.\n");
     head.headers

@@ -62,13 +62,13 @@ const MAX_QUOTED: usize = 64 * 1024;
 /// its `/response` or `/error`, so that a reply from an invocation that has timed out meanwhile
 /// is refused (410) rather than taken for a later one's (awslambdaric 4.0.2, July 2026, and
 /// every AWS runtime client since).
-pub const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
+pub(crate) const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
 
 /// The function's settings, from the variables Lambda defines ("Defined runtime environment
 /// variables"), with neutral values where a local emulator leaves one out.
 /// (`lambda_runtime::Config::from_env` panics on a missing one.)
 #[derive(Debug, Clone, Default)]
-pub struct FunctionConfig {
+pub(crate) struct FunctionConfig {
     pub function_name: Arc<str>,
     pub version: Arc<str>,
     pub memory_mb: i64,
@@ -77,7 +77,7 @@ pub struct FunctionConfig {
 }
 
 impl FunctionConfig {
-    pub fn from_env() -> FunctionConfig {
+    pub(crate) fn from_env() -> FunctionConfig {
         let var = |name: &str| std::env::var(name).unwrap_or_default();
         FunctionConfig {
             function_name: var("AWS_LAMBDA_FUNCTION_NAME").into(),
@@ -118,7 +118,7 @@ impl Next {
 /// The invocation context from the `/next` answer's `Lambda-Runtime-*` headers ("AWS Lambda
 /// runtime API", Next invocation), and the X-Ray trace id. A missing deadline (some local
 /// emulators send none) leaves no time to report rather than refusing the invocation.
-pub fn invocation_context(
+pub(crate) fn invocation_context(
     request_id: &str,
     config: &FunctionConfig,
     next: &Next,
@@ -148,7 +148,7 @@ pub fn invocation_context(
 
 /// The app as the function names it: `RWSGI_APP`, else the function's Handler setting
 /// (`_HANDLER`, which may use the Python runtime's `module.function` form).
-pub fn app_from_env() -> Option<(String, bool)> {
+pub(crate) fn app_from_env() -> Option<(String, bool)> {
     crate::env_nonempty("RWSGI_APP")
         .map(|spec| (spec, false))
         .or_else(|| crate::env_nonempty("_HANDLER").map(|h| (h, true)))
@@ -156,7 +156,7 @@ pub fn app_from_env() -> Option<(String, bool)> {
 
 /// Imports the app (and `RWSGI_EVENT_HANDLER`): from `base_dirs` (on Lambda
 /// `LAMBDA_TASK_ROOT`, then `/opt/python` for layers), `RWSGI_PATH`, and the virtualenv.
-pub fn init(
+pub(crate) fn init(
     app: Option<(String, bool)>,
     base_dirs: Vec<PathBuf>,
     venv: Option<PathBuf>,
@@ -570,7 +570,7 @@ fn quote(body: &[u8]) -> String {
 }
 
 /// Runs the runtime loop until the Runtime API goes away. Returns the exit status.
-pub fn main(_args: Vec<OsString>) -> Result<ExitStatus> {
+pub(crate) fn main(_args: Vec<OsString>) -> Result<ExitStatus> {
     crate::log::set_json(
         std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")),
     );

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static REGISTERED_ELSEWHERE: AtomicBool = AtomicBool::new(false);
 
 /// Makes [`start`] only watch for the signals in this process.
-pub fn registered_elsewhere() {
+pub(super) fn registered_elsewhere() {
     REGISTERED_ELSEWHERE.store(true, Ordering::Relaxed);
 }
 
@@ -32,7 +32,7 @@ pub fn registered_elsewhere() {
 /// call returns once the registration is done (or failed), so that it precedes the workers'
 /// first `/next` as the Extensions API requires. The process ends with the parent
 /// (`PR_SET_PDEATHSIG`); the pool's `waitpid` reaps it.
-pub fn register_in_background() {
+pub(super) fn register_in_background() {
     let mut fds = [0; 2];
     // SAFETY: pipe with a valid two-element array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -94,7 +94,7 @@ pub fn register_in_background() {
 
 /// Registers the extension (when the Extensions API is there) and starts watching for the
 /// signals. Runs during init, before the first `/next`, as extensions must register then.
-pub async fn start() {
+pub(super) async fn start() {
     if !REGISTERED_ELSEWHERE.load(Ordering::Relaxed) {
         // The registration is awaited here, so that it is done before the first `/next`.
         let registered = lambda_extension::Extension::new()

@@ -38,18 +38,18 @@ use crate::lambda::ErrorReport;
 
 /// The error type of a failed before-snapshot hook (or `/restore/next`), as AWS's client
 /// reports it.
-pub const BEFORE_SNAPSHOT_ERROR: &str = "Runtime.BeforeSnapshotError";
+pub(crate) const BEFORE_SNAPSHOT_ERROR: &str = "Runtime.BeforeSnapshotError";
 /// The error type of a failed after-restore hook.
-pub const AFTER_RESTORE_ERROR: &str = "Runtime.AfterRestoreError";
+pub(crate) const AFTER_RESTORE_ERROR: &str = "Runtime.AfterRestoreError";
 
 /// Whether this init is one that Lambda snapshots (`AWS_LAMBDA_INITIALIZATION_TYPE`, "Defined
 /// runtime environment variables").
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").is_ok_and(|t| t.trim() == "snap-start")
 }
 
 /// The exit status for an init failure: AWS's for a before-snapshot failure, else a failure.
-pub fn init_failure_status(report: &ErrorReport) -> ExitStatus {
+pub(crate) fn init_failure_status(report: &ErrorReport) -> ExitStatus {
     if report.error_type == BEFORE_SNAPSHOT_ERROR {
         ExitStatus::BeforeSnapshot
     } else {
@@ -60,7 +60,7 @@ pub fn init_failure_status(report: &ErrorReport) -> ExitStatus {
 /// Runs the before-snapshot hooks, newest first, taking each off the registry as AWS's client
 /// does (so a hook list is run once). Called right after the import, before the Runtime API
 /// client exists, so that nothing of it is in the snapshot.
-pub fn before_snapshot() -> Result<(), ErrorReport> {
+pub(crate) fn before_snapshot() -> Result<(), ErrorReport> {
     Python::attach(|py| {
         let Some(module) = hooks_module(py)? else {
             return Ok(());
@@ -85,7 +85,7 @@ pub fn before_snapshot() -> Result<(), ErrorReport> {
 /// Waits on `/runtime/restore/next` for the restore, then gives a fresh Runtime API client,
 /// re-seeds and runs the after-restore hooks. `Err` is the exit status, the failure having been
 /// reported to the Runtime API and logged.
-pub async fn restore(api: Api) -> Result<Api, ExitStatus> {
+pub(crate) async fn restore(api: Api) -> Result<Api, ExitStatus> {
     if let Err(e) = api.restore_next().await {
         let report = ErrorReport {
             error_type: BEFORE_SNAPSHOT_ERROR.into(),

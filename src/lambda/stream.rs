@@ -27,18 +27,18 @@ use crate::python::Outcome;
 
 /// The largest streamed body: "The maximum response payload size for response streaming is
 /// 200 MB" (https://docs.aws.amazon.com/lambda/latest/dg/configuration-response-streaming.html).
-pub const MAX_STREAM_BYTES: u64 = 200 * 1024 * 1024;
+pub(crate) const MAX_STREAM_BYTES: u64 = 200 * 1024 * 1024;
 
 /// What separates the prelude from the body: eight NUL bytes, which JSON text cannot hold.
-pub const DELIMITER: [u8; 8] = [0; 8];
+pub(crate) const DELIMITER: [u8; 8] = [0; 8];
 
 /// How many events may wait between the app's thread and the connection. A few: enough that
 /// the app does not wait on every write, few enough that a large body is never held.
-pub const CHANNEL_DEPTH: usize = 4;
+pub(crate) const CHANNEL_DEPTH: usize = 4;
 
 /// `RWSGI_INVOKE_MODE`, named after AWS Lambda Web Adapter's `AWS_LWA_INVOKE_MODE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum InvokeMode {
+pub(crate) enum InvokeMode {
     #[default]
     Buffered,
     ResponseStream,
@@ -46,7 +46,7 @@ pub enum InvokeMode {
 
 impl InvokeMode {
     /// The mode a variable's value names; unset or empty is `buffered`.
-    pub fn parse(value: Option<&str>) -> Result<InvokeMode, String> {
+    pub(crate) fn parse(value: Option<&str>) -> Result<InvokeMode, String> {
         let Some(text) = value.map(str::trim).filter(|v| !v.is_empty()) else {
             return Ok(InvokeMode::Buffered);
         };
@@ -64,7 +64,7 @@ impl InvokeMode {
 
 /// Whether replies to `source` can be streamed: function URLs and REST APIs invoke with
 /// `InvokeWithResponseStream`; HTTP APIs, ALBs and VPC Lattice read a whole JSON reply.
-pub fn can_stream(source: Source) -> bool {
+pub(crate) fn can_stream(source: Source) -> bool {
     matches!(source, Source::FunctionUrl | Source::RestApi)
 }
 
@@ -88,7 +88,7 @@ pub enum Streamed {
 /// are joined with `, ` (RFC 9110 section 5.3). A REST API's prelude has `multiValueHeaders`
 /// too, the shape API Gateway documents for a streamed proxy reply; the headers go there, one
 /// list item per value, and `headers` is left empty so no value arrives twice.
-pub fn prelude(source: Source, head: &ResponseHead) -> Vec<u8> {
+pub(crate) fn prelude(source: Source, head: &ResponseHead) -> Vec<u8> {
     let mut cookies = Vec::new();
     let mut joined: Map<String, Value> = Map::new();
     let mut multi: Map<String, Value> = Map::new();
@@ -133,7 +133,7 @@ pub fn prelude(source: Source, head: &ResponseHead) -> Vec<u8> {
 }
 
 /// The sink a streamed response goes to: each call becomes a [`Streamed`] event.
-pub struct StreamSink {
+pub(crate) struct StreamSink {
     tx: mpsc::Sender<Streamed>,
     source: Source,
     head_sent: bool,
@@ -143,7 +143,7 @@ pub struct StreamSink {
 }
 
 impl StreamSink {
-    pub fn new(tx: mpsc::Sender<Streamed>, source: Source) -> StreamSink {
+    pub(crate) fn new(tx: mpsc::Sender<Streamed>, source: Source) -> StreamSink {
         StreamSink {
             tx,
             source,
@@ -225,7 +225,7 @@ impl Handler {
     /// Runs one event with its reply streamed to `tx`: an HTTP event from a front door that
     /// can stream goes through the app into a [`StreamSink`]; anything else is answered as
     /// usual and handed over whole ([`Streamed::Buffered`]). Runs on a thread that may block.
-    pub fn handle_streamed(
+    pub(crate) fn handle_streamed(
         &self,
         event_bytes: Vec<u8>,
         ctx: InvocationContext,

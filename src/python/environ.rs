@@ -12,7 +12,7 @@ use crate::python::response::FileWrapper;
 
 /// A `str` holding one character per byte (U+0000..U+00FF), as PEP 3333 asks of every environ
 /// value that came off the wire.
-pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>> {
+pub(crate) fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>> {
     // SAFETY: the pointer and length describe `bytes`, which outlives the call; the result is a
     // new reference or NULL with an exception set.
     unsafe {
@@ -27,7 +27,10 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyStrin
 
 /// A JSON value as the Python objects `json.loads` would give, built from the already-parsed
 /// value rather than parsing the text again.
-pub fn json_to_py<'py>(py: Python<'py>, value: &crate::json::Value) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn json_to_py<'py>(
+    py: Python<'py>,
+    value: &crate::json::Value,
+) -> PyResult<Bound<'py, PyAny>> {
     use crate::json::Value;
     Ok(match value {
         Value::Null => py.None().into_bound(py),
@@ -119,7 +122,7 @@ fn sys_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 }
 
 /// Builds the environ for `request`, consuming its body into `wsgi.input`.
-pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDict>> {
     let environ = PyDict::new(py);
     for (key, value) in request.cgi_variables_borrowed() {
         environ.set_item(environ_key(py, &key), latin1(py, &value)?)?;

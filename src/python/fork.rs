@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 /// Forks. Returns `Some(pid)` in the parent and `None` in the child. Call it from the thread
 /// that started the interpreter, with no other thread running Python: the child has only the
 /// calling thread.
-pub fn fork() -> std::io::Result<Option<libc::pid_t>> {
+pub(crate) fn fork() -> std::io::Result<Option<libc::pid_t>> {
     // SAFETY: Py_IsInitialized may be called at any time.
     if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
         // SAFETY: no interpreter: a plain fork.

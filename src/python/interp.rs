@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 /// How to start the interpreter.
 #[derive(Debug, Clone, Default)]
-pub struct StartOptions {
+pub(crate) struct StartOptions {
     /// `sys.argv`.
     pub argv: Vec<String>,
     /// Folders put first on `sys.path`, in this order.
@@ -38,13 +38,13 @@ pub struct StartOptions {
 static INTERRUPTIBLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Whether a `KeyboardInterrupt` means the user pressed Ctrl-C.
-pub fn interruptible() -> bool {
+pub(crate) fn interruptible() -> bool {
     INTERRUPTIBLE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The version of the Python this binary embeds, as `(major, minor, full)`, read from the
 /// library itself (the call is valid before the interpreter starts).
-pub fn embedded_version() -> (u32, u32, String) {
+pub(crate) fn embedded_version() -> (u32, u32, String) {
     // SAFETY: Py_GetVersion returns a pointer to a static, NUL-terminated string.
     let full = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }
         .to_string_lossy()
@@ -57,7 +57,7 @@ pub fn embedded_version() -> (u32, u32, String) {
 }
 
 /// Starts the interpreter once for this process and sets up `sys.path`.
-pub fn start(options: &StartOptions) -> Result<()> {
+pub(crate) fn start(options: &StartOptions) -> Result<()> {
     let venv = match &options.venv {
         Some(dir) => Some(check_venv(dir)?),
         None => None,
@@ -304,7 +304,7 @@ static GC_PAUSED: std::sync::Mutex<Option<(i64, i64, i64)>> = std::sync::Mutex::
 /// young ones and finds nothing to free; importing Flask runs some 80 of them, several percent
 /// of its import time. The pause is a threshold of 0 (the collector's own "off" setting), so an
 /// app that calls `gc.disable()` or sets thresholds during its import keeps what it chose.
-pub fn pause_gc(py: Python<'_>) {
+pub(crate) fn pause_gc(py: Python<'_>) {
     let result = py.import("gc").and_then(|gc| {
         let old: (i64, i64, i64) = gc.call_method0("get_threshold")?.extract()?;
         if old.0 != 0 {
@@ -322,7 +322,7 @@ pub fn pause_gc(py: Python<'_>) {
 /// the import made is moved out of the collector's reach with `gc.freeze()`, so that no later
 /// collection during a request walks those objects again. They were reachable when the import
 /// ended; what the app drops later is collected as usual.
-pub fn resume_gc(py: Python<'_>) {
+pub(crate) fn resume_gc(py: Python<'_>) {
     let Some(old) = GC_PAUSED.lock().unwrap_or_else(|p| p.into_inner()).take() else {
         return;
     };
@@ -339,7 +339,7 @@ pub fn resume_gc(py: Python<'_>) {
 }
 
 /// A path as Python's `os.fsdecode` would give it (surrogate escapes for undecodable bytes).
-pub fn path_str<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn path_str<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyAny>> {
     let bytes = pyo3::types::PyBytes::new(py, path.as_os_str().as_bytes());
     py.import("os")?.call_method1("fsdecode", (bytes,))
 }

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 
 /// A Python exception in plain values, for a mode to report in its own shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExceptionInfo {
+pub(crate) struct ExceptionInfo {
     /// The exception's class name (`KeyError`).
     pub type_name: String,
     pub message: String,
@@ -14,7 +14,7 @@ pub struct ExceptionInfo {
 }
 
 impl ExceptionInfo {
-    pub fn of(py: Python<'_>, err: &PyErr) -> ExceptionInfo {
+    pub(crate) fn of(py: Python<'_>, err: &PyErr) -> ExceptionInfo {
         let type_name = err
             .get_type(py)
             .qualname()
@@ -34,7 +34,7 @@ impl ExceptionInfo {
 }
 
 /// `traceback.format_tb`: one string per frame.
-pub fn stack_lines(py: Python<'_>, err: &PyErr) -> Vec<String> {
+pub(super) fn stack_lines(py: Python<'_>, err: &PyErr) -> Vec<String> {
     let Some(tb) = err.traceback(py) else {
         return Vec::new();
     };
@@ -52,7 +52,7 @@ pub fn stack_lines(py: Python<'_>, err: &PyErr) -> Vec<String> {
 /// frees the values it replaces: a new trace id per invocation would leak ~200 bytes each time.
 /// So Python's mapping is updated without it, and the C environment points at one buffer per
 /// variable that rwsgi owns and replaces.
-pub fn set_os_environ(name: &str, value: Option<&str>) {
+pub(crate) fn set_os_environ(name: &str, value: Option<&str>) {
     Python::attach(|py| {
         let result = os_environ(py).and_then(|(data, encodekey, encodevalue)| {
             // os.environ holds bytes in the filesystem encoding, which agrees with ASCII: an

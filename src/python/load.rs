@@ -38,7 +38,7 @@ fn traceback_suffix(traceback: &str) -> String {
 }
 
 /// Imports the app and returns the WSGI callable.
-pub fn load(py: Python<'_>, spec: &AppSpec) -> Result<Py<PyAny>, LoadError> {
+pub(super) fn load(py: Python<'_>, spec: &AppSpec) -> Result<Py<PyAny>, LoadError> {
     let module = match &spec.source {
         Source::Module(name) => py
             .import(name.as_str())
@@ -290,7 +290,7 @@ fn not_found(py: Python<'_>, spec: &AppSpec, why: &str) -> LoadError {
 }
 
 /// `ModuleNotFoundError: No module named 'flask'`.
-pub fn exception_line(py: Python<'_>, err: &PyErr) -> String {
+pub(super) fn exception_line(py: Python<'_>, err: &PyErr) -> String {
     let name = err
         .get_type(py)
         .qualname()

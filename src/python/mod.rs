@@ -6,7 +6,7 @@ pub(crate) mod environ;
 mod errors;
 mod fork;
 mod input;
-pub mod interp;
+pub(crate) mod interp;
 mod invocation;
 mod load;
 mod response;
@@ -16,20 +16,20 @@ use pyo3::prelude::*;
 use crate::app_spec::AppSpec;
 use crate::http::Request;
 
-pub use fork::fork;
-pub use interp::{StartOptions, embedded_version, start};
-pub use invocation::{ExceptionInfo, set_os_environ};
-pub use load::{LoadError, LoadErrorKind};
-pub use response::{Outcome, SharedSink, is_head, status_has_content};
+pub(crate) use fork::fork;
+pub(crate) use interp::{StartOptions, embedded_version, start};
+pub(crate) use invocation::{ExceptionInfo, set_os_environ};
+pub(crate) use load::{LoadError, LoadErrorKind};
+pub(crate) use response::{Outcome, SharedSink, is_head};
 
 /// A loaded WSGI application.
-pub struct App {
+pub(crate) struct App {
     callable: Py<PyAny>,
 }
 
 impl App {
     /// Imports the app named by `spec`. The interpreter must have been started.
-    pub fn load(spec: &AppSpec) -> Result<App, LoadError> {
+    pub(crate) fn load(spec: &AppSpec) -> Result<App, LoadError> {
         Python::attach(|py| {
             let loaded = load::load(py, spec).map(|callable| App { callable });
             interp::resume_gc(py);
@@ -38,7 +38,7 @@ impl App {
     }
 
     /// Runs one request through the app, delivering the response to `sink`.
-    pub fn call(&self, request: Request, sink: SharedSink) -> Outcome {
+    pub(crate) fn call(&self, request: Request, sink: SharedSink) -> Outcome {
         let head_request = response::is_head(&request.method);
         Python::attach(|py| match environ::build(py, request) {
             Ok(environ) => response::run(
@@ -72,7 +72,7 @@ impl App {
 /// Imports the object `spec` names, as an app is imported, for a mode that calls it its own
 /// way (Lambda's plain `function(event, context)` handlers). The interpreter must have been
 /// started.
-pub fn load_callable(spec: &AppSpec) -> Result<Py<PyAny>, LoadError> {
+pub(crate) fn load_callable(spec: &AppSpec) -> Result<Py<PyAny>, LoadError> {
     Python::attach(|py| {
         interp::pause_gc(py);
         let loaded = load::load(py, spec);
@@ -92,7 +92,7 @@ pub trait EnvironObject: Send + std::fmt::Debug {
 /// Does what Python does at exit, since the process ends without finalizing the interpreter
 /// (which would cost start-up-sized time on every CGI request): waits for the app's non-daemon
 /// threads, runs its `atexit` handlers and flushes `sys.stdout` and `sys.stderr`.
-pub fn finish() {
+pub(crate) fn finish() {
     // SAFETY: Py_IsInitialized may be called at any time.
     if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
         return;
@@ -128,7 +128,7 @@ pub fn finish() {
 
 /// Flushes `sys.stdout` and `sys.stderr`: before a fork, so that what is buffered is not
 /// written once by each process, and before the descriptors under them are replaced.
-pub fn flush_stdio() {
+pub(crate) fn flush_stdio() {
     // SAFETY: Py_IsInitialized may be called at any time.
     if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
         return;
@@ -142,7 +142,7 @@ pub fn flush_stdio() {
 }
 
 /// The traceback of `err` as Python prints it.
-pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
+pub(crate) fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     // The three-argument form: on Python 3.11 the traceback travels beside the exception
     // value, not only in its __traceback__.
     let formatted = py

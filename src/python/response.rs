@@ -16,11 +16,11 @@ use crate::python::{format_exception, interp};
 
 /// A sink shared between the caller, which reads it afterwards, and the Python objects that
 /// write into it.
-pub type SharedSink = Arc<Mutex<dyn ResponseSink>>;
+pub(crate) type SharedSink = Arc<Mutex<dyn ResponseSink>>;
 
 /// How one call of the app ended.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The app's response went to the sink whole.
     Complete,
     /// The app failed (raised, or broke the protocol) before its headers went out: a
@@ -103,12 +103,12 @@ impl State {
 /// Whether a response with this status may carry content: RFC 9110 section 6.4.1, "All 1xx
 /// (Informational), 204 (No Content), and 304 (Not Modified) responses do not include
 /// content."
-pub fn status_has_content(code: u16) -> bool {
+pub(crate) fn status_has_content(code: u16) -> bool {
     !(100..200).contains(&code) && code != 204 && code != 304
 }
 
 /// Whether `method` is HEAD; methods are case-sensitive (RFC 9110 section 9.1).
-pub fn is_head(method: &str) -> bool {
+pub(crate) fn is_head(method: &str) -> bool {
     method == "HEAD"
 }
 
@@ -423,7 +423,7 @@ impl FileWrapper {
 }
 
 /// Calls the app with `environ` and drives its response into `sink`.
-pub fn run(
+pub(super) fn run(
     py: Python<'_>,
     app: &Bound<'_, PyAny>,
     environ: Bound<'_, PyAny>,

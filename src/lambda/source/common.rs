@@ -72,7 +72,7 @@ pub(crate) struct EventPath<'a> {
 
 impl<'a> EventPath<'a> {
     /// A path field that may hold `?query`, still encoded.
-    pub fn split_query(field: &'a str) -> EventPath<'a> {
+    pub(crate) fn split_query(field: &'a str) -> EventPath<'a> {
         match field.split_once('?') {
             Some((raw, query)) => EventPath {
                 raw,
@@ -362,7 +362,7 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn err(&self, why: impl Into<String>) -> EventError {
+    pub(crate) fn err(&self, why: impl Into<String>) -> EventError {
         EventError {
             source_name: self.name,
             why: why.into(),
@@ -370,7 +370,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string field by dotted path: `None` when missing or null, an error when of another type.
-    pub fn str_at(&self, path: &str) -> Result<Option<&'a str>, EventError> {
+    pub(crate) fn str_at(&self, path: &str) -> Result<Option<&'a str>, EventError> {
         let mut v = self.event;
         let mut walked = 0;
         for key in path.split('.') {
@@ -396,11 +396,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A field of any type by dotted path (see [`value_at`]).
-    pub fn value_at(&self, path: &str) -> Option<&'a Value> {
+    pub(crate) fn value_at(&self, path: &str) -> Option<&'a Value> {
         value_at(self.event, path)
     }
 
-    pub fn object_at(&self, key: &str) -> Result<Option<&'a Map>, EventError> {
+    pub(crate) fn object_at(&self, key: &str) -> Result<Option<&'a Map>, EventError> {
         match present(self.event, key) {
             None => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
@@ -410,7 +410,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn bool_at(&self, key: &str) -> Result<bool, EventError> {
+    pub(crate) fn bool_at(&self, key: &str) -> Result<bool, EventError> {
         match present(self.event, key) {
             None => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
@@ -423,13 +423,17 @@ impl<'a> Reader<'a> {
 
     /// `{name: "value"}` or `{name: ["v1", "v2"]}` as (name, value) pairs in the event's order;
     /// null values are left out.
-    pub fn pairs(&self, key: &str, multi: bool) -> Result<Vec<(String, String)>, EventError> {
+    pub(crate) fn pairs(
+        &self,
+        key: &str,
+        multi: bool,
+    ) -> Result<Vec<(String, String)>, EventError> {
         self.pairs_as(key, multi, false)
     }
 
     /// [`Reader::pairs`], where `string_as_list` takes a string in a multi-value map as a
     /// one-item list.
-    pub fn pairs_as(
+    pub(crate) fn pairs_as(
         &self,
         key: &str,
         multi: bool,
@@ -476,7 +480,7 @@ impl<'a> Reader<'a> {
     /// The multi-value map `multi` (every value of a repeated name), plus the names that only
     /// the single-value map `single` holds: API Gateway fills both maps, but events written by
     /// hand and by some tools have a name in `headers` alone, and it must not be lost.
-    pub fn merged_pairs(
+    pub(crate) fn merged_pairs(
         &self,
         multi: &str,
         single: &str,
@@ -510,7 +514,7 @@ impl<'a> Reader<'a> {
 
     /// The multi-value map `multi` merged with `single` when the event has the multi-value map,
     /// else `single` alone (the maps payload 1.0 and an ALB in multi-value mode send).
-    pub fn multi_or_single(
+    pub(crate) fn multi_or_single(
         &self,
         multi: &str,
         single: &str,
@@ -554,7 +558,7 @@ pub(crate) fn split_host(host: &str) -> (String, Option<String>) {
 
 /// `k=v&k=v`, percent-encoding keys and values (all but RFC 3986 unreserved characters) when
 /// `encode` is set, else joining them as they are.
-pub fn join_query(pairs: &[(String, String)], encode: bool) -> String {
+pub(crate) fn join_query(pairs: &[(String, String)], encode: bool) -> String {
     let mut out = String::new();
     for (k, v) in pairs {
         if !out.is_empty() {
@@ -574,7 +578,7 @@ pub fn join_query(pairs: &[(String, String)], encode: bool) -> String {
 }
 
 /// Percent-encodes everything but RFC 3986 section 2.3 unreserved characters.
-pub fn encode_component(s: &str) -> String {
+pub(crate) fn encode_component(s: &str) -> String {
     if s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
     {
@@ -749,7 +753,7 @@ pub(crate) struct ViaRequest {
 }
 
 impl ViaRequest {
-    pub fn new(mut request: Request, ctx: &InvocationContext) -> CrateResult<ViaRequest> {
+    pub(crate) fn new(mut request: Request, ctx: &InvocationContext) -> CrateResult<ViaRequest> {
         let body = http::read_all(std::mem::replace(&mut request.body, Body::empty())).map_err(
             |source| Error::ReadFile {
                 path: "the request body".into(),
@@ -812,7 +816,7 @@ impl ViaRequest {
 
     /// The event's `body`: the text or base64; `null` for an empty body when `null_when_empty`
     /// (API Gateway payload 1.0 and VPC Lattice send `null` for no body).
-    pub fn body_field(&self, null_when_empty: bool) -> serde_json::Value {
+    pub(crate) fn body_field(&self, null_when_empty: bool) -> serde_json::Value {
         if self.body.is_empty() && !self.body_base64 && null_when_empty {
             serde_json::Value::Null
         } else {
@@ -823,7 +827,7 @@ impl ViaRequest {
     /// The headers with the X-Forwarded-Proto and X-Forwarded-Port the front door adds: API
     /// Gateway and function URLs (`https_only`) answer only https on 443; a load balancer
     /// forwards the listener's scheme and port.
-    pub fn forwarded_headers(&self, https_only: bool) -> Vec<(String, String)> {
+    pub(crate) fn forwarded_headers(&self, https_only: bool) -> Vec<(String, String)> {
         let (proto, port) = if https_only {
             ("https".to_string(), "443".to_string())
         } else {
