@@ -28,6 +28,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -415,16 +416,35 @@ impl Api {
     /// that may have reached the server is not (RFC 9110 section 9.2.2).
     async fn send(
         &mut self,
-        mut request: http::Request<Body>,
+        request: http::Request<Body>,
     ) -> std::result::Result<http::Response<Incoming>, String> {
+        self.send_beside(request, std::future::ready(())).await.0
+    }
+
+    /// [`send`](Api::send), with `beside` (what feeds a streamed request's body) run alongside
+    /// until both are done. The connection is driven all along: a server may answer before the
+    /// body has ended, and the body must still be written.
+    async fn send_beside<F: Future>(
+        &mut self,
+        mut request: http::Request<Body>,
+        beside: F,
+    ) -> (
+        std::result::Result<http::Response<Incoming>, String>,
+        F::Output,
+    ) {
         request
             .headers_mut()
             .insert(http::header::USER_AGENT, self.user_agent.clone());
+        let mut beside = pin!(beside);
+        let mut beside_out = None;
         let mut retried = false;
-        loop {
+        let failure = loop {
             let connection = match self.connection.take() {
                 Some(c) if c.driver.is_some() && !c.sender.is_closed() => c,
-                _ => self.connect().await?,
+                _ => match self.connect().await {
+                    Ok(c) => c,
+                    Err(e) => break e,
+                },
             };
             let connection = self.connection.insert(connection);
             // hyper takes a request once the connection has asked for one; one that closes
@@ -432,14 +452,41 @@ impl Api {
             if let Err(e) = drive(&mut connection.driver, connection.sender.ready()).await {
                 self.connection = None;
                 if retried {
-                    return Err(chain(&e));
+                    break chain(&e);
                 }
                 retried = true;
                 continue;
             }
-            let sent = connection.sender.try_send_request(request);
-            match drive(&mut connection.driver, sent).await {
-                Ok(answer) => return Ok(answer),
+            let mut sent = pin!(connection.sender.try_send_request(request));
+            let mut answer = None;
+            let both = std::future::poll_fn(|cx| {
+                if answer.is_none()
+                    && let Poll::Ready(a) = sent.as_mut().poll(cx)
+                {
+                    answer = Some(a);
+                }
+                if beside_out.is_none()
+                    && let Poll::Ready(out) = beside.as_mut().poll(cx)
+                {
+                    beside_out = Some(out);
+                }
+                match answer.take() {
+                    // A failed request waits for nothing more: its body is dropped with it.
+                    Some(Err(e)) => Poll::Ready(Err(e)),
+                    Some(Ok(a)) if beside_out.is_some() => Poll::Ready(Ok(a)),
+                    other => {
+                        answer = other;
+                        Poll::Pending
+                    }
+                }
+            });
+            match drive(&mut connection.driver, both).await {
+                Ok(answer) => {
+                    if let Some(out) = beside_out {
+                        return (Ok(answer), out);
+                    }
+                    break "the request ended before its body".into();
+                }
                 Err(mut e) => {
                     self.connection = None;
                     match e.take_message() {
@@ -447,11 +494,17 @@ impl Api {
                             request = unsent;
                             retried = true;
                         }
-                        _ => return Err(chain(e.error())),
+                        _ => break chain(e.error()),
                     }
                 }
             }
-        }
+        };
+        // The request, and with it the receiving end of its body, is gone: `beside` ends.
+        let out = match beside_out {
+            Some(out) => out,
+            None => beside.await,
+        };
+        (Err(failure), out)
     }
 
     /// An answer's body, up to `limit` bytes, within [`BODY_STALL`]. A connection whose answer
@@ -659,7 +712,7 @@ impl Api {
             // Dropping the sender ends the body: hyper writes the last chunk (and trailers).
             Ok::<_, lambda_runtime_api_client::Error>(failure)
         };
-        let (answer, pumped) = tokio::join!(self.send(request), pump);
+        let (answer, pumped) = self.send_beside(request, pump).await;
         match pumped {
             Ok(Some(report)) => crate::log::error(&format!(
                 "the streamed response was cut short ({}: {}); reported in its trailers",
