@@ -1688,8 +1688,8 @@ fn a_response_whose_connection_closes_is_one_line_and_the_next_invocation_is_ser
     assert_eq!(
         lines,
         [format!(
-            "rwsgi: error: POST /runtime/invocation/{}/response: client error (SendRequest): \
-             connection closed before message completed",
+            "rwsgi: error: POST /runtime/invocation/{}/response: connection closed before \
+             message completed",
             request_id(1)
         )]
     );
