@@ -1436,7 +1436,12 @@ fn malformed_events() -> Vec<Malformed> {
             json!(5),
             "body must be a string, not a number",
         ),
-        m(LatticeV1, "/is_base64_encoded", json!(true), NOT_BASE64),
+        m(
+            LatticeV1,
+            "/is_base64_encoded",
+            json!(true),
+            "body is marked is_base64_encoded but is not valid base64",
+        ),
         m(
             LatticeV2,
             "/method",
