@@ -1003,9 +1003,10 @@ pub fn is_listening_socket(fd: RawFd) -> bool {
 
 /// Whether a socket is an IPv4 or IPv6 one.
 fn is_tcp(fd: RawFd) -> bool {
-    // SAFETY: getsockname into a local sockaddr_storage.
+    // SAFETY: sockaddr_storage is plain data, for which all-zero bytes are a valid value.
     let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getsockname into a local sockaddr_storage, `len` its size.
     let r = unsafe {
         libc::getsockname(
             fd,
@@ -1025,7 +1026,8 @@ fn systemd_socket() -> Option<RawFd> {
     if pid != std::process::id() || fds < 1 {
         return None;
     }
-    // SAFETY: single-threaded start-up.
+    // SAFETY: changing the environment needs no other thread to read it at the same time:
+    // this runs at start-up, before Python starts or any thread is spawned.
     unsafe {
         std::env::remove_var("LISTEN_PID");
         std::env::remove_var("LISTEN_FDS");
@@ -1139,8 +1141,9 @@ pub fn main(
             unix_path: None,
         },
         (None, false) => match systemd_socket() {
-            // SAFETY: the descriptor systemd passed for this process.
             Some(fd) => Listener {
+                // SAFETY: the descriptor systemd passed for this process (LISTEN_PID is ours),
+                // owned by nothing else.
                 fd: unsafe { OwnedFd::from_raw_fd(fd) },
                 unix_path: None,
             },
