@@ -28,7 +28,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -233,8 +233,8 @@ impl Conn {
         })
     }
 
-    fn fd(&self) -> RawFd {
-        self.writer.as_raw_fd()
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.writer.as_fd()
     }
 
     /// Writes what is waiting.
@@ -424,7 +424,7 @@ impl Conn {
         }
         self.last_abort_check = Instant::now();
         loop {
-            if self.reader.buffer().is_empty() && !readable(self.fd(), 0)? {
+            if self.reader.buffer().is_empty() && !readable(self.fd(), Duration::ZERO)? {
                 return Ok(());
             }
             match self.next()? {
@@ -451,24 +451,13 @@ fn aborted() -> io::Error {
 }
 
 /// Whether `fd` has bytes (or an end) to read within `timeout_ms`.
-fn readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    match unsafe { libc::poll(&mut pfd, 1, timeout_ms) } {
-        -1 => {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        }
-        0 => Ok(false),
-        _ => Ok(true),
+fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let timeout = Timespec::try_from(timeout).ok();
+    match poll(&mut [PollFd::new(&fd, PollFlags::IN)], timeout.as_ref()) {
+        Ok(n) => Ok(n > 0),
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -584,11 +573,12 @@ enum ConnEnd {
 fn serve_connection(
     service: &Service,
     stream: UnixStream,
-    listener: RawFd,
+    listener: BorrowedFd<'_>,
     served: &mut u64,
     max_requests: u64,
 ) -> io::Result<ConnEnd> {
-    let fd = stream.as_raw_fd();
+    // A handle of the connection's own to wait on, without holding the lock while waiting.
+    let watch = stream.try_clone()?;
     let conn = Arc::new(Mutex::new(Conn::new(stream, service.max_conns)?));
     loop {
         // Between requests: wait for the next one, but leave when told to stop, or when a new
@@ -601,7 +591,7 @@ fn serve_connection(
             if !lock(&conn).reader.buffer().is_empty() {
                 break;
             }
-            match wait_either(fd, listener, 1000)? {
+            match wait_either(watch.as_fd(), listener, Duration::from_secs(1))? {
                 Ready::Conn => break,
                 Ready::Listener => return Ok(ConnEnd::Left),
                 Ready::Neither => {}
@@ -667,32 +657,25 @@ enum Ready {
     Neither,
 }
 
-fn wait_either(conn: RawFd, listener: RawFd, timeout_ms: i32) -> io::Result<Ready> {
+fn wait_either(
+    conn: BorrowedFd<'_>,
+    listener: BorrowedFd<'_>,
+    timeout: Duration,
+) -> io::Result<Ready> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     let mut fds = [
-        libc::pollfd {
-            fd: conn,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: listener,
-            events: libc::POLLIN,
-            revents: 0,
-        },
+        PollFd::new(&conn, PollFlags::IN),
+        PollFd::new(&listener, PollFlags::IN),
     ];
-    // SAFETY: two valid pollfds.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(Ready::Neither)
-        } else {
-            Err(e)
-        };
+    let timeout = Timespec::try_from(timeout).ok();
+    match poll(&mut fds, timeout.as_ref()) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INTR) => return Ok(Ready::Neither),
+        Err(e) => return Err(e.into()),
     }
-    Ok(if fds[0].revents != 0 {
+    Ok(if !fds[0].revents().is_empty() {
         Ready::Conn
-    } else if fds[1].revents != 0 {
+    } else if !fds[1].revents().is_empty() {
         Ready::Listener
     } else {
         Ready::Neither
@@ -704,18 +687,18 @@ fn wait_either(conn: RawFd, listener: RawFd, timeout_ms: i32) -> io::Result<Read
 fn linger(conn: &Mutex<Conn>) {
     let c = lock(conn);
     let _ = c.writer.shutdown(std::net::Shutdown::Write);
-    let fd = c.fd();
+    let Ok(mut watch) = c.writer.try_clone() else {
+        return;
+    };
     drop(c);
     let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 16 << 10];
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match readable(fd, left.as_millis() as i32) {
+        match readable(watch.as_fd(), left) {
             Ok(true) => {}
             _ => return,
         }
-        // SAFETY: reading into a local buffer from a descriptor the connection owns.
-        let n = unsafe { libc::read(fd, sink.as_mut_ptr().cast(), sink.len()) };
-        if n <= 0 {
+        if !matches!(watch.read(&mut sink), Ok(n) if n > 0) {
             return;
         }
     }
@@ -960,61 +943,27 @@ fn listen_on(bind: &Bind, backlog: i32) -> Result<Listener> {
             (l.into(), None)
         }
     };
-    // SAFETY: listen on a bound socket; calling it again sets the backlog.
-    if unsafe { libc::listen(fd.as_raw_fd(), backlog) } != 0 {
-        return Err(fail(io::Error::last_os_error()));
-    }
+    // Listening again on a bound, listening socket sets the backlog.
+    rustix::net::listen(&fd, backlog).map_err(|e| fail(e.into()))?;
     Ok(Listener { fd, unix_path })
 }
 
 /// Whether `fd` is a listening socket: how a FastCGI application tells that the web server
 /// started it (section 2.2: FCGI_LISTENSOCK_FILENO, fd 0, "refers to a listening socket";
 /// `getpeername` fails with ENOTCONN on it).
-pub fn is_listening_socket(fd: RawFd) -> bool {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt into a local int of the right size.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if r == 0 {
-        return value != 0;
+pub fn is_listening_socket(fd: BorrowedFd<'_>) -> bool {
+    if let Ok(listening) = rustix::net::sockopt::socket_acceptconn(fd) {
+        return listening;
     }
     // Systems without SO_ACCEPTCONN: the specification's own test.
-    // SAFETY: sockaddr_storage is plain data, for which all-zero bytes are a valid value.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: getpeername into a local sockaddr_storage.
-    let r = unsafe {
-        libc::getpeername(
-            fd,
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTCONN)
+    rustix::net::getpeername(fd) == Err(rustix::io::Errno::NOTCONN)
 }
 
 /// Whether a socket is an IPv4 or IPv6 one.
-fn is_tcp(fd: RawFd) -> bool {
-    // SAFETY: sockaddr_storage is plain data, for which all-zero bytes are a valid value.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: getsockname into a local sockaddr_storage, `len` its size.
-    let r = unsafe {
-        libc::getsockname(
-            fd,
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    r == 0 && [libc::AF_INET, libc::AF_INET6].contains(&i32::from(addr.ss_family))
+fn is_tcp(fd: BorrowedFd<'_>) -> bool {
+    use rustix::net::AddressFamily;
+    rustix::net::getsockname(fd)
+        .is_ok_and(|a| [AddressFamily::INET, AddressFamily::INET6].contains(&a.address_family()))
 }
 
 /// The socket systemd passed (`LISTEN_FDS`, `LISTEN_PID`; sd_listen_fds(3)): fd 3 when it is
@@ -1147,7 +1096,7 @@ pub fn main(
                 fd: unsafe { OwnedFd::from_raw_fd(fd) },
                 unix_path: None,
             },
-            None if is_listening_socket(0) => Listener {
+            None if is_listening_socket(io::stdin().as_fd()) => Listener {
                 // SAFETY: as above, fd 0.
                 fd: unsafe { OwnedFd::from_raw_fd(0) },
                 unix_path: None,
@@ -1161,31 +1110,26 @@ pub fn main(
             }
         },
     };
-    // SAFETY: plain descriptor calls on the listening socket. The workers wait in a blocking
-    // accept, which the kernel wakes one waiter at a time for (no herd of workers woken for
-    // each connection); a receive timeout makes accept return every second, and SIGTERM
-    // interrupts it (no SA_RESTART), so a worker notices that it should stop either way.
-    unsafe {
-        let fd = listener.fd.as_raw_fd();
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        let timeout = libc::timeval {
-            tv_sec: 1,
-            tv_usec: 0,
-        };
-        libc::setsockopt(
+    // The workers wait in a blocking accept, which the kernel wakes one waiter at a time for
+    // (no herd of workers woken for each connection); a receive timeout makes accept return
+    // every second, and SIGTERM interrupts it (no SA_RESTART), so a worker notices that it
+    // should stop either way.
+    {
+        use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+        let fd = listener.fd.as_fd();
+        if let Ok(flags) = fcntl_getfl(fd) {
+            let _ = fcntl_setfl(fd, flags - OFlags::NONBLOCK);
+        }
+        let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+        let _ = rustix::net::sockopt::set_socket_timeout(
             fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&timeout as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(Duration::from_secs(1)),
         );
     }
     // What the app prints goes to the log, never into a socket (fd 0 and 1 are not the
     // response here, but fd 1 may be anything the server left there).
-    // SAFETY: fd 2 is open; pointing fd 1 at it.
-    unsafe { libc::dup2(2, 1) };
+    let _ = rustix::stdio::dup2_stdout(io::stderr());
 
     // The current folder, as for `rwsgi call` and other WSGI servers: `rwsgi fastcgi --app
     // myproject.wsgi:application` started in the project's folder finds it. (A web server starts
@@ -1204,7 +1148,7 @@ pub fn main(
         limits,
         max_conns: workers,
     };
-    let listen_fd = listener.fd.as_raw_fd();
+    let listen_fd = listener.fd.as_fd();
     let config = crate::workers::PoolConfig {
         workers,
         replace: true,
@@ -1220,57 +1164,41 @@ pub fn main(
 }
 
 /// One worker: accept a connection, serve it, until stopped or `max_requests` are served.
-fn worker_loop(service: &Service, listener: RawFd, max_requests: u64) -> ExitStatus {
+fn worker_loop(service: &Service, listener: BorrowedFd<'_>, max_requests: u64) -> ExitStatus {
     let mut served = 0u64;
     let tcp = is_tcp(listener);
     loop {
         if crate::workers::stopping() || (max_requests > 0 && served >= max_requests) {
             return ExitStatus::Success;
         }
-        // SAFETY: accept on the listening socket; the new descriptor is owned below.
-        let fd = unsafe {
-            libc::accept4(
-                listener,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                // The receive timeout, a signal, or a client that left before it was accepted.
-                Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => continue,
-                // Out of descriptors or memory for a moment: wait rather than spin.
-                Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                    crate::log::error(&format!("FastCGI: cannot accept a connection: {e}"));
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-                _ => {
-                    crate::log::error(&format!("FastCGI: cannot accept connections: {e}"));
-                    return ExitStatus::Failure;
+        let fd = match rustix::net::accept_with(listener, rustix::net::SocketFlags::CLOEXEC) {
+            Ok(fd) => fd,
+            Err(e) => {
+                use rustix::io::Errno;
+                match e {
+                    // The receive timeout, a signal, or a client that left before it was
+                    // accepted.
+                    Errno::AGAIN | Errno::INTR | Errno::CONNABORTED => continue,
+                    // Out of descriptors or memory for a moment: wait rather than spin.
+                    Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM => {
+                        crate::log::error(&format!("FastCGI: cannot accept a connection: {e}"));
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                    _ => {
+                        crate::log::error(&format!("FastCGI: cannot accept connections: {e}"));
+                        return ExitStatus::Failure;
+                    }
                 }
             }
-        }
+        };
         // Any stream socket reads and writes the same way; UnixStream is the std type with
         // `shutdown` that takes one without asking its family. TCP_NODELAY for TCP, so that
         // the last small record of a response does not wait for an acknowledgement.
         if tcp {
-            // SAFETY: setsockopt on our new descriptor.
-            unsafe {
-                let one: libc::c_int = 1;
-                libc::setsockopt(
-                    fd,
-                    libc::IPPROTO_TCP,
-                    libc::TCP_NODELAY,
-                    (&one as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
+            let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
         }
-        // SAFETY: `fd` is a new connected socket that nothing else owns.
-        let stream = unsafe { UnixStream::from_raw_fd(fd) };
+        let stream = UnixStream::from(fd);
         match serve_connection(service, stream, listener, &mut served, max_requests) {
             Ok(_) => {}
             Err(e) => crate::log::error(&format!(
@@ -1363,10 +1291,10 @@ mod tests {
     #[test]
     fn listening_sockets_are_told_apart() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        assert!(is_listening_socket(listener.as_raw_fd()));
+        assert!(is_listening_socket(listener.as_fd()));
         let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        assert!(!is_listening_socket(stream.as_raw_fd()));
+        assert!(!is_listening_socket(stream.as_fd()));
         let file = std::fs::File::open("/dev/null").unwrap();
-        assert!(!is_listening_socket(file.as_raw_fd()));
+        assert!(!is_listening_socket(file.as_fd()));
     }
 }

@@ -22,6 +22,7 @@ pub mod stdio;
 pub mod workers;
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::app_spec::AppSpec;
@@ -37,7 +38,7 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitStatus> {
         &argv,
         |name| std::env::var_os(name),
         Path::is_file,
-        fastcgi::is_listening_socket(0),
+        fastcgi::is_listening_socket(std::io::stdin().as_fd()),
     );
     let result = run_mode(mode);
     python::finish();

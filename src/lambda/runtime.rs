@@ -700,7 +700,10 @@ async fn invoke(api: &Api, handler: &Arc<Handler>, config: &FunctionConfig, id: 
     // Each invocation's X-Ray trace id, where the AWS SDKs look for it.
     python::set_os_environ("_X_AMZN_TRACE_ID", trace_id.as_deref());
 
-    let path = format!("/runtime/invocation/{}", super::event::encode_component(id));
+    let path = format!(
+        "/runtime/invocation/{}",
+        crate::http::encode_component(id.as_bytes())
+    );
     let invocation = if handler.invoke_mode == InvokeMode::ResponseStream {
         match streamed(api, handler, ctx, next.event, &path, invocation_id.as_ref()).await {
             Some(invocation) => invocation,
