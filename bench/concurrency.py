@@ -1,26 +1,39 @@
 #!/usr/bin/env python3
 """Lambda Managed Instances, by hand: N slots (AWS_LAMBDA_MAX_CONCURRENCY), a Flask app that
-waits 20 ms on I/O per request (bench/apps/waitapp.py), rwsgi against awslambdaric 4.2.2 with
-apig-wsgi in its Managed Instances mode. A threaded fake Runtime API answers as many concurrent
-`/next` long polls as the runtime makes; the script measures throughput over a fixed number of
-invocations and the total memory of the runtime's processes (PSS from
-/proc/PID/smaps_rollup, summed over the process and its descendants), after a warm-up and again
-after the run.
+waits on I/O per request (bench/apps/waitapp.py: 20 ms, or --wait-ms), rwsgi against awslambdaric
+4.2.2 with apig-wsgi, in its own Managed Instances mode (one process per slot, forked before each
+imports the app) and as N of its classic processes side by side.
 
-    bench/concurrency.py [--slots 8] [--count 2000] [--rounds 3] [--ric-lmi]
+The Runtime API is bench/runtime-api (native, lean: it must not be what limits throughput),
+which takes as many concurrent `/next` long polls as the runtime makes, as Lambda Managed
+Instances does. For each run it waits until all N slots poll, hands out a warm-up of 4
+invocations per slot, waits until all poll again, takes the memory of the runtime's processes
+(PSS from /proc/PID/smaps_rollup summed over the runtime and all its descendants, so pages
+shared between processes count once), then hands out --count invocations at once and measures:
+invocations per second; CPU time per invocation summed over every process of the runtime (where
+its own costs show when the wall clock is the limit), the Runtime API's own, and the whole
+machine's busy time over the same span (the machine is shared: what others took shows there,
+with the load average); latency; and memory again once every slot polls again.
 
-Needs target/release/rwsgi and target/bench-venv (bench/run sets it up).
+    bench/concurrency.py [--slots 8] [--count 2000] [--rounds 3] [--wait-ms 20 [0 ...]]
+                         [--cpu N] [--sides rwsgi,ric-lmi,ric-n]
+
+--wait-ms runs each given wait in turn (0: the app does no I/O, so CPU time alone decides
+throughput); --cpu N runs the Runtime API and the runtime on that one CPU. One JSON line per run,
+then a table per wait. Like bench/run, it runs at niceness -20 when it may, ahead of other
+processes on the machine.
+
+Needs target/release/rwsgi, target/bench-venv and the release build of bench/runtime-api
+(bench/run sets them up).
 """
 
 import argparse
-import http.server
 import json
 import os
-import queue
+import statistics
 import subprocess
 import sys
-import threading
-import time
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +41,7 @@ APPS = ROOT / "bench" / "apps"
 VENV = ROOT / "target" / "bench-venv"
 PYTHON = VENV / "bin" / "python"
 RWSGI = ROOT / "target" / "release" / "rwsgi"
+API = ROOT / "bench" / "runtime-api" / "target" / "release" / "bench-runtime-api"
 
 EVENT = json.dumps(
     {
@@ -52,189 +66,102 @@ EVENT = json.dumps(
     }
 ).encode()
 
-
-class Api:
-    def __init__(self):
-        self.events = queue.Queue()
-        self.done = 0
-        self.bad = 0
-        self.polling = 0
-        self.lock = threading.Condition()
-        api = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # The head and the body go in two writes: with Nagle's algorithm the second waits
-            # for the client's delayed ACK of the first.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, body=b"", headers=()):
-                self.send_response(status)
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                if self.path.endswith("/runtime/invocation/next"):
-                    with api.lock:
-                        api.polling += 1
-                        api.lock.notify_all()
-                    n = api.events.get()
-                    with api.lock:
-                        api.polling -= 1
-                    self._send(200, EVENT, [
-                        ("Content-Type", "application/json"),
-                        ("Lambda-Runtime-Aws-Request-Id", f"8476a536-e9f4-11e8-9739-{n:012x}"),
-                        ("Lambda-Runtime-Invocation-Id", f"5d1c2f0a-9b7e-4c3d-8e21-{n:012x}"),
-                        ("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60000)),
-                        ("Lambda-Runtime-Invoked-Function-Arn",
-                         "arn:aws:lambda:us-east-1:123456789012:function:bench"),
-                        ("Lambda-Runtime-Trace-Id", f"Root=1-5e1b4151-{n:024x}"),
-                    ])
-                else:
-                    self._send(404, b"{}")
-
-            def do_POST(self):
-                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                    body = b""
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0], 16)
-                        chunk = self.rfile.read(size + 2)
-                        if size == 0:
-                            break
-                        body += chunk[:-2]
-                else:
-                    body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if "/runtime/invocation/" in self.path:
-                    try:
-                        ok = self.path.endswith("/response") and json.loads(body)["statusCode"] == 200
-                    except (ValueError, KeyError, TypeError):
-                        ok = False
-                    with api.lock:
-                        api.done += 1
-                        api.bad += 0 if ok else 1
-                        api.lock.notify_all()
-                    self._send(202, b'{"status":"OK"}')
-                else:
-                    self._send(404, b"{}")
-
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 256
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def address(self):
-        return "%s:%d" % self.server.server_address
-
-    def run(self, count, start_at):
-        with self.lock:
-            target = self.done + count
-        for n in range(count):
-            self.events.put(start_at + n)
-        with self.lock:
-            while self.done < target:
-                if not self.lock.wait(120):
-                    raise SystemExit("the runtime stopped answering")
-
-    def wait_polling(self, n, limit=60):
-        end = time.time() + limit
-        with self.lock:
-            while self.polling < n:
-                if time.time() > end:
-                    raise SystemExit(f"only {self.polling} of {n} workers polled")
-                self.lock.wait(0.1)
+SIDES = {
+    "rwsgi": "rwsgi (one import, N forked workers)",
+    "ric-lmi": "awslambdaric + apig-wsgi, its Managed Instances mode (N processes)",
+    "ric-n": "awslambdaric + apig-wsgi, N classic processes",
+}
 
 
-def tree(pid):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo.extend(children.get(p, []))
-    return found
+def side_argv(side, slots):
+    """The runtime's command and environment (as --env pairs), and how many copies."""
+    ric = [str(PYTHON), "-m", "awslambdaric", "waitapp.apig_handler"]
+    if side == "rwsgi":
+        env = {"AWS_LAMBDA_MAX_CONCURRENCY": str(slots), "RWSGI_APP": "waitapp:app",
+               "RWSGI_VENV": str(VENV)}
+        return [str(RWSGI), "lambda"], env, 1
+    if side == "ric-lmi":
+        return ric, {"AWS_LAMBDA_MAX_CONCURRENCY": str(slots), "PYTHONPATH": str(APPS)}, 1
+    return ric, {"PYTHONPATH": str(APPS)}, slots
 
 
-def pss_kb(pid):
-    total = 0
-    for p in tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total, len(tree(pid))
-
-
-def side(name, command, env, slots, count, copies=1):
-    """One runtime with `slots` workers, or (`copies` > 1) that many single-slot runtime
-    processes side by side."""
-    api = Api()
-    full_env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_LAMBDA_RUNTIME_API": api.address,
-        "AWS_LAMBDA_MAX_CONCURRENCY": str(slots),
-        "AWS_LAMBDA_FUNCTION_NAME": "bench",
-        "AWS_LAMBDA_FUNCTION_VERSION": "1",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048",
-        "LAMBDA_TASK_ROOT": str(APPS),
-        **env,
+def run(side, slots, count, wait_ms, cpu, event_path):
+    command, env, copies = side_argv(side, slots)
+    env.update(LAMBDA_TASK_ROOT=str(APPS), BENCH_WAIT_MS=str(wait_ms))
+    log = Path(tempfile.gettempdir()) / f"concurrency-{side}.log"
+    argv = [str(API), "--event", str(event_path), "--count", str(count),
+            "--warmup", str(4 * slots), "--concurrency", str(slots), "--copies", str(copies),
+            "--log", str(log), "--timeout", "600"]
+    if cpu is not None:
+        argv += ["--cpu", str(cpu)]
+    for key, value in env.items():
+        argv += ["--env", f"{key}={value}"]
+    argv += ["--", *command]
+    done = subprocess.run(argv, cwd=APPS, env={"PATH": os.environ.get("PATH", "")},
+                          capture_output=True, text=True, timeout=700)
+    if done.returncode != 0:
+        raise SystemExit(f"{side}: {done.stderr.strip()} (its log: {log})")
+    r = json.loads(done.stdout)
+    if r["not_200"] or r["errors"] or r["unechoed"]:
+        raise SystemExit(f"{side}: {r['not_200']} replies not 200, {r['errors']} errors, "
+                         f"{r['unechoed']} without their invocation id (its log: {log})")
+    return {
+        "side": side,
+        "wait_ms": wait_ms,
+        "cpu": cpu,
+        "per_s": r["warm_per_s"],
+        "cpu_ms_per_invocation": r["cpu_us_per_invocation"] / 1000,
+        "api_cpu_ms_per_invocation": r["api_cpu_us_per_invocation"] / 1000,
+        "machine_busy_ms_per_invocation": r["machine_busy_cpu_us_per_invocation"] / 1000,
+        "steal_ms": r["machine_steal_ms"],
+        "load": [r["load_before"], r["load_after"]],
+        "latency_ms_p50": r["total_ms_p50"],
+        "latency_ms_p99": r["total_ms_p99"],
+        "pss_idle_mb": r["pss_idle_kb"] / 1024,
+        "pss_after_mb": r["pss_kb"] / 1024,
+        "processes": r["processes"],
+        "max_outstanding_next": r["max_outstanding_next"],
     }
-    if copies > 1:
-        del full_env["AWS_LAMBDA_MAX_CONCURRENCY"]
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"concurrency-{name}.log", "wb")
-    processes = [
-        subprocess.Popen(command, env=full_env, cwd=APPS, stdout=log, stderr=log)
-        for _ in range(copies)
-    ]
-    try:
-        api.wait_polling(slots)
-        api.run(4 * slots, 0)
-        api.wait_polling(slots)
-        idle_pss, procs = map(sum, zip(*(pss_kb(p.pid) for p in processes)))
-        started = time.perf_counter()
-        api.run(count, 10_000)
-        took = time.perf_counter() - started
-        api.wait_polling(slots)
-        after_pss = sum(pss_kb(p.pid)[0] for p in processes)
-        return {
-            "side": name,
-            "per_s": count / took,
-            "pss_idle_mb": idle_pss / 1024,
-            "pss_after_mb": after_pss / 1024,
-            "processes": procs,
-            "bad": api.bad,
-        }
-    finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                for p in tree(process.pid):
-                    try:
-                        os.kill(p, 9)
-                    except OSError:
-                        pass
-                process.wait()
-        api.server.shutdown()
+
+
+def table(results, sides, slots, wait_ms, cpu):
+    """A markdown table of the medians for one wait."""
+    where = f"on CPU {cpu} alone" if cpu is not None else f"on {os.cpu_count()} CPUs"
+    ceiling = f"; the wall-clock ceiling is {slots} / {wait_ms} ms = {slots * 1000 / wait_ms:.0f}/s" \
+        if wait_ms else ""
+    out = [f"{slots} slots, the app waiting {wait_ms} ms, {where}{ceiling}:", "",
+           "| runtime | invocations/s | CPU ms per invocation (runtime) | (Runtime API) | "
+           "(whole machine) | latency p50 / p99 | PSS idle | PSS after | processes |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    med = {}
+    for side in sides:
+        mine = [r for r in results if r["side"] == side]
+        if not mine:
+            continue
+        m = {k: statistics.median(r[k] for r in mine)
+             for k in ["per_s", "cpu_ms_per_invocation", "api_cpu_ms_per_invocation",
+                       "machine_busy_ms_per_invocation", "latency_ms_p50", "latency_ms_p99",
+                       "pss_idle_mb", "pss_after_mb", "processes"]}
+        med[side] = m
+        out.append(f"| {SIDES[side]} | {m['per_s']:.0f} | {m['cpu_ms_per_invocation']:.2f} | "
+                   f"{m['api_cpu_ms_per_invocation']:.2f} | {m['machine_busy_ms_per_invocation']:.2f} | "
+                   f"{m['latency_ms_p50']:.1f} / {m['latency_ms_p99']:.1f} ms | "
+                   f"{m['pss_idle_mb']:.1f} MB | {m['pss_after_mb']:.1f} MB | {m['processes']:.0f} |")
+    if "rwsgi" in med:
+        for other in ("ric-lmi", "ric-n"):
+            if other in med:
+                a, b = med["rwsgi"], med[other]
+                out.append(f"| rwsgi / {other} | {a['per_s'] / b['per_s']:.2f}x | "
+                           f"{a['cpu_ms_per_invocation'] / b['cpu_ms_per_invocation']:.2f}x | | | | "
+                           f"{a['pss_idle_mb'] / b['pss_idle_mb']:.2f}x | "
+                           f"{a['pss_after_mb'] / b['pss_after_mb']:.2f}x | |")
+    loads = [x for r in results for x in r["load"]]
+    out += ["", f"Medians of {len(results) // max(len(med), 1)} runs per side, the sides in turn, "
+            f"at niceness {os.getpriority(os.PRIO_PROCESS, 0)}; load average {min(loads):.1f} to "
+            f"{max(loads):.1f} during the runs; the hypervisor took "
+            f"{statistics.median(r['steal_ms'] for r in results):.0f} ms (median) of CPU time "
+            "from this machine during a run."]
+    return "\n".join(out)
 
 
 def main():
@@ -242,31 +169,38 @@ def main():
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--ric-lmi", action="store_true",
-                        help="also run awslambdaric's own Managed Instances mode")
+    parser.add_argument("--wait-ms", type=float, nargs="+", default=[20])
+    parser.add_argument("--cpu", type=int, help="run the Runtime API and the runtime on this CPU")
+    parser.add_argument("--sides", default="rwsgi,ric-lmi,ric-n")
     args = parser.parse_args()
-    ric = [str(PYTHON), "-m", "awslambdaric", "waitapp.apig_handler"]
-    # awslambdaric 4.2.2's Managed Instances mode forks its workers before the import, so each
-    # imports the app itself: N of its classic single-slot processes are the same memory model.
-    # Its mode itself is run too, and reported when it works against this fake.
-    sides = [
-        ("rwsgi", [str(RWSGI), "lambda"], {"RWSGI_APP": "waitapp:app", "RWSGI_VENV": str(VENV)}, 1),
-        ("awslambdaric+apig-wsgi x N processes", ric, {"PYTHONPATH": str(APPS)}, args.slots),
-    ]
-    if args.ric_lmi:
-        sides.append(("awslambdaric+apig-wsgi LMI mode", ric, {"PYTHONPATH": str(APPS)}, 1))
-    results = []
-    for round_ in range(args.rounds):
-        for name, command, env, copies in sides:
-            r = side(name, command, env, args.slots, args.count, copies)
-            r["round"] = round_
-            print(json.dumps(r), flush=True)
-            results.append(r)
-    for name, _, _, _ in sides:
-        mine = sorted((r for r in results if r["side"] == name), key=lambda r: r["per_s"])
-        mid = mine[len(mine) // 2]
-        print(f"{name}: median {mid['per_s']:.0f} invocations/s, PSS {mid['pss_idle_mb']:.1f} MB idle, "
-              f"{mid['pss_after_mb']:.1f} MB after, {mid['processes']} processes", flush=True)
+    sides = [s for s in args.sides.split(",") if s]
+    for s in sides:
+        if s not in SIDES:
+            raise SystemExit(f"unknown side {s}: one of {', '.join(SIDES)}")
+    for path in (RWSGI, PYTHON, API):
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: bench/run builds it")
+    try:
+        # As bench/run: the highest priority, so that other work on the machine yields.
+        os.setpriority(os.PRIO_PROCESS, 0, -20)
+    except OSError:
+        pass
+    tables = []
+    with tempfile.NamedTemporaryFile(suffix=".json") as event:
+        event.write(EVENT)
+        event.flush()
+        for wait_ms in args.wait_ms:
+            wait_ms = int(wait_ms) if wait_ms == int(wait_ms) else wait_ms
+            results = []
+            for round_ in range(args.rounds):
+                for side in sides:
+                    r = run(side, args.slots, args.count, wait_ms, args.cpu, event.name)
+                    r["round"] = round_
+                    print(json.dumps(r), flush=True)
+                    results.append(r)
+            tables.append(table(results, sides, args.slots, wait_ms, args.cpu))
+    print()
+    print("\n\n".join(tables))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 
     python3 bench/stream.py [--rwsgi target/release/rwsgi] [--runs 5] [--lwa PATH]
 
-For each case a fresh rwsgi runs as a Lambda custom runtime against a small Runtime API served
-here (plain sockets, so each chunk's arrival is timed as it comes off the socket). Each process
-answers a warm-up invocation, then the measured one, with RWSGI_INVOKE_MODE buffered or
-response_stream.
+For each case a fresh rwsgi runs as a Lambda custom runtime against bench/runtime-api, the
+benchmarks' native fake Runtime API, which reads a streamed reply chunk by chunk and times the
+arrival of its first body byte as it comes off the socket. Each process answers a warm-up
+invocation, then the measured one, with RWSGI_INVOKE_MODE buffered or response_stream.
 
 A third side, when the AWS Lambda Web Adapter binary is given (--lwa, or BENCH_LWA=/path/to/
 lambda-adapter; `cargo install lambda_web_adapter` builds it), runs the same app under gunicorn
@@ -14,19 +14,19 @@ lambda-adapter; `cargo install lambda_web_adapter` builds it), runs the same app
 in AWS_LWA_INVOKE_MODE=response_stream, the adapter being both the function's runtime and an
 extension, as in its Lambda layer. Without the binary that side is skipped, saying so.
 
-Everything (this Runtime API and the processes under test) runs on one CPU, the last this process
+Everything (the Runtime API and the processes under test) runs on one CPU, the last this process
 may use, as bench/run does. Measured:
 
 - time to first byte: from the event handed out by /next to the first body byte the Runtime API
   has (for a buffered reply, the whole reply, since nothing reaches a client before it);
 - the whole reply's time;
 - rwsgi's peak resident memory (VmHWM) after the measured invocation, and its growth over the
-  peak after the warm-up; for the adapter's side, the sum of the adapter's, gunicorn's master's
-  and its worker's.
+  peak after the warm-up (taken once the runtime polls /next again); for the adapter's side, the
+  sum of the adapter's, gunicorn's master's and its worker's.
 
 Cases: a generator of 10 chunks 100 ms apart, and a 100 MiB download (64 KiB chunks), both
 through a function URL event. The results replace the "Response streaming" section of
-bench/RESULTS.md.
+bench/RESULTS.md. Needs the release build of bench/runtime-api (bench/run builds it).
 """
 
 import argparse
@@ -38,7 +38,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -81,124 +80,6 @@ def event(path):
     }).encode()
 
 
-class RuntimeApi:
-    """Hands out the queued events one by one and times what comes back."""
-
-    def __init__(self, events):
-        self.events = list(events)
-        self.results = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.done = threading.Event()
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            conn, _ = self.sock.accept()
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
-
-    def serve(self, conn):
-        f = conn.makefile("rb")
-        while True:
-            line = f.readline()
-            if not line:
-                return
-            method, target, _ = line.decode().split(" ", 2)
-            headers = {}
-            while True:
-                h = f.readline().decode()
-                if h in ("\r\n", ""):
-                    break
-                k, v = h.split(":", 1)
-                headers[k.strip().lower()] = v.strip()
-            if "/extension/" in target:
-                # rwsgi registers for SHUTDOWN through the Extensions API, the Web Adapter for no
-                # event (to run as an extension, as in its layer); no event ever comes.
-                if target.endswith("/register"):
-                    n = int(headers.get("content-length", "0"))
-                    f.read(n)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nLambda-Extension-Identifier: x\r\n"
-                                 b"Content-Length: 2\r\n\r\n{}")
-                    continue
-                time.sleep(3600)
-                return
-            if target.endswith("/invocation/next"):
-                if not self.events:
-                    self.done.set()
-                    time.sleep(3600)
-                    return
-                body = self.events.pop(0)
-                self.handed_at = time.perf_counter()
-                conn.sendall(
-                    b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: req-%d\r\n"
-                    b"Lambda-Runtime-Deadline-Ms: %d\r\nContent-Length: %d\r\n\r\n"
-                    % (len(self.results), int(time.time() * 1000) + 600_000, len(body)) + body)
-                continue
-            first = None
-            total = 0
-            if headers.get("transfer-encoding") == "chunked":
-                seen = b""
-                while True:
-                    size = int(f.readline().split(b";")[0], 16)
-                    if size == 0:
-                        while f.readline() not in (b"\r\n", b""):
-                            pass
-                        break
-                    data = f.read(size)
-                    f.read(2)
-                    total += size
-                    if first is None:
-                        seen += data
-                        at = seen.find(b"\0" * 8)
-                        if at >= 0 and len(seen) > at + 8:
-                            first = time.perf_counter()
-            else:
-                n = int(headers.get("content-length", "0"))
-                total = len(f.read(n))
-                first = time.perf_counter()
-            end = time.perf_counter()
-            handed_at = self.handed_at
-            self.results.append({
-                "ttfb_ms": (first - handed_at) * 1000 if first else None,
-                "total_ms": (end - handed_at) * 1000,
-                "bytes": total,
-            })
-            conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
-
-
-def peak_mib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def tree_pids(pid):
-    """A process and everything under it (gunicorn's master and its worker)."""
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            pids += tree_pids(int(child))
-    return pids
-
-
-def lambda_env(api):
-    # What Lambda sets for every runtime; the adapter's runtime client (lambda_runtime) reads
-    # these at start. https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
-        "AWS_LAMBDA_FUNCTION_NAME": "bench",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
-        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/12/02/[$LATEST]bench",
-        "AWS_REGION": "us-east-1",
-    }
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -207,57 +88,68 @@ def free_port():
 
 def one(side, app_dir, mode, path, cpu):
     """One fresh runtime (rwsgi, or the adapter and gunicorn) for a warm-up and a measured
-    invocation."""
-    api = RuntimeApi([event("/warm"), event(path)])
-    env = lambda_env(api)
-    pin = ["taskset", "-c", str(cpu)]
-    procs = []
+    invocation, under bench/runtime-api on one CPU."""
+    warm = app_dir / "warm.json"
+    warm.write_bytes(event("/warm"))
+    measured = app_dir / f"event{path.replace('/', '-')}.json"
+    measured.write_bytes(event(path))
+    timings = app_dir / "timings.jsonl"
+    argv = [side["api"], "--cpu", str(cpu), "--warmup", "1", "--warmup-event", str(warm),
+            "--event", str(measured), "--count", "1", "--timings-out", str(timings),
+            "--log", str(app_dir / f"{mode}.log"), "--timeout", "120",
+            # What Lambda sets beside what the Runtime API server sets for every runtime; the
+            # adapter's runtime client (lambda_runtime) reads these at start.
+            # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
+            "--env", "AWS_REGION=us-east-1"]
+    gunicorn = None
     try:
         if mode == "lwa":
             port = free_port()
-            procs.append(subprocess.Popen(
-                pin + [side["gunicorn"], "--workers", "1", "--worker-class", "sync",
-                       "--bind", f"127.0.0.1:{port}", "streambench:application"],
-                env={"PATH": env["PATH"]}, cwd=app_dir,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            gunicorn = subprocess.Popen(
+                ["taskset", "-c", str(cpu), side["gunicorn"], "--workers", "1",
+                 "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
+                 "streambench:application"],
+                env={"PATH": os.environ.get("PATH", "")}, cwd=app_dir,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             # The adapter's settings: https://github.com/awslabs/aws-lambda-web-adapter
             # (README, "Configurations"); its readiness check GETs / until the app answers.
-            env.update(AWS_LWA_PORT=str(port), AWS_LWA_INVOKE_MODE="response_stream")
-            procs.append(subprocess.Popen(pin + [side["lwa"]], env=env, cwd=app_dir,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            argv += ["--watch-pid", str(gunicorn.pid), "--env", f"AWS_LWA_PORT={port}",
+                     "--env", "AWS_LWA_INVOKE_MODE=response_stream", "--", side["lwa"]]
         else:
-            env.update(LAMBDA_TASK_ROOT=str(app_dir), RWSGI_APP="streambench:application",
-                       RWSGI_INVOKE_MODE=mode)
-            procs.append(subprocess.Popen(pin + [side["rwsgi"]], env=env, cwd=app_dir,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-
-        def peak():
-            return sum(peak_mib(p) for proc in procs for p in tree_pids(proc.pid))
-
-        started = time.monotonic()
-        while len(api.results) < 1:
-            if time.monotonic() - started > 120 or any(p.poll() is not None for p in procs):
-                raise SystemExit(f"{mode}: no warm-up reply (exit codes "
-                                 f"{[p.poll() for p in procs]})")
-            time.sleep(0.005)
-        base = peak()
-        if not api.done.wait(120):
-            raise SystemExit(f"{mode}: the measured invocation did not finish")
-        high = peak()
-        own = peak_mib(procs[-1].pid)
+            argv += ["--env", f"LAMBDA_TASK_ROOT={app_dir}",
+                     "--env", "RWSGI_APP=streambench:application",
+                     "--env", f"RWSGI_INVOKE_MODE={mode}", "--", side["rwsgi"]]
+        done = subprocess.run(argv, cwd=app_dir, env={"PATH": os.environ.get("PATH", "")},
+                              capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            raise SystemExit(f"{mode}: {done.stderr.strip()}")
+        out = json.loads(done.stdout)
+        if out["lost"]:
+            raise SystemExit(f"{mode}: an invocation was never answered (its log: "
+                             f"{app_dir / (mode + '.log')})")
     finally:
-        # The whole tree at once: a gunicorn worker outlives a killed master for seconds.
-        pids = [p for proc in procs if proc.poll() is None for p in tree_pids(proc.pid)]
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for proc in procs:
-            proc.wait()
-    r = api.results[1]
-    r.update(peak_mib=high, growth_mib=high - base, own_mib=own)
-    return r
+        if gunicorn is not None:
+            # The whole group at once: a gunicorn worker outlives a killed master for seconds.
+            for pid in [gunicorn.pid, *children(gunicorn.pid)]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            gunicorn.wait()
+    r = [json.loads(line) for line in timings.read_text().splitlines()][-1]
+    high = out["tree_hwm_kb"] / 1024
+    return {"ttfb_ms": r["ttfb_ms"], "total_ms": r["total_ms"], "bytes": r["bytes"],
+            "peak_mib": high, "growth_mib": high - out["tree_hwm_idle_kb"] / 1024,
+            "own_mib": out["hwm_kb"] / 1024}
+
+
+def children(pid):
+    """The processes under `pid` (gunicorn's worker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            found += [int(child), *children(int(child))]
+    return found
 
 
 def lwa_version(binary):
@@ -284,7 +176,13 @@ def main():
                     help="AWS Lambda Web Adapter's lambda-adapter binary (or BENCH_LWA)")
     ap.add_argument("--gunicorn", default=str(ROOT / "target/bench-venv/bin/gunicorn"))
     args = ap.parse_args()
-    side = {"rwsgi": args.rwsgi, "lwa": args.lwa, "gunicorn": args.gunicorn}
+    api = ROOT / "bench/runtime-api/target/release/bench-runtime-api"
+    if not os.access(api, os.X_OK):
+        raise SystemExit(f"{api} is missing: cargo build --release --manifest-path "
+                         "bench/runtime-api/Cargo.toml")
+    # Absolute: the processes start in the app's folder.
+    side = {"rwsgi": os.path.abspath(args.rwsgi), "lwa": args.lwa and os.path.abspath(args.lwa),
+            "gunicorn": os.path.abspath(args.gunicorn), "api": str(api)}
     modes = ["buffered", "response_stream"]
     if not args.lwa:
         print("AWS Lambda Web Adapter side skipped: no binary given (--lwa or "

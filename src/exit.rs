@@ -1,5 +1,5 @@
 //! rwsgi's exit statuses, every mode's, in one table. A mode ends with an [`ExitStatus`]; an
-//! [`Error`] becomes one at the edge (`main.rs`). The README's exit-status tables are made from
+//! [`Error`] becomes one at the edge (`main.rs`). The exit-status tables in docs/ are made from
 //! [`ExitStatus::when`] by [`markdown`], and a test keeps them equal.
 //!
 //! `rwsgi call` uses curl's codes where curl has one for the same failure (curl's
@@ -31,7 +31,7 @@ pub enum ExitStatus {
     Interrupted,
 }
 
-/// The places whose exit statuses the README lists, one table each.
+/// The places whose exit statuses the documentation lists, one table each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
     /// `rwsgi call`, `rwsgi-call`.
@@ -55,7 +55,7 @@ impl Table {
         Table::Lambda,
     ];
 
-    /// The table's name in the README's marker comment (`<!-- exit-status: call -->`).
+    /// The table's name in the marker comment in docs/ (`<!-- exit-status: call -->`).
     pub fn name(self) -> &'static str {
         match self {
             Table::Call => "call",
@@ -114,7 +114,7 @@ impl ExitStatus {
         self == ExitStatus::Success
     }
 
-    /// When `table`'s mode ends with this status, in the README's words; `None` when it never
+    /// When `table`'s mode ends with this status, in the documentation's words; `None` when it never
     /// does.
     pub fn when(self, table: Table) -> Option<&'static str> {
         use ExitStatus as S;
@@ -122,19 +122,20 @@ impl ExitStatus {
         Some(match (self, table) {
             (S::Success, T::Call) => "a response, whatever its HTTP status",
             (S::Failure, T::Call) => {
-                "the app could not be loaded or failed (raised, or broke the WSGI protocol); a \
+                "the app could not be loaded, or failed (raised, or broke the WSGI protocol): it \
+                 gets a `500`, printed as any response, and the traceback goes to stderr; a \
                  redirect to a scheme other than http(s)"
             }
             (S::Usage, T::Call) => {
-                "bad usage (an unknown option, a target that is neither a path nor an http(s) \
-                 URL, ...)"
+                "bad usage: an unknown option, no target, a target that is neither a path nor an \
+                 http(s) URL, no app named, a malformed SPEC, a `wsgi.*` key `--env` cannot set, \
+                 `--via` with `--script-name`, `--stream` without `--via url` or `--via v1`"
             }
             (S::MalformedUrl, T::Call) => "a malformed http(s) URL, as TARGET or in a `Location`",
             (S::HttpError, T::Call) => "`-f`/`--fail-with-body` and a status of 400 or more",
             (S::WriteError, T::Call) => {
                 "the output could not be written: it closed early (`rwsgi-call ... \\| head \
-                 -c1`), the disk is full; one line `rwsgi: (23) Failure writing output to \
-                 destination`, none with `-s`"
+                 -c1`), the disk is full"
             }
             (S::ReadError, T::Call) => {
                 "a file to send could not be read (`-d @file`, `--json @file`, `-F \
@@ -171,7 +172,7 @@ impl ExitStatus {
             }
             (S::Usage, T::Fastcgi) => {
                 "bad usage (a `--bind` that is neither form or cannot be listened on, nowhere \
-                 to listen, `--workers 0`)"
+                 to listen, `--workers 0`, a setting that is not a number)"
             }
 
             (S::Success, T::Lambda) => "stopped by SIGTERM or SIGINT (Lambda's shutdown)",
@@ -194,7 +195,7 @@ impl ExitStatus {
     }
 }
 
-/// `table` as the README has it: a Markdown table of status and meaning, in the order of the
+/// `table` as the documentation has it: a Markdown table of status and meaning, in the order of the
 /// codes.
 pub fn markdown(table: Table) -> String {
     let mut out = String::from("| status | when |\n|---|---|\n");
@@ -243,39 +244,58 @@ mod tests {
         }
     }
 
-    /// Each README table follows its marker comment `<!-- exit-status: NAME -->` and is what
-    /// [`markdown`] makes. With `RWSGI_BLESS_README=1` the test writes the tables into README.md
-    /// instead of failing.
+    /// Each exit-status table in the README or docs/ follows its marker comment
+    /// `<!-- exit-status: NAME -->` and is what [`markdown`] makes. With `RWSGI_BLESS_README=1`
+    /// the test writes the tables into those files instead of failing.
     #[test]
-    fn readme_tables_are_the_enum() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-        let readme = std::fs::read_to_string(path).unwrap();
-        let mut blessed = readme.clone();
+    fn documented_tables_are_the_enum() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![root.join("README.md")];
+        let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+            .collect();
+        docs.sort();
+        files.extend(docs);
         let mut wrong = Vec::new();
-        for table in Table::ALL {
-            let marker = format!("<!-- exit-status: {} -->\n", table.name());
-            let at = readme
-                .find(&marker)
-                .unwrap_or_else(|| panic!("README.md has no {marker:?}"))
-                + marker.len();
-            let wanted = markdown(table);
-            let found: String = readme[at..]
-                .split_inclusive('\n')
-                .take_while(|line| line.starts_with('|'))
-                .collect();
-            if found != wanted {
-                let at = blessed.find(&marker).unwrap() + marker.len();
-                blessed.replace_range(at..at + found.len(), &wanted);
-                wrong.push(format!("{}:\n{wanted}", table.name()));
+        let mut seen = Vec::new();
+        for path in &files {
+            let text = std::fs::read_to_string(path).unwrap();
+            let mut blessed = text.clone();
+            for table in Table::ALL {
+                let marker = format!("<!-- exit-status: {} -->\n", table.name());
+                let Some(at) = text.find(&marker) else {
+                    continue;
+                };
+                seen.push(table);
+                let at = at + marker.len();
+                let wanted = markdown(table);
+                let found: String = text[at..]
+                    .split_inclusive('\n')
+                    .take_while(|line| line.starts_with('|'))
+                    .collect();
+                if found != wanted {
+                    let at = blessed.find(&marker).unwrap() + marker.len();
+                    blessed.replace_range(at..at + found.len(), &wanted);
+                    wrong.push(format!("{} {}:\n{wanted}", path.display(), table.name()));
+                }
+            }
+            if blessed != text && std::env::var_os("RWSGI_BLESS_README").is_some() {
+                std::fs::write(path, blessed).unwrap();
             }
         }
-        if !wrong.is_empty() && std::env::var_os("RWSGI_BLESS_README").is_some() {
-            std::fs::write(path, blessed).unwrap();
-            return;
+        for table in Table::ALL {
+            assert_eq!(
+                seen.iter().filter(|t| **t == table).count(),
+                1,
+                "the {:?} exit-status table should be documented once",
+                table.name()
+            );
         }
         assert!(
-            wrong.is_empty(),
-            "README.md's exit-status tables differ from src/exit.rs (RWSGI_BLESS_README=1 \
+            wrong.is_empty() || std::env::var_os("RWSGI_BLESS_README").is_some(),
+            "the documented exit-status tables differ from src/exit.rs (RWSGI_BLESS_README=1 \
              rewrites them); they should read:\n{}",
             wrong.join("\n")
         );

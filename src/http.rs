@@ -1,6 +1,6 @@
 //! The neutral model in the middle of the flow: every source builds a [`Request`], the Python
 //! core turns it into a WSGI environ and drives a [`ResponseSink`], and every sink turns what it
-//! receives into its own output. Owned bytes only; nothing here knows about Python.
+//! receives into its own output. Owned bytes only; nothing here calls Python.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -34,19 +34,19 @@ pub struct Request {
     /// the keys derived from the fields above.
     pub extra: Vec<(String, Vec<u8>)>,
     /// Environ values that are not text (`rwsgi.event`, `rwsgi.context`), built into Python
-    /// objects by the core.
+    /// objects by the core (or, for an [`Extension::Object`], by their owner).
     pub extensions: Vec<(String, Extension)>,
     pub traits: ServerTraits,
 }
 
 /// A non-text environ value.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Extension {
     /// A JSON document, given to the app as Python objects (dicts, lists, str, ...).
     Json(crate::json::Value),
-    /// The context of a function invocation, given to the app as an object with the attributes
-    /// of AWS's Python runtime context.
-    Invocation(InvocationContext),
+    /// A mode's own object (Lambda's invocation context), which builds its Python form itself:
+    /// the core hands the app whatever it makes, knowing nothing of what it is.
+    Object(Box<dyn crate::python::EnvironObject>),
     /// A stream the app's `wsgi.errors` writes to instead of `sys.stderr` (FastCGI's
     /// `FCGI_STDERR`, which lands in the web server's error log).
     Errors(ErrorWriter),
@@ -60,27 +60,6 @@ impl std::fmt::Debug for ErrorWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ErrorWriter")
     }
-}
-
-/// What AWS's Python runtime tells a handler about its invocation (its `context` argument).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InvocationContext {
-    pub aws_request_id: String,
-    // The function's own settings are the same for every invocation: shared, not copied.
-    pub function_name: Arc<str>,
-    pub function_version: Arc<str>,
-    pub invoked_function_arn: String,
-    pub memory_limit_in_mb: i64,
-    pub log_group_name: Arc<str>,
-    pub log_stream_name: Arc<str>,
-    /// When the invocation times out, in milliseconds since the Unix epoch.
-    pub deadline_ms: u64,
-    /// `Lambda-Runtime-Aws-Tenant-Id`: the tenant of a function with tenant isolation.
-    pub tenant_id: Option<String>,
-    /// `Lambda-Runtime-Client-Context`: JSON from the AWS Mobile SDK, as sent.
-    pub client_context: Option<String>,
-    /// `Lambda-Runtime-Cognito-Identity`: JSON from the AWS Mobile SDK, as sent.
-    pub cognito_identity: Option<String>,
 }
 
 /// What the hosting process promises the app (PEP 3333, "environ Variables").

@@ -2743,3 +2743,54 @@ fn cookie_jar_to_stdout_and_a_missing_cookie_file() {
         "{text}"
     );
 }
+
+/// Ctrl-C during the request ends rwsgi-call with 130 (128 + SIGINT, as a shell reports an
+/// interrupted program), printing nothing of a response that never came.
+#[test]
+fn interrupt_exits_130_without_output() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = common::temp_dir("interrupt");
+    let app = common::write_file(
+        &dir,
+        "slow.py",
+        "import sys, time\n\
+         def application(environ, start_response):\n\
+         \x20   print('ready', file=sys.stderr, flush=True)\n\
+         \x20   time.sleep(60)\n\
+         \x20   start_response('200 OK', [])\n\
+         \x20   return [b'late']\n",
+    );
+    let mut child = Command::new(common::rwsgi_bin())
+        .args(["call", "--app"])
+        .arg(&app)
+        .args(["GET", "/"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n", "the app should have started");
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on the child this test started and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("rwsgi-call did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
+}

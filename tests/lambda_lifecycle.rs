@@ -387,6 +387,11 @@ fn managed_instances_workers_serve_at_once() {
         "the app is imported once, by the parent"
     );
     assert!(!pids.contains(&i64::from(process.pid())));
+    // PEP 3333: other processes run the same app at once.
+    assert!(
+        replies.iter().all(|r| r["multiprocess"] == true),
+        "{replies:?}"
+    );
     // Each reply is its own invocation's: request id and trace id.
     for (id, reply) in ids.iter().zip(&replies) {
         assert_eq!(reply["request_id"], id.as_str());
@@ -457,6 +462,7 @@ fn managed_instances_with_one_slot_do_not_fork() {
     api.push(Invocation::new(&id, &get("/", "sleep=0")));
     let reply = body_json(&result(&api, &process, &id));
     assert_eq!(reply["pid"].as_i64(), Some(i64::from(process.pid())));
+    assert_eq!(reply["multiprocess"], false);
 }
 
 /// SIGTERM to the runtime reaches every worker: all exit, and the parent with them.

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use rwsgi::http::{
     Request, Response, ResponseHead, latin1_string, parse_status, percent_decode, read_all,
 };
-use rwsgi::lambda::event::{EventOptions, Source, detect, to_request};
 use rwsgi::lambda::reply::{MAX_REPLY_BYTES, TextTypes, serialize, to_reply};
+use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
 
 // REST API (payload 1.0): on the execute-api domain, with repeated headers and query keys, behind
 // a custom domain with a base path mapping, a binary upload, and SAM local's variant.
@@ -158,6 +158,7 @@ fn translate(event: &Value, base_path: Option<&str>) -> (Source, Request) {
     let source = detect(&json(event)).unwrap_or_else(|| panic!("not detected as HTTP: {event}"));
     let options = EventOptions {
         base_path: base_path.map(str::to_string),
+        ..EventOptions::default()
     };
     let request = to_request(&json(event), source, &options)
         .unwrap_or_else(|e| panic!("{e}, for the event {event}"));
@@ -1256,9 +1257,21 @@ fn environ_request_uri_and_raw_uri() {
             r,
             "/v1/orders/A%2FB%20C/caf%C3%A9?tag=a%20b&tag=c%2Bd&q=x%3D1%26y&empty=",
         ),
-        row("REST, execute-api", REST, u, "/hello/world?name=me"),
-        row("REST, no query", REST_BINARY, u, "/upload/logo.png"),
-        row("REST, no query", REST_BINARY, r, "/upload/logo.png"),
+        // The stage API Gateway moved out of `path` is part of the URL the client sent.
+        row(
+            "REST, execute-api",
+            REST,
+            u,
+            "/testStage/hello/world?name=me",
+        ),
+        row(
+            "REST, execute-api",
+            REST,
+            r,
+            "/testStage/hello/world?name=me",
+        ),
+        row("REST, no query", REST_BINARY, u, "/staging/upload/logo.png"),
+        row("REST, no query", REST_BINARY, r, "/staging/upload/logo.png"),
         row(
             "HTTP 1.0",
             HTTP_V1,
@@ -1526,7 +1539,7 @@ fn malformed_events_are_errors() {
             "bad base64, Lattice v1",
             LATTICE_V1,
             vec![set("/is_base64_encoded", json!(true))],
-            "body is marked isBase64Encoded but is not valid base64",
+            "body is marked is_base64_encoded but is not valid base64",
         ),
         (
             "body a number",

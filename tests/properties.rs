@@ -21,9 +21,9 @@ use rwsgi::http::{
     HeaderVerdict, Request, Response, ResponseHead, check_header, latin1_string, parse_status,
     percent_decode, read_all,
 };
-use rwsgi::lambda::event::{EventOptions, Source, detect, to_request};
 use rwsgi::lambda::reply::{TextTypes, serialize, to_reply};
 use rwsgi::lambda::runtime::{Api, Next, NextError, endpoint};
+use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {

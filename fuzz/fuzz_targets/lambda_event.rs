@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use rwsgi::lambda::event::{EventOptions, Source, detect, to_request};
+use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
 use rwsgi_fuzz::{body_bytes, check, common_request_checks, script_name_checks, show};
 use serde_json::Value;
 

@@ -9,7 +9,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use rwsgi::lambda::event::{EventOptions, Source, detect, to_request};
+use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
 use rwsgi_fuzz::{
     body_bytes, check, common_request_checks, reference_decode, reference_encode,
     script_name_checks, show,
@@ -512,6 +512,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let options = EventOptions {
         base_path: base_path.clone(),
+        ..EventOptions::default()
     };
     let request = match to_request(&json(&event), source, &options) {
         Ok(r) => r,

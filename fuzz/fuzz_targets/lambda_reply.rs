@@ -10,7 +10,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use rwsgi::http::{HeaderVerdict, Response, ResponseHead, check_header, parse_status};
-use rwsgi::lambda::event::Source;
+use rwsgi::lambda::source::Source;
 use rwsgi::lambda::reply::{MAX_REPLY_BYTES, TextTypes, serialize, to_reply};
 use rwsgi_fuzz::{check, show};
 use serde_json::Value;

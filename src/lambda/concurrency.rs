@@ -47,7 +47,7 @@ pub fn slots() -> Option<usize> {
 
 /// Forks `slots` workers, each serving invocations one at a time, and watches them until
 /// SIGTERM.
-pub fn run(slots: usize, base: Uri, handler: Handler) -> Result<ExitStatus> {
+pub fn run(slots: usize, base: Uri, mut handler: Handler) -> Result<ExitStatus> {
     crate::log::info(&format!(
         "Lambda Managed Instances: {slots} workers share the imported app"
     ));
@@ -61,6 +61,7 @@ pub fn run(slots: usize, base: Uri, handler: Handler) -> Result<ExitStatus> {
     };
     // Each call of the body runs in a newly forked worker, whose copy of the parent's memory
     // still holds the handler: the worker takes it from its own copy.
+    handler.options.multiprocess = true;
     let mut handler = Some(handler);
     crate::workers::run(&config, move |_worker| {
         super::shutdown::registered_elsewhere();

@@ -1,24 +1,31 @@
 //! Lambda mode: the custom-runtime loop, and the translation it shares with `rwsgi event` and
-//! `rwsgi call --via`: event -> [`Request`](crate::http::Request) per source ([`event`]), the
-//! Python core, [`Response`](crate::http::Response) -> reply per source ([`reply`]).
+//! `rwsgi call --via`: event -> [`Request`](crate::http::Request) per front door ([`source`]),
+//! the Python core, [`Response`](crate::http::Response) -> reply ([`reply`], with each door's
+//! head from [`source`]).
 
 pub mod concurrency;
-pub mod event;
+mod context;
+mod event_handler;
 pub mod local;
 pub mod reply;
 pub mod runtime;
 mod shutdown;
 pub mod snapstart;
+pub mod source;
 pub mod stream;
 
 use std::sync::{Arc, Mutex};
 
+use pyo3::prelude::*;
+
 use crate::json::Value;
 
-use crate::http::{BufferedSink, Extension, InvocationContext, Response, ResponseHead};
-use crate::python::{self, ErrorReport, EventHandler, Outcome};
-use event::{EventOptions, Source};
+use crate::http::{BufferedSink, Extension, Response, ResponseHead};
+use crate::python::{self, Outcome};
+pub use context::InvocationContext;
+pub use event_handler::EventHandler;
 use reply::TextTypes;
+use source::{EventOptions, Source};
 
 /// What one invocation produced.
 #[derive(Debug)]
@@ -46,6 +53,7 @@ impl Handler {
         (
             EventOptions {
                 base_path: crate::env_nonempty("RWSGI_BASE_PATH"),
+                multiprocess: false,
             },
             TextTypes::parse(&crate::env_nonempty("RWSGI_TEXT_TYPES").unwrap_or_default()),
         )
@@ -59,7 +67,7 @@ impl Handler {
             Ok(v) => v,
             Err(invocation) => return invocation,
         };
-        match event::detect(&event) {
+        match source::detect(&event) {
             Some(source) => {
                 let (reply, app_failed) = self.http(event, source, ctx);
                 Invocation::Reply { reply, app_failed }
@@ -82,7 +90,7 @@ impl Handler {
     }
 
     fn http(&self, event: Value, source: Source, ctx: InvocationContext) -> (Vec<u8>, bool) {
-        let mut request = match event::to_request(&event, source, &self.options) {
+        let mut request = match source::to_request(&event, source, &self.options) {
             Ok(r) => r,
             Err(e) => {
                 crate::log::error(&format!("answering 400 Bad Request: {e}"));
@@ -182,7 +190,7 @@ fn attach_invocation(request: &mut crate::http::Request, event: Value, ctx: Invo
         .push(("rwsgi.event".into(), Extension::Json(event)));
     request
         .extensions
-        .push(("rwsgi.context".into(), Extension::Invocation(ctx)));
+        .push(("rwsgi.context".into(), Extension::Object(Box::new(ctx))));
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -193,6 +201,31 @@ fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
+    }
+}
+
+/// An error in the shape of the Runtime API's error body: a Python exception, or rwsgi's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReport {
+    /// The exception's class name (`KeyError`), or a `Runtime.*`/`Rwsgi.*` type.
+    pub error_type: String,
+    pub message: String,
+    /// The traceback's frames, one string each, as AWS's Python runtime sends them.
+    pub stack: Vec<String>,
+}
+
+impl ErrorReport {
+    pub fn from_py(py: Python<'_>, err: &PyErr) -> ErrorReport {
+        let python::ExceptionInfo {
+            type_name,
+            message,
+            stack,
+        } = python::ExceptionInfo::of(py, err);
+        ErrorReport {
+            error_type: type_name,
+            message,
+            stack,
+        }
     }
 }
 

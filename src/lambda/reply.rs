@@ -1,10 +1,12 @@
-//! [`Response`] -> the reply JSON each front door expects (spec/lambda-events.md section 3).
+//! [`Response`] -> the reply JSON for a front door: the door's status and headers
+//! (`Source::reply_head`, in the door's own file), then the body, as text or base64, which
+//! every door takes the same way; and the 6 MB limit on a reply.
 
 use base64::Engine as _;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::http::{Response, ResponseHead};
-use crate::lambda::event::Source;
+use crate::lambda::source::Source;
 
 /// The largest reply a synchronous invocation may return: 6 MB (AWS Lambda quotas, "Invocation
 /// payload (request and response)": 6,291,556 bytes).
@@ -30,7 +32,7 @@ impl TextTypes {
         }
     }
 
-    /// Whether `content_type` names text (spec section 3).
+    /// Whether `content_type` names text.
     pub fn is_text(&self, content_type: &str) -> bool {
         let media = content_type
             .split(';')
@@ -57,8 +59,7 @@ impl TextTypes {
     }
 }
 
-/// Whether the body goes as text: the spec's three conditions (no content coding, a textual
-/// type, valid UTF-8). An empty body is text (`""`).
+/// Whether the body goes as text: no content coding, a textual type, and valid UTF-8. An empty body is text (`""`).
 fn body_as_text<'a>(
     head: &ResponseHead,
     body: &'a [u8],
@@ -79,53 +80,6 @@ fn body_as_text<'a>(
     std::str::from_utf8(body).ok()
 }
 
-/// A header value without the whitespace around it: RFC 9110 section 5.5 makes it no part of
-/// the value, and servers drop it, but a value the app gives with a leading space (Django's
-/// `Set-Cookie` is `" name=value; Path=/"`) would otherwise reach a `cookies` array, or a
-/// single-value map, with the space inside the string.
-fn ows(value: &str) -> &str {
-    value.trim_matches([' ', '\t'])
-}
-
-/// Headers grouped by name, case-insensitively, in first-seen order, with the first-seen
-/// spelling of each name.
-fn grouped(head: &ResponseHead) -> Vec<(String, Vec<String>)> {
-    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-    for (name, value) in &head.headers {
-        let value = ows(value);
-        match groups
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
-            Some((_, values)) => values.push(value.to_string()),
-            None => groups.push((name.clone(), vec![value.to_string()])),
-        }
-    }
-    groups
-}
-
-/// `set-cookie` spelled with the letter cases of `n` (a bit per letter): ALB single-value
-/// headers hold one value per name, so extra cookies travel under other spellings, which HTTP
-/// treats as the same header.
-fn case_variant(name: &str, n: usize) -> String {
-    let mut bit = 0;
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphabetic() {
-                let upper = n >> bit & 1 == 1;
-                bit += 1;
-                if upper {
-                    c.to_ascii_uppercase()
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 /// The reply for `source`. `head_request` empties the body (a response to HEAD has none).
 pub fn to_reply(
     source: Source,
@@ -134,7 +88,7 @@ pub fn to_reply(
     text_types: &TextTypes,
 ) -> Value {
     let body: &[u8] = if head_request { &[] } else { &response.body };
-    let mut reply = reply_head(source, &response.head);
+    let mut reply = source.reply_head(&response.head);
     let (body, is_base64) = match body_as_text(&response.head, body, text_types) {
         Some(text) => (text.to_string(), false),
         None => (base64::engine::general_purpose::STANDARD.encode(body), true),
@@ -142,84 +96,6 @@ pub fn to_reply(
     reply.insert("body".into(), json!(body));
     reply.insert("isBase64Encoded".into(), json!(is_base64));
     Value::Object(reply)
-}
-
-/// Everything in the reply but the body: the status and the headers in the source's shape.
-fn reply_head(source: Source, head: &ResponseHead) -> Map<String, Value> {
-    let mut reply = Map::new();
-    reply.insert("statusCode".into(), json!(head.status.code));
-    match source {
-        Source::RestApi | Source::HttpApiV1 | Source::Alb { multi_value: true } => {
-            if let Source::Alb { .. } = source {
-                reply.insert("statusDescription".into(), json!(head.status.line));
-            }
-            // Every header with its own spelling, repeats as list items.
-            let mut multi = Map::new();
-            for (name, value) in &head.headers {
-                let value = ows(value);
-                match multi.get_mut(name) {
-                    Some(Value::Array(values)) => values.push(json!(value)),
-                    _ => {
-                        multi.insert(name.clone(), json!([value]));
-                    }
-                }
-            }
-            reply.insert("multiValueHeaders".into(), Value::Object(multi));
-        }
-        Source::HttpApiV2 | Source::FunctionUrl => {
-            let mut headers = Map::new();
-            let mut cookies = Vec::new();
-            for (name, values) in grouped(head) {
-                if name.eq_ignore_ascii_case("set-cookie") {
-                    cookies.extend(values);
-                } else {
-                    headers.insert(name, json!(values.join(", ")));
-                }
-            }
-            reply.insert("headers".into(), Value::Object(headers));
-            reply.insert("cookies".into(), json!(cookies));
-        }
-        Source::Alb { multi_value: false } => {
-            reply.insert("statusDescription".into(), json!(head.status.line));
-            reply.insert("headers".into(), Value::Object(single_value_headers(head)));
-        }
-        Source::LatticeV1 | Source::LatticeV2 => {
-            reply.insert("headers".into(), Value::Object(single_value_headers(head)));
-        }
-    }
-    reply
-}
-
-/// One value per name: repeats joined with `, ` (RFC 9110 section 5.3), except `Set-Cookie`,
-/// which must never be joined (RFC 6265 section 3: its dates hold commas), so each extra cookie
-/// travels under another letter-case spelling of the name, which HTTP treats as the same header.
-fn single_value_headers(head: &ResponseHead) -> Map<String, Value> {
-    let mut headers = Map::new();
-    for (name, values) in grouped(head) {
-        if !name.eq_ignore_ascii_case("set-cookie") {
-            headers.insert(name, json!(values.join(", ")));
-            continue;
-        }
-        let spellings = 1usize << name.chars().filter(char::is_ascii_alphabetic).count();
-        let mut values = values.into_iter();
-        if let Some(first) = values.next() {
-            headers.insert(name.clone(), json!(first));
-        }
-        let mut variant = 0usize;
-        for value in values {
-            while variant < spellings && headers.contains_key(&case_variant(&name, variant)) {
-                variant += 1;
-            }
-            if variant == spellings {
-                crate::log::warn(&format!(
-                    "dropped a Set-Cookie: this front door takes at most {spellings} per response"
-                ));
-                continue;
-            }
-            headers.insert(case_variant(&name, variant), json!(value));
-        }
-    }
-    headers
 }
 
 /// The reply serialized, or, when that would exceed the synchronous payload limit, a 500 saying
@@ -234,7 +110,7 @@ pub fn serialize(
     text_types: &TextTypes,
 ) -> (Vec<u8>, Option<usize>) {
     let body: &[u8] = if head_request { &[] } else { &response.body };
-    let head = reply_head(source, &response.head);
+    let head = source.reply_head(&response.head);
     let text = body_as_text(&response.head, body, text_types);
     let mut out = serde_json::to_vec(&Value::Object(head)).unwrap_or_default();
     // `{...}` without its closing brace, then the body fields.

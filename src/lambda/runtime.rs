@@ -38,10 +38,11 @@ use lambda_runtime_api_client::{PooledClient, build_request};
 
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
-use crate::http::InvocationContext;
 use crate::lambda::stream::{self, InvokeMode, Streamed};
-use crate::lambda::{Handler, Invocation, error_body};
-use crate::python::{self, ErrorReport, LoadErrorKind};
+use crate::lambda::{
+    ErrorReport, EventHandler, Handler, Invocation, InvocationContext, error_body,
+};
+use crate::python::{self, LoadErrorKind};
 
 /// The version prefix of every Runtime API path.
 const API_VERSION: &str = "/2018-06-01";
@@ -184,7 +185,7 @@ pub fn init(
         Some(text) => {
             let spec = crate::app_spec::AppSpec::parse(&text, false, Path::is_file)
                 .map_err(|e| init_report(&Error::Spec(e)))?;
-            Some(python::App::load_event_handler(&spec).map_err(|e| init_report(&Error::Load(e)))?)
+            Some(EventHandler::load(&spec).map_err(|e| init_report(&Error::Load(e)))?)
         }
     };
     let (options, text_types) = Handler::settings_from_env();

@@ -34,7 +34,7 @@ use lambda_runtime_api_client::body::Body;
 use super::error_body;
 use super::runtime::Api;
 use crate::ExitStatus;
-use crate::python::ErrorReport;
+use crate::lambda::ErrorReport;
 
 /// The error type of a failed before-snapshot hook (or `/restore/next`), as AWS's client
 /// reports it.

@@ -20,10 +20,10 @@ use pyo3::Python;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::http::{InvocationContext, ResponseHead, ResponseSink};
-use crate::lambda::event::{self, Source};
-use crate::lambda::{Handler, Invocation};
-use crate::python::{ErrorReport, Outcome};
+use crate::http::{ResponseHead, ResponseSink};
+use crate::lambda::source::{self, Source};
+use crate::lambda::{ErrorReport, Handler, Invocation, InvocationContext};
+use crate::python::Outcome;
 
 /// The largest streamed body: "The maximum response payload size for response streaming is
 /// 200 MB" (https://docs.aws.amazon.com/lambda/latest/dg/configuration-response-streaming.html).
@@ -238,7 +238,7 @@ impl Handler {
                 return;
             }
         };
-        let source = match event::detect(&event) {
+        let source = match source::detect(&event) {
             Some(source) if can_stream(source) => source,
             Some(source) => {
                 log_unstreamable_once(source);
@@ -253,7 +253,7 @@ impl Handler {
             }
         };
         let sink = Arc::new(Mutex::new(StreamSink::new(tx.clone(), source)));
-        let outcome = match event::to_request(&event, source, &self.options) {
+        let outcome = match source::to_request(&event, source, &self.options) {
             Ok(mut request) => {
                 super::attach_invocation(&mut request, event, ctx);
                 self.app.call(request, sink.clone())

@@ -8,7 +8,6 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use crate::http::{Extension, Request};
 use crate::python::errors::ErrorStream;
 use crate::python::input::InputStream;
-use crate::python::invocation::LambdaContext;
 use crate::python::response::FileWrapper;
 
 /// A `str` holding one character per byte (U+0000..U+00FF), as PEP 3333 asks of every environ
@@ -160,7 +159,7 @@ pub fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDi
     for (key, value) in extensions {
         let value = match value {
             Extension::Json(value) => json_to_py(py, &value)?,
-            Extension::Invocation(ctx) => Bound::new(py, LambdaContext::new(ctx))?.into_any(),
+            Extension::Object(object) => object.into_python(py)?,
             Extension::Errors(writer) => Bound::new(py, ErrorStream::new(writer))?.into_any(),
         };
         environ.set_item(PyString::new(py, &key), value)?;

@@ -18,7 +18,7 @@ use crate::http::Request;
 
 pub use fork::fork;
 pub use interp::{StartOptions, embedded_version, start};
-pub use invocation::{ErrorReport, EventHandler, set_os_environ};
+pub use invocation::{ExceptionInfo, set_os_environ};
 pub use load::{LoadError, LoadErrorKind};
 pub use response::{Outcome, SharedSink, is_head, status_has_content};
 
@@ -32,16 +32,6 @@ impl App {
     pub fn load(spec: &AppSpec) -> Result<App, LoadError> {
         Python::attach(|py| {
             let loaded = load::load(py, spec).map(|callable| App { callable });
-            interp::resume_gc(py);
-            loaded
-        })
-    }
-
-    /// Imports a plain `function(event, context)` handler (`RWSGI_EVENT_HANDLER`).
-    pub fn load_event_handler(spec: &AppSpec) -> Result<EventHandler, LoadError> {
-        Python::attach(|py| {
-            interp::pause_gc(py);
-            let loaded = load::load(py, spec).map(EventHandler::new);
             interp::resume_gc(py);
             loaded
         })
@@ -77,6 +67,26 @@ impl App {
             }
         })
     }
+}
+
+/// Imports the object `spec` names, as an app is imported, for a mode that calls it its own
+/// way (Lambda's plain `function(event, context)` handlers). The interpreter must have been
+/// started.
+pub fn load_callable(spec: &AppSpec) -> Result<Py<PyAny>, LoadError> {
+    Python::attach(|py| {
+        interp::pause_gc(py);
+        let loaded = load::load(py, spec);
+        interp::resume_gc(py);
+        loaded
+    })
+}
+
+/// An environ value that its owner turns into a Python object ([`Extension::Object`]): a mode's
+/// own object, such as Lambda's `context`, reaches the app without the core knowing what it is.
+///
+/// [`Extension::Object`]: crate::http::Extension::Object
+pub trait EnvironObject: Send + std::fmt::Debug {
+    fn into_python<'py>(self: Box<Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
 }
 
 /// Does what Python does at exit, since the process ends without finalizing the interpreter

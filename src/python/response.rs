@@ -604,7 +604,7 @@ fn fail(py: Python<'_>, state: &Arc<Mutex<State>>, failure: Failure) -> Outcome 
 
 /// Tells the sink that the body is cut short by `err`.
 fn abort_sink(py: Python<'_>, state: &Arc<Mutex<State>>, err: &PyErr) {
-    let report = crate::python::ErrorReport::from_py(py, err);
+    let report = crate::python::ExceptionInfo::of(py, err);
     let sink = lock(state).sink.clone();
-    lock(&sink).abort(&report.error_type, &report.message, &report.stack);
+    lock(&sink).abort(&report.type_name, &report.message, &report.stack);
 }

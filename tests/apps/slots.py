@@ -26,6 +26,7 @@ def application(environ, start_response):
             "imported_by": IMPORTED_BY,
             "request_id": request_id,
             "trace_id": os.environ.get("_X_AMZN_TRACE_ID"),
+            "multiprocess": environ["wsgi.multiprocess"],
         }
     )
     start_response("200 OK", [("Content-Type", "application/json")])

@@ -15,7 +15,7 @@ use aws_lambda_events::lambda_function_urls::{
 use aws_lambda_events::vpc_lattice::{
     VpcLatticeRequestV1, VpcLatticeRequestV2, VpcLatticeResponse,
 };
-use rwsgi::lambda::event::Source;
+use rwsgi::lambda::source::Source;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

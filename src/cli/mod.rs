@@ -1,0 +1,60 @@
+//! `rwsgi call` / `rwsgi-call`: the command line as a source (flags ->
+//! [`Request`](crate::http::Request)) and a sink ([`Response`](crate::http::Response) -> stdout
+//! or a file), in the habits of curl (spec/cli.md).
+//!
+//! The flags as clap reads them (`args`) are checked into a [`Plan`] (`plan`, with the
+//! `target` and the `body`), which becomes the neutral request (`request`) and again after
+//! each redirect (`redirect`); `run` sends it and `transfer` takes the response to the
+//! `output`, with the `cookies` and `-w` (`writeout`).
+
+mod args;
+mod body;
+mod cookies;
+mod output;
+mod plan;
+mod redirect;
+mod request;
+mod run;
+mod target;
+mod transfer;
+mod writeout;
+
+use crate::error::Error;
+
+pub use args::{CallArgs, DataArg, Format, parse_args};
+pub use plan::{Plan, build_plan};
+pub use request::{HeaderArg, build_request, parse_header};
+pub use run::main;
+pub use target::Target;
+
+/// An exit with curl's code for the same failure, and its one-line message.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    fn usage(message: String) -> Exit {
+        Exit { code: 2, message }
+    }
+
+    fn new(code: u8, message: impl Into<String>) -> Exit {
+        Exit {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn into_error(self) -> Error {
+        Error::Usage(self.message)
+    }
+}
+
+/// curl's "Failure writing output to destination".
+const WRITE_ERROR: u8 = 23;
+const READ_ERROR: u8 = 26;
+const MALFORMED_URL: u8 = 3;
+const TOO_MANY_REDIRECTS: u8 = 47;
+const BAD_CONTENT_ENCODING: u8 = 61;
+const HTTP_ERROR: u8 = 22;
