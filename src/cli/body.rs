@@ -9,15 +9,7 @@ use crate::multipart;
 
 /// curl's URL-encoding (`curl_easy_escape`): everything but letters, digits and `-._~`.
 fn url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::http::encode_component(bytes)
 }
 
 /// Reads `@file` (or `@-`, stdin) for a body option; anything else is the text itself. The

@@ -230,7 +230,7 @@ pub fn made_up_context() -> InvocationContext {
     let name =
         crate::env_nonempty("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "rwsgi-local".into());
     InvocationContext {
-        aws_request_id: request_id(now.as_nanos()),
+        aws_request_id: uuid::Uuid::new_v4().to_string(),
         invoked_function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
         function_name: name.into(),
         function_version: "$LATEST".into(),
@@ -240,23 +240,6 @@ pub fn made_up_context() -> InvocationContext {
         deadline_ms: now.as_millis() as u64 + 60_000,
         ..InvocationContext::default()
     }
-}
-
-/// A UUID-shaped id, varied by time and process.
-fn request_id(seed: u128) -> String {
-    let x = seed ^ (u128::from(std::process::id()) << 64);
-    let h = format!(
-        "{:032x}",
-        x.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
-    );
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
 }
 
 /// The `--via` choices.
