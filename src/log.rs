@@ -60,8 +60,8 @@ pub fn log(level: Level, message: &str) {
 /// Writes `text` to stderr as it is, in one write: output meant for the person at the terminal
 /// rather than a log line (the usage text, `rwsgi call`'s curl-style `rwsgi: (23) ...` lines,
 /// `-v`'s request and response heads).
-pub fn plain(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+pub fn plain(text: impl AsRef<[u8]>) {
+    let _ = std::io::stderr().lock().write_all(text.as_ref());
 }
 
 /// Where the lines go while a request is served, instead of stderr: FastCGI sends them to the

@@ -135,11 +135,12 @@ pub(super) fn sources(
             let mut buf = Vec::new();
             stdin
                 .read_to_end(&mut buf)
-                .map_err(|e| Exit::new(READ_ERROR, format!("cannot read stdin: {e}")))?;
+                .map_err(|e| Exit::new(ExitStatus::ReadError, format!("cannot read stdin: {e}")))?;
             buf
         } else {
-            std::fs::read(source)
-                .map_err(|e| Exit::new(READ_ERROR, format!("cannot read {source}: {e}")))?
+            std::fs::read(source).map_err(|e| {
+                Exit::new(ExitStatus::ReadError, format!("cannot read {source}: {e}"))
+            })?
         };
         if strip_newlines {
             // curl --data @file drops carriage returns and newlines; --data-binary keeps them.

@@ -182,7 +182,7 @@ pub(super) fn from_args(args: &CallArgs) -> std::result::Result<(Option<String>,
         // A URL that does not parse is curl's "URL using bad/illegal format"; anything else is
         // not a target at all.
         if looks_like_url {
-            Exit::new(MALFORMED_URL, e)
+            Exit::new(ExitStatus::MalformedUrl, e)
         } else {
             usage(e)
         }

@@ -115,7 +115,7 @@ pub fn main(
     } else {
         match crate::cli::parse_args::<FastcgiArgs>("rwsgi fastcgi", args) {
             Ok(a) => a,
-            Err(code) => return Ok(ExitStatus::from_code(code)),
+            Err(status) => return Ok(status),
         }
     };
     let (workers, max_requests, backlog) = settings(&args, server_started)?;
