@@ -9,21 +9,20 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
+use rwsgi::http::latin1_string;
+
+use crate::util::{self, Output, SYSTEM_PATH, apps_dir, rwsgi_bin, temp_dir, write_file};
+
 // ---------------------------------------------------------------------------------------------
 // Running a CGI request
-
-/// The search path every run gets: enough for `/usr/bin/env`, `echo` and `env`.
-const SYSTEM_PATH: &str = "/usr/bin:/bin";
 
 /// The response rwsgi gives in place of an app that failed before its headers went out.
 const INTERNAL_ERROR: &[u8] = b"Status: 500 Internal Server Error\r\n\
@@ -42,14 +41,6 @@ const TOO_LARGE: &[u8] = b"Status: 413 Content Too Large\r\n\
 const CGIHANDLER_ERROR: &[u8] = b"Status: 500 Internal Server Error\r\n\
     Content-Type: text/plain\r\nContent-Length: 59\r\n\r\n\
     A server error occurred.  Please contact the administrator.";
-
-fn rwsgi_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rwsgi"))
-}
-
-fn apps_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
-}
 
 /// One request as a server hands it to a CGI program: the meta-variables (RFC 3875 section
 /// 4.1), as raw bytes, and what stdin holds.
@@ -135,17 +126,9 @@ fn cgihandler(spec: &str) -> Start {
     Start::CgiHandler(spec.to_string())
 }
 
-/// What a run wrote and how it ended.
-struct Ran {
-    code: Option<i32>,
-    stdout: Vec<u8>,
-    stderr: String,
-    what: String,
-}
-
 /// Runs one request: a clean environment with `PATH` and the request's variables, the body on
 /// stdin, in a folder of its own.
-fn run(start: &Start, request: &Request) -> Ran {
+fn run(start: &Start, request: &Request) -> Output {
     let (program, args, extra): (PathBuf, Vec<OsString>, Vec<(&str, OsString)>) = match start {
         Start::Rwsgi(spec) => (rwsgi_bin(), Vec::new(), app_vars(spec)),
         Start::CgiHandler(spec) => (
@@ -158,40 +141,16 @@ fn run(start: &Start, request: &Request) -> Ran {
         ),
         Start::Program(program, args) => (program.clone(), args.clone(), Vec::new()),
     };
-    let mut command = Command::new(&program);
-    command
-        .args(&args)
-        .env_clear()
-        .env("PATH", SYSTEM_PATH)
-        .current_dir(env!("CARGO_TARGET_TMPDIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = util::program(program, args)
+        .cwd(env!("CARGO_TARGET_TMPDIR"))
+        .stdin(request.stdin.clone());
     for (name, value) in extra {
-        command.env(name, value);
+        cmd = cmd.env(name, value);
     }
     for (name, value) in &request.vars {
-        command.env(name, value);
+        cmd = cmd.env(name, value);
     }
-    let what = format!("{} {:?}", program.display(), args);
-    let mut child = spawn(&mut command, &what);
-    let mut pipe = child.stdin.take().expect("stdin is piped");
-    let data = request.stdin.clone();
-    // A thread, so that a program that answers before reading its whole stdin cannot block
-    // both sides; a program that exits without reading it all closes the pipe, which is fine.
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(&data);
-    });
-    let output = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("cannot wait for {what}: {e}"));
-    writer.join().expect("the stdin writer");
-    Ran {
-        code: output.status.code(),
-        stdout: output.stdout,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        what,
-    }
+    cmd.run()
 }
 
 fn app_vars(spec: &str) -> Vec<(&'static str, OsString)> {
@@ -201,93 +160,20 @@ fn app_vars(spec: &str) -> Vec<(&'static str, OsString)> {
     ]
 }
 
-/// Starts `command`, retrying while the program is "text file busy": a script written by this
-/// test process can be held open for writing for a moment by a child that another test thread
-/// forked meanwhile (the descriptor closes only when that child calls exec).
-fn spawn(command: &mut Command, what: &str) -> std::process::Child {
-    let mut tries = 0;
-    loop {
-        match command.spawn() {
-            Ok(child) => return child,
-            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 50 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("cannot start {what}: {e}"),
-        }
-    }
+/// What these tests read from a run: the CGI response it wrote.
+trait CgiOutput {
+    fn response(&self) -> Response;
+    /// The response body as JSON (echo.py, proxy.py).
+    fn body_json(&self) -> Value;
 }
 
-/// "Text file busy" on Linux.
-const ETXTBSY: i32 = 26;
-
-impl Ran {
-    fn dump(&self) -> String {
-        let mut stdout = String::from_utf8_lossy(&self.stdout).into_owned();
-        if stdout.len() > 3000 {
-            let mut cut = 3000;
-            while !stdout.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            stdout.truncate(cut);
-            stdout.push_str("...(cut)");
-        }
-        format!(
-            "--- {}\n--- exit code: {:?}\n--- stdout:\n{stdout}\n--- stderr:\n{}",
-            self.what, self.code, self.stderr
-        )
-    }
-
-    fn code(&self, expected: i32) -> &Ran {
-        assert_eq!(self.code, Some(expected), "exit code\n{}", self.dump());
-        self
-    }
-
-    fn stdout_is(&self, expected: &[u8]) -> &Ran {
-        assert!(
-            self.stdout == expected,
-            "stdout differs\nexpected: {:?}\n     got: {:?}\n{}",
-            latin1(expected),
-            latin1(&self.stdout),
-            self.dump()
-        );
-        self
-    }
-
-    fn stderr_has(&self, fragment: &str) -> &Ran {
-        assert!(
-            self.stderr.contains(fragment),
-            "stderr lacks {fragment:?}\n{}",
-            self.dump()
-        );
-        self
-    }
-
-    fn stderr_is_empty(&self) -> &Ran {
-        assert!(
-            self.stderr.is_empty(),
-            "stderr is not empty\n{}",
-            self.dump()
-        );
-        self
-    }
-
-    fn stderr_lacks(&self, fragment: &str) -> &Ran {
-        assert!(
-            !self.stderr.contains(fragment),
-            "stderr has {fragment:?}\n{}",
-            self.dump()
-        );
-        self
-    }
-
+impl CgiOutput for Output {
     fn response(&self) -> Response {
         Response::parse(&self.stdout)
             .unwrap_or_else(|why| panic!("not a CGI response: {why}\n{}", self.dump()))
     }
 
-    /// The response body as JSON (echo.py, proxy.py).
-    fn json(&self) -> Value {
+    fn body_json(&self) -> Value {
         let response = self.response();
         serde_json::from_slice(&response.body)
             .unwrap_or_else(|e| panic!("the body is not JSON ({e})\n{}", self.dump()))
@@ -309,7 +195,7 @@ impl Response {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .ok_or("no blank line (CRLF CRLF) after the head")?;
-        let head = latin1(&raw[..end]);
+        let head = latin1_string(&raw[..end]);
         let mut lines = head.split("\r\n");
         let first = lines.next().unwrap_or_default();
         let status = first
@@ -358,35 +244,11 @@ impl Response {
     }
 }
 
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
-}
-
 fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect()
-}
-
-/// A new empty folder under Cargo's folder for integration tests.
-fn temp_dir(name: &str) -> PathBuf {
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cgi-{name}-{}-{n}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("remove an old temporary folder");
-    }
-    std::fs::create_dir_all(&dir).expect("create a temporary folder");
-    dir
-}
-
-fn write_file(path: &Path, contents: impl AsRef<[u8]>) {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).expect("create a folder");
-    }
-    std::fs::write(path, contents).expect("write a test file");
 }
 
 /// The Python rwsgi embeds, as that Python reports itself from inside rwsgi.
@@ -403,9 +265,9 @@ fn python() -> &'static EmbeddedPython {
     static PYTHON: OnceLock<EmbeddedPython> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let dir = temp_dir("which-python");
-        let script = dir.join("which.py");
-        write_file(
-            &script,
+        let script = write_file(
+            &dir,
+            "which.py",
             "import sys\n\n\
              def application(environ, start_response):\n    \
              start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
@@ -416,8 +278,8 @@ fn python() -> &'static EmbeddedPython {
             &Start::Program(rwsgi_bin(), vec!["cgi".into(), script.into_os_string()]),
             &Request::get("/", ""),
         );
-        ran.code(0);
-        let body = latin1(&ran.response().body);
+        ran.assert_code(0);
+        let body = latin1_string(&ran.response().body);
         let mut lines = body.lines();
         let executable = PathBuf::from(lines.next().unwrap_or_default());
         let version = lines.next().unwrap_or_default().to_string();
@@ -459,11 +321,11 @@ enum Length {
 
 /// Runs `request` through rwsgi, CGIHandler and rwsgi with the app under
 /// `wsgiref.validate`, and checks that all three agree. Returns rwsgi's run.
-fn agrees_with_cgihandler(app: &str, request: Request, length: Length) -> Ran {
+fn agrees_with_cgihandler(app: &str, request: Request, length: Length) -> Output {
     let ours = run(&rwsgi_app(app), &request);
     let theirs = run(&cgihandler(app), &request);
-    ours.code(0);
-    theirs.code(0);
+    ours.assert_code(0);
+    theirs.assert_code(0);
     let (mine, reference) = (ours.response(), theirs.response());
     assert_eq!(mine.status, reference.status, "{}", ours.dump());
 
@@ -514,10 +376,10 @@ fn agrees_with_cgihandler(app: &str, request: Request, length: Length) -> Ran {
     // up front there: the headers are the app's own.
     let validated = run(&rwsgi_app(&format!("validated:wrap('{app}')")), &request);
     validated
-        .code(0)
-        .stderr_lacks("WSGIWarning")
-        .stderr_lacks("AssertionError")
-        .stderr_lacks("Traceback");
+        .assert_code(0)
+        .assert_stderr_lacks("WSGIWarning")
+        .assert_stderr_lacks("AssertionError")
+        .assert_stderr_lacks("Traceback");
     let checked = validated.response();
     assert_eq!(checked.status, mine.status);
     let expected_headers = match length {
@@ -530,13 +392,13 @@ fn agrees_with_cgihandler(app: &str, request: Request, length: Length) -> Ran {
             mine.without("Content-Length")
         );
         // The one difference: RWSGI_APP names the wrapped app.
-        let mut checked_environ = validated.json();
+        let mut checked_environ = validated.body_json();
         assert_eq!(
             checked_environ["RWSGI_APP"],
             format!("validated:wrap('{app}')")
         );
         checked_environ["RWSGI_APP"] = json!(app);
-        assert_eq!(checked_environ, ours.json());
+        assert_eq!(checked_environ, ours.body_json());
     } else {
         assert_eq!(checked.headers, expected_headers, "{}", validated.dump());
         assert!(checked.body == mine.body, "{}", validated.dump());
@@ -548,8 +410,8 @@ fn agrees_with_cgihandler(app: &str, request: Request, length: Length) -> Ran {
 /// `os.environ`, where Python put `LC_CTYPE` when it coerced the C locale at start-up (PEP 538);
 /// rwsgi builds the environ from the environment it was given, and also sets
 /// `wsgi.input_terminated` (its input ends at CONTENT_LENGTH), which CGIHandler does not.
-fn comparable_environ(ran: &Ran, is_cgihandler: bool) -> Value {
-    let mut value = ran.json();
+fn comparable_environ(ran: &Output, is_cgihandler: bool) -> Value {
+    let mut value = ran.body_json();
     let object = value.as_object_mut().expect("a JSON object");
     if is_cgihandler {
         object.remove("LC_CTYPE");
@@ -573,7 +435,7 @@ fn agrees_with_cgihandler_on_a_query_and_path_info() {
         .var("HTTP_ACCEPT", "*/*")
         .var("HTTPS", "on");
     let ours = agrees_with_cgihandler("echo", request, Length::AsTheAppSays);
-    let environ = ours.json();
+    let environ = ours.body_json();
     assert_eq!(environ["PATH_INFO"], "/users/42/edit");
     assert_eq!(environ["QUERY_STRING"], "read=n:7&tag=a&tag=b&empty=");
     assert_eq!(environ["wsgi.url_scheme"], "https");
@@ -589,7 +451,7 @@ fn agrees_with_cgihandler_on_a_non_ascii_path_from_raw_bytes() {
         .var("QUERY_STRING", b"read=n:7&q=\xc3\xa9\xff")
         .var("HTTP_X_ODD", b"\x80\xfe");
     let ours = agrees_with_cgihandler("echo", request, Length::AsTheAppSays);
-    let environ = ours.json();
+    let environ = ours.body_json();
     assert_eq!(environ["SCRIPT_NAME"], "/cgi-bin/caf\u{c3}\u{a9}.py");
     assert_eq!(environ["PATH_INFO"], "/caf\u{c3}\u{a9}/\u{ff}/x");
     assert_eq!(environ["QUERY_STRING"], "read=n:7&q=\u{c3}\u{a9}\u{ff}");
@@ -606,7 +468,7 @@ fn agrees_with_cgihandler_on_a_post_body() {
         form,
     );
     let ours = agrees_with_cgihandler("echo", request, Length::AsTheAppSays);
-    let environ = ours.json();
+    let environ = ours.body_json();
     assert_eq!(environ["body"], "name=caf%C3%A9&tags=a&tags=b");
     assert_eq!(environ["chunks"], json!([8, 8, 8, 4]));
     assert_eq!(environ["eof"], "");
@@ -624,7 +486,7 @@ fn agrees_with_cgihandler_on_a_binary_request_body() {
         &body,
     );
     let ours = agrees_with_cgihandler("echo", request, Length::AsTheAppSays);
-    assert_eq!(ours.json()["body"], latin1(&body));
+    assert_eq!(ours.body_json()["body"], latin1_string(&body));
 }
 
 #[test]
@@ -679,19 +541,19 @@ fn agrees_with_cgihandler_on_a_generator_body() {
         Request::get("/", "n=3&size=4&empty=1"),
         Length::AsTheAppSays,
     );
-    ours.stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\naaaabbbbcccc");
+    ours.assert_stdout(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\naaaabbbbcccc");
 }
 
 #[test]
 fn agrees_with_cgihandler_on_write() {
     agrees_with_cgihandler("writer", Request::get("/", ""), Length::AsTheAppSays)
-        .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\none\ntwo\nthree\n");
+        .assert_stdout(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\none\ntwo\nthree\n");
     agrees_with_cgihandler(
         "writer",
         Request::get("/", "mode=mixed"),
         Length::AsTheAppSays,
     )
-    .stdout_is(
+    .assert_stdout(
         b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n\
           written 1\nwritten 2\nreturned 1\nreturned 2\n",
     );
@@ -717,17 +579,17 @@ fn agrees_with_cgihandler_on_file_wrapper() {
     );
     assert!(ours.response().body == data);
     // PEP 3333: the wrapper's close() reaches the file-like object's close().
-    ours.stderr_has("filelike closed\n");
+    ours.assert_stderr_has("filelike closed\n");
 }
 
 #[test]
 fn agrees_with_cgihandler_on_exc_info_replacing_the_response() {
     let ours = agrees_with_cgihandler("excinfo", Request::get("/", ""), Length::OneItemList);
-    ours.stdout_is(
+    ours.assert_stdout(
         b"Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 30\r\n\
           Content-Length: 20\r\n\r\nservice unavailable\n",
     )
-    .stderr_has("excinfo: start_response returned\n");
+    .assert_stderr_has("excinfo: start_response returned\n");
 }
 
 #[test]
@@ -737,21 +599,25 @@ fn agrees_with_cgihandler_on_list_bodies_but_for_content_length() {
         Request::get("/", "parts=1"),
         Length::OneItemList,
     )
-    .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 7\r\n\r\npart 1\n");
-    agrees_with_cgihandler("listbody", Request::get("/", "parts=3"), Length::List).stdout_is(
+    .assert_stdout(
+        b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 7\r\n\r\npart 1\n",
+    );
+    agrees_with_cgihandler("listbody", Request::get("/", "parts=3"), Length::List).assert_stdout(
         b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\r\n\
           part 1\npart 2\npart 3\n",
     );
     // What CGIHandler sends for the same three-item list: no length.
     run(&cgihandler("listbody"), &Request::get("/", "parts=3"))
-        .code(0)
-        .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\npart 1\npart 2\npart 3\n");
+        .assert_code(0)
+        .assert_stdout(
+            b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\npart 1\npart 2\npart 3\n",
+        );
     agrees_with_cgihandler(
         "listbody",
         Request::get("/", "parts=2&own_length=1"),
         Length::AsTheAppSays,
     )
-    .stdout_is(
+    .assert_stdout(
         b"Status: 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 14\r\n\r\npart 1\npart 2\n",
     );
 }
@@ -763,22 +629,22 @@ fn agrees_with_cgihandler_on_list_bodies_but_for_content_length() {
 fn prints_go_to_stderr_while_cgihandler_puts_them_in_the_response() {
     let request = Request::get("/", "");
     run(&rwsgi_app("noisy"), &request)
-        .code(0)
-        .stdout_is(
+        .assert_code(0)
+        .assert_stdout(
             b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nquiet body\n",
         )
-        .stderr_has("noisy: print\n")
-        .stderr_has("noisy: sys.stdout.write\n")
-        .stderr_has("noisy: subprocess\n");
+        .assert_stderr_has("noisy: print\n")
+        .assert_stderr_has("noisy: sys.stdout.write\n")
+        .assert_stderr_has("noisy: subprocess\n");
     // CGIHandler's stdout is the response: the child's output lands before the Status line
     // (the server sees a broken head), the app's buffered prints after the body.
     run(&cgihandler("noisy"), &request)
-        .code(0)
-        .stdout_is(
+        .assert_code(0)
+        .assert_stdout(
             b"noisy: subprocess\nStatus: 200 OK\r\nContent-Type: text/plain\r\n\
               Content-Length: 11\r\n\r\nquiet body\nnoisy: print\nnoisy: sys.stdout.write\n",
         )
-        .stderr_lacks("noisy");
+        .assert_stderr_lacks("noisy");
 }
 
 #[test]
@@ -802,11 +668,11 @@ fn header_injection_is_refused_while_cgihandler_passes_it_through() {
     ] {
         let request = Request::get("/", &format!("bad={bad}"));
         run(&rwsgi_app("protocol"), &request)
-            .code(0)
-            .stdout_is(INTERNAL_ERROR);
+            .assert_code(0)
+            .assert_stdout(INTERNAL_ERROR);
         run(&cgihandler("protocol"), &request)
-            .code(0)
-            .stdout_is(reference);
+            .assert_code(0)
+            .assert_stdout(reference);
     }
 }
 
@@ -814,27 +680,29 @@ fn header_injection_is_refused_while_cgihandler_passes_it_through() {
 fn non_latin1_header_is_a_500_while_cgihandler_sends_half_a_head() {
     let request = Request::get("/", "bad=header_non_latin1");
     run(&rwsgi_app("protocol"), &request)
-        .code(0)
-        .stdout_is(INTERNAL_ERROR);
+        .assert_code(0)
+        .assert_stdout(INTERNAL_ERROR);
     // CGIHandler fails encoding the headers after the Status line went out, then takes the
     // headers as sent: the response stops there.
     run(&cgihandler("protocol"), &request)
-        .code(0)
-        .stdout_is(b"Status: 200 OK\r\n")
-        .stderr_has("UnicodeEncodeError");
+        .assert_code(0)
+        .assert_stdout(b"Status: 200 OK\r\n")
+        .assert_stderr_has("UnicodeEncodeError");
 }
 
 #[test]
 fn hop_by_hop_header_is_dropped_while_cgihandler_answers_500() {
     let request = Request::get("/", "bad=hop_by_hop");
-    run(&rwsgi_app("protocol"), &request).code(0).stdout_is(
-        b"Status: 200 OK\r\nContent-Type: text/plain\r\nX-Good: yes\r\n\
+    run(&rwsgi_app("protocol"), &request)
+        .assert_code(0)
+        .assert_stdout(
+            b"Status: 200 OK\r\nContent-Type: text/plain\r\nX-Good: yes\r\n\
           Content-Length: 3\r\n\r\nok\n",
-    );
+        );
     run(&cgihandler("protocol"), &request)
-        .code(0)
-        .stdout_is(CGIHANDLER_ERROR)
-        .stderr_has("AssertionError: Hop-by-hop header, 'Connection: close', not allowed");
+        .assert_code(0)
+        .assert_stdout(CGIHANDLER_ERROR)
+        .assert_stderr_has("AssertionError: Hop-by-hop header, 'Connection: close', not allowed");
 }
 
 #[test]
@@ -844,26 +712,30 @@ fn chunked_body_without_length_is_read_while_cgihandler_leaves_it_to_the_app() {
         .stdin("hello world");
     // An app that reads CONTENT_LENGTH bytes, as PEP 3333 says apps should.
     let ours = run(&rwsgi_app("bylength"), &request);
-    let mine = ours.code(0).response();
+    let mine = ours.assert_code(0).response();
     assert_eq!(mine.one("X-Content-Length"), "11");
     assert_eq!(mine.body, b"hello world");
     let validated = run(&rwsgi_app("validated:wrap('bylength')"), &request);
     assert_eq!(
-        validated.code(0).stderr_is_empty().response().body,
+        validated
+            .assert_code(0)
+            .assert_stderr_empty()
+            .response()
+            .body,
         b"hello world"
     );
     let theirs = run(&cgihandler("bylength"), &request);
-    let reference = theirs.code(0).response();
+    let reference = theirs.assert_code(0).response();
     assert_eq!(reference.one("X-Content-Length"), "(none)");
     assert_eq!(reference.body, b"");
     // CGIHandler's wsgi.input is stdin itself: an app reading to the end gets the bytes, but
     // the environ still says chunked and has no length.
     let request = request.var("QUERY_STRING", "read=n:4");
-    let environ = run(&cgihandler("echo"), &request).json();
+    let environ = run(&cgihandler("echo"), &request).body_json();
     assert_eq!(environ["body"], "hello world");
     assert_eq!(environ["HTTP_TRANSFER_ENCODING"], "chunked");
     assert_eq!(environ.get("CONTENT_LENGTH"), None);
-    let environ = run(&rwsgi_app("echo"), &request).json();
+    let environ = run(&rwsgi_app("echo"), &request).body_json();
     assert_eq!(environ["body"], "hello world");
     assert_eq!(environ.get("HTTP_TRANSFER_ENCODING"), None);
     assert_eq!(environ["CONTENT_LENGTH"], "11");
@@ -872,9 +744,12 @@ fn chunked_body_without_length_is_read_while_cgihandler_leaves_it_to_the_app() {
 #[test]
 fn input_stops_at_content_length_while_cgihandler_reads_on() {
     let request = Request::post("/", "read=all", "text/plain", b"hello").stdin("hello world");
-    assert_eq!(run(&rwsgi_app("echo"), &request).json()["body"], "hello");
     assert_eq!(
-        run(&cgihandler("echo"), &request).json()["body"],
+        run(&rwsgi_app("echo"), &request).body_json()["body"],
+        "hello"
+    );
+    assert_eq!(
+        run(&cgihandler("echo"), &request).body_json()["body"],
         "hello world"
     );
 }
@@ -884,31 +759,33 @@ fn failures_differ_from_cgihandler_in_body_and_exit_status() {
     // Before the headers: both answer 500, each with its own short text.
     let request = Request::get("/", "at=call");
     run(&rwsgi_app("raising"), &request)
-        .code(0)
-        .stdout_is(INTERNAL_ERROR);
+        .assert_code(0)
+        .assert_stdout(INTERNAL_ERROR);
     run(&cgihandler("raising"), &request)
-        .code(0)
-        .stdout_is(CGIHANDLER_ERROR)
-        .stderr_has("RuntimeError: raised at call");
+        .assert_code(0)
+        .assert_stdout(CGIHANDLER_ERROR)
+        .assert_stderr_has("RuntimeError: raised at call");
     // Mid-stream: the same bytes, but only rwsgi tells the server the response is cut short.
     let request = Request::get("/", "at=mid_stream");
     let cut = b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nchunk 1\nchunk 2\n";
-    run(&rwsgi_app("raising"), &request).code(1).stdout_is(cut);
+    run(&rwsgi_app("raising"), &request)
+        .assert_code(1)
+        .assert_stdout(cut);
     run(&cgihandler("raising"), &request)
-        .code(0)
-        .stdout_is(cut)
-        .stderr_has("closed:mid_stream\n");
+        .assert_code(0)
+        .assert_stdout(cut)
+        .assert_stderr_has("closed:mid_stream\n");
     // exc_info after the headers went out: re-raised in both (PEP 3333), exit status differs.
     let request = Request::get("/", "after=1");
     let partial = b"Status: 200 OK\r\nContent-Type: text/plain\r\nX-First: yes\r\n\r\npartial ";
     run(&rwsgi_app("excinfo"), &request)
-        .code(1)
-        .stdout_is(partial)
-        .stderr_lacks("excinfo: start_response returned");
+        .assert_code(1)
+        .assert_stdout(partial)
+        .assert_stderr_lacks("excinfo: start_response returned");
     run(&cgihandler("excinfo"), &request)
-        .code(0)
-        .stdout_is(partial)
-        .stderr_lacks("excinfo: start_response returned");
+        .assert_code(0)
+        .assert_stdout(partial)
+        .assert_stderr_lacks("excinfo: start_response returned");
 }
 
 #[test]
@@ -916,18 +793,20 @@ fn close_raising_ends_the_response_while_cgihandler_appends_a_second_one() {
     let request = Request::get("/", "at=close");
     let whole = b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nchunk 1\nchunk 2\n";
     run(&rwsgi_app("raising"), &request)
-        .code(1)
-        .stdout_is(whole)
-        .stderr_has("closed:close\n")
-        .stderr_has("rwsgi: error: the application's close() raised after the response was sent")
-        .stderr_has("RuntimeError: raised at close");
+        .assert_code(1)
+        .assert_stdout(whole)
+        .assert_stderr_has("closed:close\n")
+        .assert_stderr_has(
+            "rwsgi: error: the application's close() raised after the response was sent",
+        )
+        .assert_stderr_has("RuntimeError: raised at close");
     // CGIHandler forgets that the headers went out once close() ran, and writes its 500
     // response after the body.
     let mut doubled = whole.to_vec();
     doubled.extend_from_slice(CGIHANDLER_ERROR);
     run(&cgihandler("raising"), &request)
-        .code(0)
-        .stdout_is(&doubled);
+        .assert_code(0)
+        .assert_stdout(&doubled);
 }
 
 #[test]
@@ -935,14 +814,16 @@ fn empty_first_chunk_keeps_headers_back_while_cgihandler_sends_them() {
     // PEP 3333, "Buffering and Streaming": headers wait for the first non-empty chunk, so the
     // exc_info call after an empty one may still replace the response.
     let request = Request::get("/", "empty_chunk=1");
-    run(&rwsgi_app("excinfo"), &request).code(0).stdout_is(
+    run(&rwsgi_app("excinfo"), &request)
+        .assert_code(0)
+        .assert_stdout(
         b"Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 30\r\n\r\n\
           service unavailable\n",
     );
     run(&cgihandler("excinfo"), &request)
-        .code(0)
-        .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\nX-First: yes\r\n\r\n")
-        .stderr_has("RuntimeError: backend is down");
+        .assert_code(0)
+        .assert_stdout(b"Status: 200 OK\r\nContent-Type: text/plain\r\nX-First: yes\r\n\r\n")
+        .assert_stderr_has("RuntimeError: backend is down");
 }
 
 #[test]
@@ -951,11 +832,11 @@ fn other_variables_are_latin1_while_cgihandler_decodes_them_as_utf8() {
     // Python decoded the environment (UTF-8). rwsgi treats every value alike (spec/cgi.md).
     let request = Request::get("/", "read=none").var("DOCUMENT_ROOT", b"/srv/caf\xc3\xa9");
     assert_eq!(
-        run(&rwsgi_app("echo"), &request).json()["DOCUMENT_ROOT"],
+        run(&rwsgi_app("echo"), &request).body_json()["DOCUMENT_ROOT"],
         "/srv/caf\u{c3}\u{a9}"
     );
     assert_eq!(
-        run(&cgihandler("echo"), &request).json()["DOCUMENT_ROOT"],
+        run(&cgihandler("echo"), &request).body_json()["DOCUMENT_ROOT"],
         "/srv/caf\u{e9}"
     );
 }
@@ -968,13 +849,15 @@ fn bad_content_length_is_refused_while_cgihandler_calls_the_app() {
         .var("CONTENT_LENGTH", "abc")
         .var("RWSGI_TEST_MARKER", marker.as_os_str().as_bytes());
     run(&rwsgi_app("marker"), &request)
-        .code(0)
-        .stdout_is(BAD_REQUEST);
+        .assert_code(0)
+        .assert_stdout(BAD_REQUEST);
     assert!(!marker.exists(), "rwsgi imported the app");
-    run(&cgihandler("marker"), &request).code(0).stdout_is(
-        b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\n\
+    run(&cgihandler("marker"), &request)
+        .assert_code(0)
+        .assert_stdout(
+            b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\n\
           marker app called\n",
-    );
+        );
     assert_eq!(
         std::fs::read_to_string(&marker).unwrap(),
         "imported\ncalled\n"
@@ -1012,8 +895,7 @@ impl DropIn {
             "the #! line is too long for the kernel: {shebang:?}; use a shorter \
              CARGO_TARGET_TMPDIR"
         );
-        let path = self.site.join(name);
-        write_file(&path, format!("{shebang}{source}"));
+        let path = write_file(&self.site, name, format!("{shebang}{source}"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
     }
@@ -1030,7 +912,7 @@ impl DropIn {
 }
 
 /// Runs a script as the server does: the script itself is the program.
-fn exec(script: &Path, args: &[&str], request: &Request) -> Ran {
+fn exec(script: &Path, args: &[&str], request: &Request) -> Output {
     run(
         &Start::Program(
             script.to_path_buf(),
@@ -1066,9 +948,9 @@ fn beside_body(site: &Path, query: &str) -> Vec<u8> {
 fn drop_in_script_with_an_absolute_interpreter_line() {
     let drop_in = DropIn::new("shebang-absolute");
     let script = drop_in.script("app.py", &drop_in.rwsgi_link(), BESIDE_SCRIPT);
-    write_file(&drop_in.site.join("beside.py"), "TEXT = 'from beside'\n");
+    write_file(&drop_in.site, "beside.py", "TEXT = 'from beside'\n");
     let ran = exec(&script, &[], &Request::get("/", "x=1"));
-    ran.code(0);
+    ran.assert_code(0);
     let response = ran.response();
     assert_eq!(response.status, "200 OK");
     let body = beside_body(&drop_in.site, "x=1");
@@ -1091,12 +973,12 @@ fn drop_in_script_through_usr_bin_env() {
     let drop_in = DropIn::new("shebang-env");
     // A name without .py, as mod_wsgi's .wsgi files and cgi-bin scripts have.
     let script = drop_in.script("app.cgi", "/usr/bin/env rwsgi", BESIDE_SCRIPT);
-    write_file(&drop_in.site.join("beside.py"), "TEXT = 'from beside'\n");
+    write_file(&drop_in.site, "beside.py", "TEXT = 'from beside'\n");
     let request = Request::get("/", "a+b").var("PATH", drop_in.path_var());
     // RFC 3875 section 4.4: for a query without "=", a server may also pass its words as
     // arguments; the app reads QUERY_STRING and rwsgi takes no notice of them.
     let ran = exec(&script, &["a", "b"], &request);
-    ran.code(0);
+    ran.assert_code(0);
     let response = ran.response();
     assert_eq!(response.status, "200 OK");
     assert_eq!(response.body, beside_body(&drop_in.site, "a+b"));
@@ -1112,7 +994,7 @@ fn drop_in_script_may_name_its_callable_app() {
          start_response('201 Created', [('Content-Type', 'text/plain')])\n    \
          return [b'made by app\\n']\n",
     );
-    exec(&script, &[], &Request::get("/", "")).code(0).stdout_is(
+    exec(&script, &[], &Request::get("/", "")).assert_code(0).assert_stdout(
         b"Status: 201 Created\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nmade by app\n",
     );
 }
@@ -1121,11 +1003,11 @@ fn drop_in_script_may_name_its_callable_app() {
 fn rwsgi_as_the_program_with_rwsgi_app_and_rwsgi_path() {
     // The run's working folder is not tests/apps: the module is found through RWSGI_PATH.
     run(&rwsgi_app("cookies"), &Request::get("/", ""))
-        .code(0)
-        .stderr_is_empty();
+        .assert_code(0)
+        .assert_stderr_empty();
     run(&rwsgi_app("factory:create_app('hey', 2)"), &Request::get("/", ""))
-        .code(0)
-        .stdout_is(
+        .assert_code(0)
+        .assert_stdout(
             b"Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 8\r\n\r\nhey\nhey\n",
         );
 }
@@ -1133,24 +1015,24 @@ fn rwsgi_as_the_program_with_rwsgi_app_and_rwsgi_path() {
 #[test]
 fn cgi_subcommand_forces_cgi_mode_without_gateway_interface() {
     let dir = temp_dir("cgi-subcommand");
-    let script = dir.join("app.py");
-    write_file(
-        &script,
+    let script = write_file(
+        &dir,
+        "app.py",
         "def application(environ, start_response):\n    \
          start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
          return [('GATEWAY_INTERFACE' in environ and 'set' or 'unset').encode()]\n",
     );
     let request = Request::get("/", "").without("GATEWAY_INTERFACE");
     let forced = Start::Program(rwsgi_bin(), vec!["cgi".into(), script.clone().into()]);
-    run(&forced, &request)
-        .code(0)
-        .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nunset");
+    run(&forced, &request).assert_code(0).assert_stdout(
+        b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nunset",
+    );
     // Without `cgi` and without GATEWAY_INTERFACE this is not a CGI request: usage, exit 2.
     let plain = Start::Program(rwsgi_bin(), vec![script.into()]);
     run(&plain, &request)
-        .code(2)
-        .stdout_is(b"")
-        .stderr_has("this is not a CGI request (GATEWAY_INTERFACE is not set)");
+        .assert_code(2)
+        .assert_stdout(b"")
+        .assert_stderr_has("this is not a CGI request (GATEWAY_INTERFACE is not set)");
 }
 
 /// A `.venv` beside a drop-in script, laid out as `python -m venv` makes it for `version`,
@@ -1158,18 +1040,16 @@ fn cgi_subcommand_forces_cgi_mode_without_gateway_interface() {
 fn fake_venv(site: &Path, version: &str) -> PathBuf {
     let venv = site.join(".venv");
     write_file(
-        &venv.join("pyvenv.cfg"),
+        &venv,
+        "pyvenv.cfg",
         format!("home = /usr/bin\ninclude-system-site-packages = false\nversion = {version}\n"),
     );
     let minor = version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
     let packages = venv.join(format!("lib/python{minor}/site-packages"));
-    write_file(&packages.join("venv_mod.py"), "TEXT = 'from the venv'\n");
+    write_file(&packages, "venv_mod.py", "TEXT = 'from the venv'\n");
     let extra = site.join("pth-folder");
-    write_file(&extra.join("pth_mod.py"), "TEXT = 'through the pth file'\n");
-    write_file(
-        &packages.join("extra.pth"),
-        format!("{}\n", extra.display()),
-    );
+    write_file(&extra, "pth_mod.py", "TEXT = 'through the pth file'\n");
+    write_file(&packages, "extra.pth", format!("{}\n", extra.display()));
     venv
 }
 
@@ -1191,9 +1071,9 @@ fn venv_beside_the_script_is_used() {
     let venv = fake_venv(&drop_in.site, &python().version);
     let script = drop_in.script("app.py", &drop_in.rwsgi_link(), VENV_SCRIPT);
     let ran = exec(&script, &[], &Request::get("/", ""));
-    ran.code(0);
+    ran.assert_code(0);
     assert_eq!(
-        latin1(&ran.response().body),
+        latin1_string(&ran.response().body),
         format!(
             "from the venv\nthrough the pth file\nprefix={}\n",
             venv.display()
@@ -1213,15 +1093,7 @@ fn venv_beside_the_script_is_used_by_rwsgi_call_too() {
         venv.display()
     );
     let elsewhere = temp_dir("dot-venv-call-cwd");
-    let call = |cwd: &Path, app: &str| {
-        Command::new(rwsgi_bin())
-            .args(["call", "--app", app, "GET", "/"])
-            .env_clear()
-            .env("PATH", SYSTEM_PATH)
-            .current_dir(cwd)
-            .output()
-            .unwrap()
-    };
+    let call = |cwd: &Path, app: &str| util::call(["--app", app, "GET", "/"]).cwd(cwd).run();
     for (cwd, app) in [
         (&elsewhere, script.display().to_string()),
         (&drop_in.site, "./app.wsgi".to_string()),
@@ -1233,27 +1105,19 @@ fn venv_beside_the_script_is_used_by_rwsgi_call_too() {
             want,
             "{app} in {}: {}",
             cwd.display(),
-            String::from_utf8_lossy(&out.stderr)
+            out.dump()
         );
     }
     // A module app uses the .venv of the folder it is imported from first: the current one.
-    write_file(&drop_in.site.join("venv_app.py"), VENV_SCRIPT);
+    write_file(&drop_in.site, "venv_app.py", VENV_SCRIPT);
     let out = call(&drop_in.site, "venv_app");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{}", out.dump());
     // A virtualenv named outright wins over the .venv.
-    let out = Command::new(rwsgi_bin())
-        .args(["call", "--app", "./app.wsgi", "GET", "/"])
-        .env_clear()
-        .env("PATH", SYSTEM_PATH)
+    util::call(["--app", "./app.wsgi", "GET", "/"])
         .env("RWSGI_VENV", &elsewhere)
-        .current_dir(&drop_in.site)
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains(&format!("{} is not a virtualenv", elsewhere.display())),
-        "{out:?}"
-    );
+        .cwd(&drop_in.site)
+        .run()
+        .assert_stderr_has(&format!("{} is not a virtualenv", elsewhere.display()));
 }
 
 #[test]
@@ -1262,9 +1126,9 @@ fn venv_of_another_python_is_refused() {
     let venv = fake_venv(&drop_in.site, "3.99.0");
     let script = drop_in.script("app.py", &drop_in.rwsgi_link(), VENV_SCRIPT);
     exec(&script, &[], &Request::get("/", ""))
-        .code(1)
-        .stdout_is(INTERNAL_ERROR)
-        .stderr_has(&format!(
+        .assert_code(1)
+        .assert_stdout(INTERNAL_ERROR)
+        .assert_stderr_has(&format!(
             "rwsgi: error: the virtualenv {} was made for Python 3.99.0, but rwsgi embeds \
              Python {}; recreate it with python{} -m venv",
             venv.display(),
@@ -1295,13 +1159,13 @@ fn another_libpython_of_the_same_minor_is_not_used_silently() {
             request = request.var("LD_LIBRARY_PATH", dir.as_os_str().as_bytes());
         }
         let ran = exec(&script, &[], &request);
-        ran.code(0);
-        let body = latin1(&ran.response().body);
+        ran.assert_code(0);
+        let body = latin1_string(&ran.response().body);
         let library = body.lines().next().unwrap_or_default().to_string();
         (ran, PathBuf::from(library))
     };
     let (ran, built) = run_with(None);
-    ran.stderr_is_empty();
+    ran.assert_stderr_empty();
     let soname = format!("libpython{}.so.1.0", python().minor);
     assert!(
         built.ends_with(&soname),
@@ -1314,7 +1178,7 @@ fn another_libpython_of_the_same_minor_is_not_used_silently() {
     std::fs::copy(&built, copy.join(&soname)).unwrap();
     let (ran, loaded) = run_with(Some(&copy));
     assert_eq!(loaded, copy.join(&soname), "{}", ran.dump());
-    ran.stderr_is_empty();
+    ran.assert_stderr_empty();
 
     // Another build of the same minor version (the system's), as the loader takes it when the
     // build's library is unreadable or LD_LIBRARY_PATH names another: rwsgi runs, and says so.
@@ -1346,16 +1210,16 @@ fn another_libpython_of_the_same_minor_is_not_used_silently() {
         "{}",
         ran.dump()
     );
-    ran.stderr_has(&format!(
+    ran.assert_stderr_has(&format!(
         "rwsgi: warning: rwsgi was built against Python {} ({}), but this process loaded Python ",
         python().version,
         std::fs::canonicalize(&built).unwrap().display()
     ))
-    .stderr_has(&format!(
+    .assert_stderr_has(&format!(
         "from {}, another build",
         std::fs::canonicalize(&other).unwrap().display()
     ))
-    .stderr_has("or set PYTHONHOME to the Python you mean to run on");
+    .assert_stderr_has("or set PYTHONHOME to the Python you mean to run on");
     // With PYTHONHOME set, the Python is the user's choice.
     let home = String::from_utf8_lossy(
         &Command::new("/bin/sh")
@@ -1373,17 +1237,17 @@ fn another_libpython_of_the_same_minor_is_not_used_silently() {
             .var("LD_LIBRARY_PATH", other_dir.as_os_str().as_bytes())
             .var("PYTHONHOME", &home),
     );
-    ran.code(0).stderr_is_empty();
+    ran.assert_code(0).assert_stderr_empty();
 }
 
 #[test]
 fn app_that_cannot_be_imported_is_a_500_and_exit_1() {
     run(&rwsgi_app("broken_import"), &Request::get("/", ""))
-        .code(1)
-        .stdout_is(INTERNAL_ERROR)
-        .stderr_has("rwsgi: error: cannot import 'broken_import'")
-        .stderr_has("broken_import.py\", line 3")
-        .stderr_has("ModuleNotFoundError: No module named 'definitely_missing_dependency'");
+        .assert_code(1)
+        .assert_stdout(INTERNAL_ERROR)
+        .assert_stderr_has("rwsgi: error: cannot import 'broken_import'")
+        .assert_stderr_has("broken_import.py\", line 3")
+        .assert_stderr_has("ModuleNotFoundError: No module named 'definitely_missing_dependency'");
 }
 
 #[test]
@@ -1392,10 +1256,10 @@ fn no_app_at_all_is_a_500_and_exit_1() {
         &Start::Program(rwsgi_bin(), Vec::new()),
         &Request::get("/", ""),
     )
-    .code(1)
-    .stdout_is(INTERNAL_ERROR)
-    .stderr_has("rwsgi: error: no app to run:")
-    .stderr_has("RWSGI_APP");
+    .assert_code(1)
+    .assert_stdout(INTERNAL_ERROR)
+    .assert_stderr_has("rwsgi: error: no app to run:")
+    .assert_stderr_has("RWSGI_APP");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1405,9 +1269,9 @@ fn no_app_at_all_is_a_500_and_exit_1() {
 fn environ_holds_the_meta_variables_and_the_wsgi_keys() {
     let request = Request::get("/a%20b", "read=none&x=1").var("HTTP_USER_AGENT", "agent/1");
     let ran = run(&rwsgi_app("echo"), &request);
-    ran.code(0).stderr_is_empty();
+    ran.assert_code(0).assert_stderr_empty();
     assert_eq!(
-        ran.json(),
+        ran.body_json(),
         json!({
             "GATEWAY_INTERFACE": "CGI/1.1",
             "HTTP_HOST": "example.org:8080",
@@ -1441,7 +1305,7 @@ fn http_content_type_and_length_are_dropped() {
     let request = Request::post("/", "read=n:16", "text/plain", b"hello")
         .var("HTTP_CONTENT_TYPE", "text/plain")
         .var("HTTP_CONTENT_LENGTH", "5");
-    let environ = run(&rwsgi_app("echo"), &request).json();
+    let environ = run(&rwsgi_app("echo"), &request).body_json();
     assert_eq!(environ.get("HTTP_CONTENT_TYPE"), None);
     assert_eq!(environ.get("HTTP_CONTENT_LENGTH"), None);
     assert_eq!(environ["CONTENT_TYPE"], "text/plain");
@@ -1449,10 +1313,10 @@ fn http_content_type_and_length_are_dropped() {
     assert_eq!(environ["body"], "hello");
     // wsgiref.validate refuses an environ holding them; under rwsgi it has nothing to say.
     run(&rwsgi_app("validated:wrap('echo')"), &request)
-        .code(0)
-        .stderr_is_empty();
+        .assert_code(0)
+        .assert_stderr_empty();
     // CGIHandler passes them on.
-    let reference = run(&cgihandler("echo"), &request).json();
+    let reference = run(&cgihandler("echo"), &request).body_json();
     assert_eq!(reference["HTTP_CONTENT_TYPE"], "text/plain");
     assert_eq!(reference["HTTP_CONTENT_LENGTH"], "5");
 }
@@ -1471,10 +1335,10 @@ fn url_scheme_from_https_and_request_scheme() {
     ];
     for &(name, value, scheme) in cases {
         let request = Request::get("/", "read=none").var(name, value);
-        let environ = run(&rwsgi_app("echo"), &request).json();
+        let environ = run(&rwsgi_app("echo"), &request).body_json();
         assert_eq!(environ["wsgi.url_scheme"], scheme, "{name}={value}");
     }
-    let environ = run(&rwsgi_app("echo"), &Request::get("/", "read=none")).json();
+    let environ = run(&rwsgi_app("echo"), &Request::get("/", "read=none")).body_json();
     assert_eq!(environ["wsgi.url_scheme"], "http");
     // CGIHandler compares HTTPS with "on", "yes" and "1" exactly and ignores REQUEST_SCHEME.
     for (name, value, scheme) in [
@@ -1483,7 +1347,7 @@ fn url_scheme_from_https_and_request_scheme() {
         ("REQUEST_SCHEME", "https", "http"),
     ] {
         let request = Request::get("/", "read=none").var(name, value);
-        let environ = run(&cgihandler("echo"), &request).json();
+        let environ = run(&cgihandler("echo"), &request).body_json();
         assert_eq!(
             environ["wsgi.url_scheme"], scheme,
             "CGIHandler, {name}={value}"
@@ -1520,7 +1384,7 @@ fn missing_server_name_and_port_come_from_host_else_localhost_80() {
         ),
     ];
     for (request, name, port) in cases {
-        let environ = run(&rwsgi_app("echo"), request).json();
+        let environ = run(&rwsgi_app("echo"), request).body_json();
         assert_eq!(
             (&environ["SERVER_NAME"], &environ["SERVER_PORT"]),
             (&json!(name), &json!(port)),
@@ -1532,10 +1396,10 @@ fn missing_server_name_and_port_come_from_host_else_localhost_80() {
         &rwsgi_app("validated:wrap('echo')"),
         &bare.clone().var("QUERY_STRING", "read=n:8"),
     )
-    .code(0)
-    .stderr_is_empty();
+    .assert_code(0)
+    .assert_stderr_empty();
     // CGIHandler leaves them missing.
-    let environ = run(&cgihandler("echo"), &bare).json();
+    let environ = run(&cgihandler("echo"), &bare).body_json();
     assert_eq!(environ.get("SERVER_NAME"), None);
     assert_eq!(environ.get("SERVER_PORT"), None);
 }
@@ -1544,7 +1408,7 @@ fn missing_server_name_and_port_come_from_host_else_localhost_80() {
 fn httpoxy_proxy_header_does_not_reach_os_environ_or_subprocesses() {
     let request = Request::get("/", "").var("HTTP_PROXY", "http://attacker.example:3128");
     assert_eq!(
-        run(&rwsgi_app("proxy"), &request).json(),
+        run(&rwsgi_app("proxy"), &request).body_json(),
         json!({
             "environ": "http://attacker.example:3128",
             "os_environ": null,
@@ -1552,11 +1416,11 @@ fn httpoxy_proxy_header_does_not_reach_os_environ_or_subprocesses() {
         })
     );
     run(&rwsgi_app("validated:wrap('proxy')"), &request)
-        .code(0)
-        .stderr_is_empty();
+        .assert_code(0)
+        .assert_stderr_empty();
     // CGIHandler does nothing about it.
     assert_eq!(
-        run(&cgihandler("proxy"), &request).json(),
+        run(&cgihandler("proxy"), &request).body_json(),
         json!({
             "environ": "http://attacker.example:3128",
             "os_environ": "http://attacker.example:3128",
@@ -1573,12 +1437,12 @@ fn input_never_reads_past_content_length() {
     for read in ["all", "n:2", "readline", "readline:2", "readlines", "iter"] {
         let request = Request::post("/", &format!("read={read}"), "text/plain", b"ab\ncd")
             .stdin("ab\ncdEXTRA\nMORE");
-        let environ = run(&rwsgi_app("echo"), &request).json();
+        let environ = run(&rwsgi_app("echo"), &request).body_json();
         assert_eq!(environ["body"], "ab\ncd", "read={read}");
     }
     let request =
         Request::post("/", "read=n:2", "text/plain", b"ab\ncd").stdin("ab\ncdEXTRA\nMORE");
-    let environ = run(&rwsgi_app("echo"), &request).json();
+    let environ = run(&rwsgi_app("echo"), &request).body_json();
     assert_eq!(environ["chunks"], json!([2, 2, 1]));
     assert_eq!(environ["eof"], "");
 }
@@ -1589,13 +1453,13 @@ fn chunked_body_is_read_to_the_end_and_given_a_length() {
     let request = Request::new("POST", "/", "read=n:64")
         .var("HTTP_TRANSFER_ENCODING", "chunked")
         .stdin("hello world");
-    let environ = run(&rwsgi_app("echo"), &request).json();
+    let environ = run(&rwsgi_app("echo"), &request).body_json();
     assert_eq!(environ["body"], "hello world");
     assert_eq!(environ["CONTENT_LENGTH"], "11");
     assert_eq!(environ.get("HTTP_TRANSFER_ENCODING"), None);
     run(&rwsgi_app("validated:wrap('echo')"), &request)
-        .code(0)
-        .stderr_is_empty();
+        .assert_code(0)
+        .assert_stderr_empty();
 }
 
 #[test]
@@ -1605,7 +1469,7 @@ fn chunked_body_with_a_length_trusts_the_length() {
         .var("HTTP_TRANSFER_ENCODING", "chunked")
         .var("CONTENT_LENGTH", "5")
         .stdin("hello world");
-    let environ = run(&rwsgi_app("echo"), &request).json();
+    let environ = run(&rwsgi_app("echo"), &request).body_json();
     assert_eq!(environ["body"], "hello");
     assert_eq!(environ["CONTENT_LENGTH"], "5");
     assert_eq!(environ.get("HTTP_TRANSFER_ENCODING"), None);
@@ -1620,9 +1484,9 @@ fn bad_content_length_is_400_without_calling_the_app() {
             .var("CONTENT_LENGTH", bad)
             .var("RWSGI_TEST_MARKER", marker.as_os_str().as_bytes());
         run(&rwsgi_app("marker"), &request)
-            .code(0)
-            .stdout_is(BAD_REQUEST)
-            .stderr_has(&format!(
+            .assert_code(0)
+            .assert_stdout(BAD_REQUEST)
+            .assert_stderr_has(&format!(
                 "rwsgi: error: answering 400 Bad Request: CONTENT_LENGTH \"{bad}\" is not a \
                  non-negative whole number"
             ));
@@ -1634,8 +1498,8 @@ fn bad_content_length_is_400_without_calling_the_app() {
     let request = Request::post("/", "", "text/plain", b"hello")
         .var("RWSGI_TEST_MARKER", marker.as_os_str().as_bytes());
     run(&rwsgi_app("validated:wrap('marker')"), &request)
-        .code(0)
-        .stderr_is_empty();
+        .assert_code(0)
+        .assert_stderr_empty();
     assert_eq!(
         std::fs::read_to_string(&marker).unwrap(),
         "imported\ncalled\n"
@@ -1651,9 +1515,9 @@ fn body_over_rwsgi_max_body_is_413() {
         .var("RWSGI_MAX_BODY", "1K")
         .var("RWSGI_TEST_MARKER", marker.as_os_str().as_bytes());
     run(&rwsgi_app("marker"), &by_length)
-        .code(0)
-        .stdout_is(TOO_LARGE)
-        .stderr_has(
+        .assert_code(0)
+        .assert_stdout(TOO_LARGE)
+        .assert_stderr_has(
             "rwsgi: error: answering 413 Content Too Large: the request body (2000 bytes) is \
              larger than RWSGI_MAX_BODY (1024 bytes)",
         );
@@ -1662,12 +1526,14 @@ fn body_over_rwsgi_max_body_is_413() {
         .without("CONTENT_LENGTH")
         .var("HTTP_TRANSFER_ENCODING", "chunked");
     run(&rwsgi_app("marker"), &chunked)
-        .code(0)
-        .stdout_is(TOO_LARGE);
+        .assert_code(0)
+        .assert_stdout(TOO_LARGE);
     assert!(!marker.exists(), "the app was loaded");
     // Exactly the limit is fine.
     let at_limit = Request::post("/", "", "text/plain", &body[..1024]).var("RWSGI_MAX_BODY", "1K");
-    let response = run(&rwsgi_app("bylength"), &at_limit).code(0).response();
+    let response = run(&rwsgi_app("bylength"), &at_limit)
+        .assert_code(0)
+        .response();
     assert_eq!(response.one("X-Read"), "1024");
 }
 
@@ -1675,9 +1541,9 @@ fn body_over_rwsgi_max_body_is_413() {
 fn body_shorter_than_content_length_is_400() {
     let request = Request::post("/", "", "text/plain", b"0123456789").stdin("abc");
     run(&rwsgi_app("bylength"), &request)
-        .code(0)
-        .stdout_is(BAD_REQUEST)
-        .stderr_has("the request body ended after 3 of the 10 bytes of CONTENT_LENGTH");
+        .assert_code(0)
+        .assert_stdout(BAD_REQUEST)
+        .assert_stderr_has("the request body ended after 3 of the 10 bytes of CONTENT_LENGTH");
 }
 
 #[test]
@@ -1689,7 +1555,7 @@ fn large_body_arrives_whole_through_a_temporary_file() {
     let request = Request::post("/", "", "application/octet-stream", &body)
         .var("TMPDIR", tmp.as_os_str().as_bytes());
     let ran = run(&rwsgi_app("bylength"), &request);
-    let response = ran.code(0).response();
+    let response = ran.assert_code(0).response();
     assert_eq!(response.one("X-Read"), "5242880");
     assert!(response.body == body, "the body came back changed");
     // Held in an unlinked file in TMPDIR while the app runs, and gone afterwards.
@@ -1704,7 +1570,9 @@ fn large_body_arrives_whole_through_a_temporary_file() {
     // A small body stays in memory.
     let small =
         Request::post("/", "", "text/plain", b"small").var("TMPDIR", tmp.as_os_str().as_bytes());
-    let response = run(&rwsgi_app("bylength"), &small).code(0).response();
+    let response = run(&rwsgi_app("bylength"), &small)
+        .assert_code(0)
+        .response();
     assert_eq!(response.one("X-Spooled"), "(none)");
     assert_eq!(response.body, b"small");
 }
@@ -1715,8 +1583,8 @@ fn large_body_arrives_whole_through_a_temporary_file() {
 #[test]
 fn response_is_status_line_headers_blank_line_body_with_crlf() {
     run(&rwsgi_app("status"), &Request::get("/", "code=404"))
-        .code(0)
-        .stdout_is(
+        .assert_code(0)
+        .assert_stdout(
             b"Status: 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\n\
               status 404\n",
         );
@@ -1724,13 +1592,13 @@ fn response_is_status_line_headers_blank_line_body_with_crlf() {
         &rwsgi_app("validated:wrap('status')"),
         &Request::get("/", "code=404"),
     )
-    .code(0)
-    .stderr_is_empty()
-    .stdout_is(b"Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nstatus 404\n");
+    .assert_code(0)
+    .assert_stderr_empty()
+    .assert_stdout(b"Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nstatus 404\n");
     // A 200 has its Status line too (RFC 3875 section 6.3.3).
     run(&rwsgi_app("status"), &Request::get("/", ""))
-        .code(0)
-        .stdout_is(
+        .assert_code(0)
+        .assert_stdout(
             b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nstatus 200\n",
         );
 }
@@ -1739,7 +1607,7 @@ fn response_is_status_line_headers_blank_line_body_with_crlf() {
 fn content_length_is_added_for_a_list_only_once_and_not_for_a_generator() {
     let list = run(&rwsgi_app("listbody"), &Request::get("/", "parts=3"));
     assert_eq!(
-        list.code(0).response().headers,
+        list.assert_code(0).response().headers,
         headers(&[("Content-Type", "text/plain"), ("Content-Length", "21")])
     );
     let own = run(
@@ -1747,37 +1615,37 @@ fn content_length_is_added_for_a_list_only_once_and_not_for_a_generator() {
         &Request::get("/", "parts=3&own_length=1"),
     );
     assert_eq!(
-        own.code(0).response().headers,
+        own.assert_code(0).response().headers,
         headers(&[("Content-Type", "text/plain"), ("content-length", "21")])
     );
     let empty = run(&rwsgi_app("listbody"), &Request::get("/", "parts=0"));
     assert_eq!(
-        empty.code(0).response().headers,
+        empty.assert_code(0).response().headers,
         headers(&[("Content-Type", "text/plain"), ("Content-Length", "0")])
     );
     let generator = run(&rwsgi_app("stream"), &Request::get("/", "n=2&size=3"));
     generator
-        .code(0)
-        .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\naaabbb");
+        .assert_code(0)
+        .assert_stdout(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\naaabbb");
 }
 
 #[test]
 fn prints_and_subprocess_output_go_to_stderr() {
     let ran = run(&rwsgi_app("noisy"), &Request::get("/", ""));
-    ran.code(0)
-        .stdout_is(
+    ran.assert_code(0)
+        .assert_stdout(
             b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nquiet body\n",
         )
-        .stderr_has("noisy: print\n")
-        .stderr_has("noisy: sys.stdout.write\n")
-        .stderr_has("noisy: subprocess\n");
+        .assert_stderr_has("noisy: print\n")
+        .assert_stderr_has("noisy: sys.stdout.write\n")
+        .assert_stderr_has("noisy: subprocess\n");
     run(
         &rwsgi_app("validated:wrap('noisy')"),
         &Request::get("/", ""),
     )
-    .code(0)
-    .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nquiet body\n")
-    .stderr_has("noisy: subprocess\n");
+    .assert_code(0)
+    .assert_stdout(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nquiet body\n")
+    .assert_stderr_has("noisy: subprocess\n");
 }
 
 #[test]
@@ -1803,22 +1671,22 @@ fn cr_lf_nul_or_non_latin1_in_status_or_header_is_a_500_without_the_apps_headers
             &rwsgi_app("protocol"),
             &Request::get("/", &format!("bad={bad}")),
         )
-        .code(0)
-        .stdout_is(INTERNAL_ERROR)
-        .stderr_has(message);
+        .assert_code(0)
+        .assert_stdout(INTERNAL_ERROR)
+        .assert_stderr_has(message);
     }
 }
 
 #[test]
 fn hop_by_hop_header_is_dropped_with_a_warning() {
     run(&rwsgi_app("protocol"), &Request::get("/", "bad=hop_by_hop"))
-        .code(0)
-        .stdout_is(
+        .assert_code(0)
+        .assert_stdout(
             b"Status: 200 OK\r\nContent-Type: text/plain\r\nX-Good: yes\r\n\
               Content-Length: 3\r\n\r\nok\n",
         )
-        .stderr_has("rwsgi: warning: dropped the hop-by-hop header 'Connection'")
-        .stderr_has("rwsgi: warning: dropped the hop-by-hop header 'Transfer-Encoding'");
+        .assert_stderr_has("rwsgi: warning: dropped the hop-by-hop header 'Connection'")
+        .assert_stderr_has("rwsgi: warning: dropped the hop-by-hop header 'Transfer-Encoding'");
 }
 
 #[test]
@@ -1828,28 +1696,28 @@ fn app_raising_before_headers_is_a_500_with_the_traceback_on_stderr() {
             &rwsgi_app("raising"),
             &Request::get("/", &format!("at={at}")),
         );
-        ran.code(0)
-            .stdout_is(INTERNAL_ERROR)
-            .stderr_has(
+        ran.assert_code(0)
+            .assert_stdout(INTERNAL_ERROR)
+            .assert_stderr_has(
                 "rwsgi: error: the application failed before sending a response; answering \
                  500 Internal Server Error",
             )
-            .stderr_has("Traceback (most recent call last):")
-            .stderr_has(&format!("RuntimeError: raised at {at}"));
+            .assert_stderr_has("Traceback (most recent call last):")
+            .assert_stderr_has(&format!("RuntimeError: raised at {at}"));
     }
 }
 
 #[test]
 fn app_raising_mid_stream_keeps_what_was_sent_and_exits_1() {
     run(&rwsgi_app("raising"), &Request::get("/", "at=mid_stream"))
-        .code(1)
-        .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nchunk 1\nchunk 2\n")
-        .stderr_has(
+        .assert_code(1)
+        .assert_stdout(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nchunk 1\nchunk 2\n")
+        .assert_stderr_has(
             "rwsgi: error: the application failed after its response headers were sent; the \
              body is cut short",
         )
-        .stderr_has("Traceback (most recent call last):")
-        .stderr_has("RuntimeError: raised at mid_stream");
+        .assert_stderr_has("Traceback (most recent call last):")
+        .assert_stderr_has("RuntimeError: raised at mid_stream");
 }
 
 #[test]
@@ -1864,25 +1732,25 @@ fn close_is_always_called() {
             &rwsgi_app("raising"),
             &Request::get("/", &format!("at={at}")),
         )
-        .code(code)
-        .stderr_has(&format!("closed:{at}\n"));
+        .assert_code(code)
+        .assert_stderr_has(&format!("closed:{at}\n"));
     }
     // wsgiref.validate complains on stderr when an iterable is dropped without close().
     run(
         &rwsgi_app("validated:wrap('raising')"),
         &Request::get("/", "at=mid_stream"),
     )
-    .code(1)
-    .stderr_has("closed:mid_stream\n")
-    .stderr_lacks("without being closed");
+    .assert_code(1)
+    .assert_stderr_has("closed:mid_stream\n")
+    .assert_stderr_lacks("without being closed");
 }
 
 #[test]
 fn complete_response_exits_0_with_nothing_on_stderr() {
     run(&rwsgi_app("stream"), &Request::get("/", "n=2&size=2"))
-        .code(0)
-        .stdout_is(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\naabb")
-        .stderr_is_empty();
+        .assert_code(0)
+        .assert_stdout(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\naabb")
+        .assert_stderr_empty();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1893,9 +1761,9 @@ fn head_gets_the_heads_of_get_without_a_body_or_a_made_up_length() {
     for shape in ["list", "gen", "write", "empty"] {
         let query = format!("as={shape}");
         let get = run(&rwsgi_app("bodiless"), &Request::get("/", &query));
-        get.code(0);
+        get.assert_code(0);
         let head = run(&rwsgi_app("bodiless"), &Request::new("HEAD", "/", &query));
-        head.code(0);
+        head.assert_code(0);
         let response = head.response();
         assert_eq!(response.status, "200 Whatever", "{}", head.dump());
         // The same headers as the GET, less the length rwsgi would have counted.
@@ -1909,15 +1777,17 @@ fn head_gets_the_heads_of_get_without_a_body_or_a_made_up_length() {
     }
     // The body is still iterated and closed.
     run(&rwsgi_app("bodiless"), &Request::new("HEAD", "/", "as=gen"))
-        .code(0)
-        .stderr_has("closed after 2 chunks\n");
+        .assert_code(0)
+        .assert_stderr_has("closed after 2 chunks\n");
     // The app's own Content-Length is what a GET would have had: it is kept.
     run(
         &rwsgi_app("bodiless"),
         &Request::new("HEAD", "/", "as=gen&cl=6"),
     )
-    .code(0)
-    .stdout_is(b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n");
+    .assert_code(0)
+    .assert_stdout(
+        b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n",
+    );
 }
 
 #[test]
@@ -1930,14 +1800,14 @@ fn head_of_rwsgis_own_answers_has_no_body_either() {
         &rwsgi_app("bodiless"),
         &Request::new("HEAD", "/", "raise=1"),
     )
-    .code(0)
-    .stdout_is(&without_body(INTERNAL_ERROR));
+    .assert_code(0)
+    .assert_stdout(without_body(INTERNAL_ERROR));
     run(
         &rwsgi_app("bodiless"),
         &Request::new("HEAD", "/", "").var("CONTENT_LENGTH", "x"),
     )
-    .code(0)
-    .stdout_is(&without_body(BAD_REQUEST));
+    .assert_code(0)
+    .assert_stdout(without_body(BAD_REQUEST));
 }
 
 #[test]
@@ -1948,7 +1818,7 @@ fn no_content_statuses_get_no_body_and_no_made_up_length() {
                 &rwsgi_app("bodiless"),
                 &Request::get("/", &format!("code={code}&as={shape}")),
             );
-            ran.code(0).stdout_is(
+            ran.assert_code(0).assert_stdout(
                 format!("Status: {code} Whatever\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
             );
         }
@@ -1956,16 +1826,16 @@ fn no_content_statuses_get_no_body_and_no_made_up_length() {
     // RFC 9110 section 8.6: never a Content-Length with 1xx or 204, even the app's; a 304's is
     // the length the GET would have had, so it stays.
     run(&rwsgi_app("bodiless"), &Request::get("/", "code=204&cl=0"))
-        .code(0)
-        .stdout_is(b"Status: 204 Whatever\r\nContent-Type: text/plain\r\n\r\n")
-        .stderr_is_empty();
+        .assert_code(0)
+        .assert_stdout(b"Status: 204 Whatever\r\nContent-Type: text/plain\r\n\r\n")
+        .assert_stderr_empty();
     run(&rwsgi_app("bodiless"), &Request::get("/", "code=204&cl=6"))
-        .code(0)
-        .stdout_is(b"Status: 204 Whatever\r\nContent-Type: text/plain\r\n\r\n")
-        .stderr_has("rwsgi: warning: dropped 'Content-Length: 6' from a 204 response");
+        .assert_code(0)
+        .assert_stdout(b"Status: 204 Whatever\r\nContent-Type: text/plain\r\n\r\n")
+        .assert_stderr_has("rwsgi: warning: dropped 'Content-Length: 6' from a 204 response");
     run(&rwsgi_app("bodiless"), &Request::get("/", "code=304&cl=6"))
-        .code(0)
-        .stdout_is(
+        .assert_code(0)
+        .assert_stdout(
             b"Status: 304 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\n",
         );
 }
@@ -1973,13 +1843,13 @@ fn no_content_statuses_get_no_body_and_no_made_up_length() {
 #[test]
 fn repeated_content_length_becomes_one_and_differing_ones_are_refused() {
     run(&rwsgi_app("bodiless"), &Request::get("/", "cl=6&cl=6"))
-        .code(0)
-        .stdout_is(
+        .assert_code(0)
+        .assert_stdout(
             b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n",
         );
     run(&rwsgi_app("bodiless"), &Request::get("/", "cl=6,%206"))
-        .code(0)
-        .stdout_is(
+        .assert_code(0)
+        .assert_stdout(
             b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n",
         );
     for (query, message) in [
@@ -1992,9 +1862,9 @@ fn repeated_content_length_becomes_one_and_differing_ones_are_refused() {
         ("cl=", "invalid Content-Length \"\""),
     ] {
         run(&rwsgi_app("bodiless"), &Request::get("/", query))
-            .code(0)
-            .stdout_is(INTERNAL_ERROR)
-            .stderr_has(message);
+            .assert_code(0)
+            .assert_stdout(INTERNAL_ERROR)
+            .assert_stderr_has(message);
     }
 }
 
@@ -2008,8 +1878,8 @@ fn header_values_lose_surrounding_spaces_and_tabs() {
             "h=Set-Cookie:%20a=1;%20Path=/&h=X-Tabs:%09%20b%20c%09&h=X-Empty:%20",
         ),
     )
-    .code(0)
-    .stdout_is(
+    .assert_code(0)
+    .assert_stdout(
         b"Status: 200 Whatever\r\nContent-Type: text/plain\r\nSet-Cookie: a=1; Path=/\r\n\
           X-Tabs: b c\r\nX-Empty: \r\nContent-Length: 6\r\n\r\nhello\n",
     );

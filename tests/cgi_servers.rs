@@ -18,8 +18,6 @@
 //! A watchdog process outlives this one by a moment: when this process ends, however it ends,
 //! it stops every server it was told about and removes the staging folder.
 
-mod common;
-
 use std::fmt::Display;
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -32,6 +30,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+
+use crate::util::sha256_hex;
 
 /// The PATH the servers themselves are started with (the CGI programs get theirs from the
 /// configuration).
@@ -1110,24 +1110,6 @@ fn big_body() -> Vec<u8> {
         .collect()
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run sha256sum (coreutils)");
-    let mut stdin = child.stdin.take().unwrap();
-    let data = data.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&data));
-    let out = child.wait_with_output().expect("sha256sum output");
-    writer.join().unwrap().expect("feed sha256sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("a sha256sum line")
-        .to_string()
-}
-
 fn large_post(kind: Kind) {
     let body = big_body();
     let response = server(kind).request(
@@ -1385,7 +1367,7 @@ fn neighbours_are_not_served(kind: Kind) {
 
 /// The framework tests need the test virtualenv, copied beside the scripts.
 fn framework_server(kind: Kind) -> &'static Server {
-    let venv = common::test_venv();
+    let venv = crate::util::test_venv();
     assert!(
         staging().root.join("cgi-bin/.venv/pyvenv.cfg").is_file(),
         "the copy of {} was not made",

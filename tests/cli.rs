@@ -2,15 +2,15 @@
 //! a request becomes a WSGI environ, how the app's response becomes output and an exit code,
 //! and the rules of PEP 3333 on both sides.
 
-mod common;
-
 use std::path::Path;
 
-use base64::Engine as _;
-use common::{
-    Output, VERSION, apps_dir, call, embedded_python_minor, latin1_bytes, latin1_text, rwsgi,
-    rwsgi_bin, temp_dir, write_file,
+use rwsgi::http::latin1_string;
+
+use crate::util::{
+    LIMIT, Output, Running, VERSION, apps_dir, call, embedded_python_minor, latin1_bytes, program,
+    rwsgi, rwsgi_bin, temp_dir, write_file,
 };
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// `rwsgi call --app echo ARGS...`: the environ and body the app saw.
@@ -602,7 +602,7 @@ fn full_url_without_a_path_asks_for_the_root() {
 }
 
 #[test]
-fn path_is_percent_decoded_once_into_latin1_text() {
+fn path_is_percent_decoded_once_into_latin1_string() {
     // PEP 3333 "Unicode Issues": environ strings hold bytes as latin-1 characters, so the
     // UTF-8 bytes of "é" arrive as two characters.
     let env = echo(&["/caf%C3%A9/a%20b/%2541?q=%C3%A9&x=a%20b"]);
@@ -1134,7 +1134,7 @@ fn input_binary_lines_keep_their_bytes() {
     // The only newline is byte 10.
     assert_eq!(
         env["lines"],
-        json!([latin1_text(&bytes[..11]), latin1_text(&bytes[11..])])
+        json!([latin1_string(&bytes[..11]), latin1_string(&bytes[11..])])
     );
 }
 
@@ -2121,31 +2121,24 @@ fn rwsgi_call_version_shows_the_embedded_python() {
 
 fn closed_pipe(extra: &[&str]) -> (Option<i32>, String) {
     use std::io::Read as _;
-    use std::process::{Command, Stdio};
-    let mut command = Command::new(rwsgi_bin());
-    command
-        .arg("call")
-        .args(["--app", "curlish"])
-        .args(extra)
-        .arg("/big?size=4000000")
-        .current_dir(apps_dir())
-        .env_remove("RWSGI_APP")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("spawn");
-    let mut stdout = child.stdout.take().unwrap();
+    let mut args = vec!["--app", "curlish"];
+    args.extend_from_slice(extra);
+    args.push("/big?size=4000000");
+    let mut rwsgi = call(args).spawn_piped();
+    drop(rwsgi.child.stdin.take());
+    let mut stdout = rwsgi.child.stdout.take().unwrap();
     let mut one = [0u8; 1];
     stdout.read_exact(&mut one).unwrap();
     drop(stdout);
     let mut stderr = String::new();
-    child
+    rwsgi
+        .child
         .stderr
         .take()
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    (child.wait().unwrap().code(), stderr)
+    (rwsgi.wait_bounded(LIMIT).0.code(), stderr)
 }
 
 #[test]
@@ -2428,15 +2421,15 @@ fn write_out_reads_a_file_and_knows_the_common_variables() {
 // ---------------------------------------------------------------------------------------------
 // Compared with real curl against the same app under wsgiref.simple_server
 
-/// The curlish app served by Python's wsgiref on 127.0.0.1 and a free port.
+/// The curlish app served by Python's wsgiref on 127.0.0.1 and a free port; ended when
+/// dropped.
 struct RefServer {
-    child: std::process::Child,
+    _process: Running,
     port: u16,
 }
 
 impl RefServer {
     fn start() -> RefServer {
-        use std::io::BufRead as _;
         let script = "import sys, wsgiref.simple_server as s\n\
             sys.path.insert(0, '.')\n\
             import curlish\n\
@@ -2444,30 +2437,19 @@ impl RefServer {
             srv = s.make_server('127.0.0.1', 0, curlish.application, handler_class=Quiet)\n\
             print(srv.server_port, flush=True)\n\
             srv.serve_forever()\n";
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", script])
-            .current_dir(apps_dir())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 for wsgiref");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let process = program("python3", ["-c", script])
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .spawn();
+        let line = process.wait_stdout("the server's port", |text| text.ends_with('\n'));
         let port = line.trim().parse().expect("the server's port");
-        RefServer { child, port }
+        RefServer {
+            _process: process,
+            port,
+        }
     }
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for RefServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -2484,13 +2466,12 @@ fn both(
     let rwsgi_dir = temp_dir("rwsgi-side");
     setup(&curl_dir);
     setup(&rwsgi_dir);
-    let curl = std::process::Command::new("curl")
-        .arg("-s")
+    let curl = program("curl", ["-s"])
         .args(flags)
         .arg(&url)
-        .current_dir(&curl_dir)
-        .output()
-        .expect("curl");
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .cwd(&curl_dir)
+        .run();
     let mut args = vec![
         "--app".to_string(),
         apps_dir().join("curlish.py").display().to_string(),
@@ -2501,7 +2482,7 @@ fn both(
     let ours = call(args).cwd(&rwsgi_dir).run();
     [
         (
-            curl.status.code(),
+            curl.code,
             String::from_utf8_lossy(&curl.stdout).into_owned(),
             curl_dir,
         ),

@@ -8,21 +8,14 @@
 //! (`scripts/test` builds it and sets that), and this machine's Python of the version it embeds,
 //! which stands in for both the managed runtime's `/var/lang` and a layer's Python under `/opt`.
 
-#[path = "support/captured.rs"]
-mod captured;
-// This file uses only part of the fake's interface.
-#[allow(dead_code)]
-#[path = "support/runtime_api.rs"]
-mod runtime_api;
-
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use captured::Captured;
-use runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
+use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
+use crate::util::{Output, Running, TempDir};
 use serde_json::{Value, json};
 
 /// The longest a process that should answer quickly may take before the test gives up.
@@ -93,117 +86,26 @@ fn required_tool(name: &str, how: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Temporary folders and processes, both cleaned up by their guards
 
-/// A folder under Cargo's temporary folder for the test binaries, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("deploy-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary folder");
-        // The bootstrap reports the folders it looked in as `cd ... && pwd` spells them, which
-        // is the path without symbolic links.
-        TempDir(path.canonicalize().expect("canonical temporary folder"))
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A started process whose output is collected as it comes; killed when dropped, with whatever
-/// it started, so that no test leaves one behind, whatever assertion fails.
-struct Running {
-    what: String,
-    process: Captured,
-}
-
-/// How a process ended and what it wrote.
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn dump(&self) -> String {
-        format!(
-            "exit code {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Running {
-    /// In a process group of its own, so that ending it also ends what it started (make's
-    /// shell and pip, the bootstrap's curl).
-    fn start(what: &str, mut command: Command) -> Running {
-        Running {
-            what: what.to_string(),
-            process: Captured::start_group(&mut command, what),
-        }
-    }
-
-    fn stdout(&self) -> String {
-        self.process.stdout()
-    }
-
-    fn stderr(&self) -> String {
-        self.process.stderr()
-    }
-
-    fn dump(&self) -> String {
-        format!(
-            "--- {} stdout:\n{}\n--- {} stderr:\n{}",
-            self.what,
-            self.stdout(),
-            self.what,
-            self.stderr()
-        )
-    }
-
-    fn pid(&self) -> u32 {
-        self.process.pid()
-    }
-
-    /// Waits up to `timeout` for the process to end; kills it and fails the test when it does
-    /// not.
-    fn finish(mut self, timeout: Duration) -> Finished {
-        let Some(status) = self.process.wait_exit(timeout) else {
-            panic!(
-                "{} did not end within {timeout:?}\n{}",
-                self.what,
-                self.dump()
-            );
-        };
-        Finished {
-            code: status.code(),
-            stdout: self.stdout(),
-            stderr: self.stderr(),
-        }
-    }
-
-    fn assert_running(&mut self) {
-        let status = self.process.child.try_wait().expect("poll a child");
-        assert!(
-            status.is_none(),
-            "{} exited ({status:?})\n{}",
-            self.what,
-            self.dump()
-        );
-    }
+/// A folder under Cargo's temporary folder for integration tests, removed when dropped. The
+/// bootstrap reports the folders it looked in as `cd ... && pwd` spells them, which is the path
+/// without symbolic links, as [`TempDir`] gives it.
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new_in(
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &format!("deploy-{name}"),
+    )
 }
 
 /// Runs `command` to its end, within `timeout`.
-fn run(what: &str, command: Command, timeout: Duration) -> Finished {
-    Running::start(what, command).finish(timeout)
+fn run(what: &str, command: Command, timeout: Duration) -> Output {
+    start(what, command).finish(timeout)
+}
+
+/// Starts `command` with no standard input, in a process group of its own, so that ending it
+/// also ends what it started (make's shell and pip, the bootstrap's curl).
+fn start(what: &str, mut command: Command) -> Running {
+    command.stdin(std::process::Stdio::null());
+    Running::start(what, command, true)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,7 +142,7 @@ fn embedded_version(binary: &Path) -> String {
     let finished = run("rwsgi --version", command, WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
     let full = finished
-        .stdout
+        .stdout_str()
         .trim()
         .strip_suffix(')')
         .and_then(|s| s.rsplit_once("(Python "))
@@ -281,7 +183,7 @@ fn host_python(version: &str) -> HostPython {
         let mut command = Command::new(program);
         command.args(["-c", script]);
         let finished = run(&name, command, WAIT);
-        let lines: Vec<&str> = finished.stdout.lines().collect();
+        let lines: Vec<&str> = finished.stdout_str().lines().collect();
         if finished.code != Some(0) || lines.len() != 4 {
             tried.push(format!("{name}: {}", finished.dump()));
             continue;
@@ -621,7 +523,7 @@ fn env_value(env: &[(String, String)], key: &str) -> Option<String> {
 #[test]
 fn the_template_builds_a_package_with_the_binary_the_bootstrap_and_the_app() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("package");
+    let tmp = temp_dir("package");
     let package = build_package(&tmp.join("package"), &python, &binary);
 
     assert_eq!(
@@ -662,7 +564,7 @@ fn the_template_builds_a_package_with_the_binary_the_bootstrap_and_the_app() {
 #[test]
 fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("managed");
+    let tmp = temp_dir("managed");
     let package = build_package(&tmp.join("package"), &python, &binary);
     let api = FakeRuntimeApi::start();
 
@@ -674,7 +576,7 @@ fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
     env.push(("AWS_LAMBDA_EXEC_WRAPPER".to_string(), wrapper));
     let executable = python.executable.display().to_string();
     let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
-    let mut function = Running::start("bootstrap", command);
+    let function = start("bootstrap", command);
 
     let hello = reply(
         &api,
@@ -734,7 +636,11 @@ fn a_managed_python_runtime_starts_the_bootstrap_as_its_exec_wrapper() {
     );
 
     // The bootstrap replaced itself with rwsgi (exec), pointed at the interpreter's prefix.
-    function.assert_running();
+    assert!(
+        function.running(),
+        "the bootstrap exited\n{}",
+        function.dump()
+    );
     let exe = std::fs::read_link(format!("/proc/{}/exe", function.pid())).expect("/proc/pid/exe");
     assert_eq!(exe, package.join("rwsgi"));
     let running_env = process_env(function.pid());
@@ -763,7 +669,7 @@ fn the_bootstrap_starts_no_program_on_its_way_to_rwsgi() {
     // start; the bootstrap's way to rwsgi uses the shell's own expansions. With nothing on PATH,
     // any program it tried to start would be missing and end it.
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-programs");
+    let tmp = temp_dir("no-programs");
     let package = build_package(&tmp.join("package"), &python, &binary);
     let api = FakeRuntimeApi::start();
     let mut env = lambda_env(&api, &package, &template_handler());
@@ -776,7 +682,7 @@ fn the_bootstrap_starts_no_program_on_its_way_to_rwsgi() {
     }
     let executable = python.executable.display().to_string();
     let command = bootstrap_command(&package, &[&executable, "/var/runtime/bootstrap.py"], &env);
-    let function = Running::start("bootstrap", command);
+    let function = start("bootstrap", command);
     let hello = reply(
         &api,
         &function,
@@ -822,7 +728,7 @@ def application(environ, start_response):
 #[test]
 fn provided_al2023_runs_the_bootstrap_with_python_from_a_layer() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("layer");
+    let tmp = temp_dir("layer");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(package.join("layer_probe.py"), LAYER_PROBE).expect("write the probe app");
     let layer = tmp.join("opt");
@@ -832,7 +738,7 @@ fn provided_al2023_runs_the_bootstrap_with_python_from_a_layer() {
     // provided.al2023 runs the bootstrap with no arguments and no AWS_LAMBDA_EXEC_WRAPPER.
     let mut env = lambda_env(&api, &package, "layer_probe.application");
     env.push(("RWSGI_LAYER_ROOT".to_string(), layer.display().to_string()));
-    let function = Running::start("bootstrap", bootstrap_command(&package, &[], &env));
+    let function = start("bootstrap", bootstrap_command(&package, &[], &env));
 
     let answer = reply(
         &api,
@@ -917,7 +823,7 @@ fn assert_refusal(package: &Path, args: &[&str], layer: &Path, message: &str) {
         "{}",
         finished.dump()
     );
-    assert_eq!(finished.stdout, "");
+    assert_eq!(finished.stdout_str(), "");
 
     let posted: Posted = api
         .wait_init_error(WAIT)
@@ -942,7 +848,7 @@ fn assert_refusal(package: &Path, args: &[&str], layer: &Path, message: &str) {
 #[test]
 fn the_bootstrap_refuses_a_layer_python_of_another_version() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("other-version");
+    let tmp = temp_dir("other-version");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(package.join("rwsgi.python"), "3.99\n").unwrap();
     let layer = tmp.join("opt");
@@ -964,7 +870,7 @@ fn the_bootstrap_refuses_a_layer_python_of_another_version() {
 #[test]
 fn the_bootstrap_refuses_a_managed_runtime_of_another_version() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("other-runtime");
+    let tmp = temp_dir("other-runtime");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(package.join("rwsgi.python"), "3.99\n").unwrap();
     let empty_layers = tmp.join("opt");
@@ -988,7 +894,7 @@ fn the_bootstrap_refuses_a_managed_runtime_of_another_version() {
 #[test]
 fn the_bootstrap_refuses_to_start_without_any_python() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-python");
+    let tmp = temp_dir("no-python");
     let package = build_package(&tmp.join("package"), &python, &binary);
     let empty_layers = tmp.join("opt");
     std::fs::create_dir(&empty_layers).unwrap();
@@ -1009,7 +915,7 @@ fn the_bootstrap_refuses_to_start_without_any_python() {
 #[test]
 fn the_bootstrap_refuses_to_start_without_rwsgi_python() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-version-file");
+    let tmp = temp_dir("no-version-file");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::remove_file(package.join("rwsgi.python")).unwrap();
     let empty_layers = tmp.join("opt");
@@ -1029,7 +935,7 @@ fn the_bootstrap_refuses_to_start_without_rwsgi_python() {
 #[test]
 fn the_bootstrap_refuses_to_start_without_the_rwsgi_binary() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-binary");
+    let tmp = temp_dir("no-binary");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::remove_file(package.join("rwsgi")).unwrap();
     let empty_layers = tmp.join("opt");
@@ -1059,7 +965,7 @@ fn has_line(text: &str, line: &str) -> bool {
 #[test]
 fn the_build_refuses_a_binary_built_for_another_python() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("make-other-python");
+    let tmp = temp_dir("make-other-python");
     let package = tmp.join("package");
     let mut command = make_command(&template_dir(), &python, &binary);
     // A later assignment on make's command line wins.
@@ -1085,7 +991,7 @@ fn the_build_refuses_a_binary_built_for_another_python() {
 #[test]
 fn the_build_refuses_a_binary_for_another_architecture() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("make-other-arch");
+    let tmp = temp_dir("make-other-arch");
     let package = tmp.join("package");
     let other = if make_arch() == "x86_64" {
         "arm64"
@@ -1115,7 +1021,7 @@ fn the_build_refuses_a_binary_for_another_architecture() {
 #[test]
 fn the_build_from_source_refuses_another_architecture() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("make-source-other-arch");
+    let tmp = temp_dir("make-source-other-arch");
     let package = tmp.join("package");
     let other = if make_arch() == "x86_64" {
         "arm64"
@@ -1143,7 +1049,7 @@ fn the_build_from_source_refuses_another_architecture() {
 #[test]
 fn the_bootstrap_reads_a_version_file_with_crlf_line_ends() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("crlf-version");
+    let tmp = temp_dir("crlf-version");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(
         package.join("rwsgi.python"),
@@ -1170,7 +1076,7 @@ fn the_bootstrap_reads_a_version_file_with_crlf_line_ends() {
 #[test]
 fn the_bootstrap_refuses_a_version_file_that_is_not_a_version() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("junk-version");
+    let tmp = temp_dir("junk-version");
     let package = build_package(&tmp.join("package"), &python, &binary);
     std::fs::write(package.join("rwsgi.python"), "3.11\"evil\n").unwrap();
     let empty_layers = tmp.join("opt");
@@ -1202,7 +1108,7 @@ fn the_build_refuses_to_run_without_artifacts_dir() {
         finished.dump()
     );
     assert!(
-        !finished.stdout.contains("mkdir") && !finished.stdout.contains("cp "),
+        !finished.stdout_str().contains("mkdir") && !finished.stdout_str().contains("cp "),
         "the recipe went on\n{}",
         finished.dump()
     );
@@ -1211,7 +1117,7 @@ fn the_build_refuses_to_run_without_artifacts_dir() {
 #[test]
 fn the_build_installs_requirements_for_the_target() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("make-requirements");
+    let tmp = temp_dir("make-requirements");
     // A function folder copied from the template, as the README says to start one.
     let function = tmp.join("myfunction");
     std::fs::create_dir(&function).unwrap();
@@ -1237,7 +1143,7 @@ fn the_build_installs_requirements_for_the_target() {
         make_arch()
     );
     assert!(
-        has_line(&finished.stdout, &announced),
+        has_line(finished.stdout_str(), &announced),
         "stdout lacks {announced:?}\n{}",
         finished.dump()
     );
@@ -1429,7 +1335,7 @@ fn run_read_only(package: &Path, wrapper: &Path, python: &HostPython, watch: &Pa
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(package);
-    let function = Running::start("bootstrap", command);
+    let function = start("bootstrap", command);
     let answer = reply(
         &api,
         &function,
@@ -1468,7 +1374,7 @@ const UNCHECKED_HASH: u64 = 0b01;
 #[test]
 fn the_packaged_app_and_its_requirements_load_from_bytecode_without_compiling() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("bytecode");
+    let tmp = temp_dir("bytecode");
     let function = tmp.join("myfunction");
     bytecode_function(&function);
     let watch = tmp.join("watch");
@@ -1552,7 +1458,7 @@ fn the_packaged_app_and_its_requirements_load_from_bytecode_without_compiling() 
 #[test]
 fn the_build_removes_bytecode_of_other_pythons_and_replaces_stale_bytecode() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("other-bytecode");
+    let tmp = temp_dir("other-bytecode");
     let function = tmp.join("myfunction");
     bytecode_function(&function);
     std::fs::write(function.join("requirements.txt"), "").unwrap();
@@ -1592,7 +1498,7 @@ fn the_build_removes_bytecode_of_other_pythons_and_replaces_stale_bytecode() {
 #[test]
 fn the_build_refuses_an_app_that_does_not_compile() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("syntax-error");
+    let tmp = temp_dir("syntax-error");
     let function = tmp.join("myfunction");
     bytecode_function(&function);
     std::fs::write(function.join("requirements.txt"), "").unwrap();
@@ -1637,7 +1543,7 @@ fn disabled_python(folder: &Path, version: &str) -> PathBuf {
 #[test]
 fn the_build_says_what_to_do_without_the_target_python() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("no-target-python");
+    let tmp = temp_dir("no-target-python");
     let shim = disabled_python(&tmp.0, &python.version);
     let version = &python.version;
     let ways_out = [
@@ -1728,7 +1634,7 @@ fn the_build_says_what_to_do_without_the_target_python() {
         );
     }
     assert!(
-        !finished.stdout.contains("building rwsgi"),
+        !finished.stdout_str().contains("building rwsgi"),
         "{}",
         finished.dump()
     );
@@ -1753,13 +1659,13 @@ fn extract_layer(zip: &Path, to: &Path) -> Vec<String> {
     command.args(["-c", script]).arg(zip).arg(to);
     let finished = run("extract the layer", command, WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
-    finished.stdout.lines().map(str::to_string).collect()
+    finished.stdout_str().lines().map(str::to_string).collect()
 }
 
 #[test]
 fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package() {
     let (binary, python) = setup();
-    let tmp = TempDir::new("rwsgi-layer");
+    let tmp = temp_dir("rwsgi-layer");
     let zip = tmp.join("layer.zip");
     let mut command = make_target(&template_dir(), "layer", &python, &binary);
     command.arg(format!("LAYER_ZIP={}", zip.display()));
@@ -1767,7 +1673,7 @@ fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package()
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
     assert!(
         has_line(
-            &finished.stdout,
+            finished.stdout_str(),
             &format!(
                 "wrote {}: bootstrap, bin/rwsgi and bin/rwsgi.python for Python {} on {}",
                 zip.display(),
@@ -1819,7 +1725,7 @@ fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package()
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&package);
-    let mut function = Running::start("bootstrap", command);
+    let function = start("bootstrap", command);
     let hello = reply(
         &api,
         &function,
@@ -1828,7 +1734,11 @@ fn the_layer_boots_as_a_managed_runtimes_exec_wrapper_with_an_app_only_package()
     );
     assert_eq!(hello["statusCode"], json!(200), "{hello}");
     assert_eq!(hello["body"], json!("Hello, Layer!\n"), "{hello}");
-    function.assert_running();
+    assert!(
+        function.running(),
+        "the bootstrap exited\n{}",
+        function.dump()
+    );
     let exe = std::fs::read_link(format!("/proc/{}/exe", function.pid())).expect("/proc/pid/exe");
     assert_eq!(exe, opt.join("bin").join("rwsgi"));
     let running_env = process_env(function.pid());
@@ -1863,7 +1773,7 @@ fn the_release_binary_needs_no_glibc_newer_than_amazon_linux_2023s() {
     let ceiling = [GLIBC_CEILING.0, GLIBC_CEILING.1];
     let mut needed = BTreeSet::new();
     let mut offending = Vec::new();
-    for line in finished.stdout.lines() {
+    for line in finished.stdout_str().lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let Some(version) = fields.iter().find_map(|f| {
             f.trim_matches(|c| c == '(' || c == ')')
@@ -1915,7 +1825,7 @@ fn cfn_lint_finds_no_errors_in_the_sam_templates() {
     let finished = run("cfn-lint", command, WAIT);
     // cfn-lint's exit status is a bit set: 2 errors, 4 warnings, 8 informational findings.
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
-    assert_eq!(finished.stdout, "", "{}", finished.dump());
+    assert_eq!(finished.stdout_str(), "", "{}", finished.dump());
 }
 
 #[test]
@@ -1935,7 +1845,12 @@ fn the_templates_handler_names_the_example_app() {
         .current_dir(template_dir());
     let finished = run("rwsgi call", command, WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
-    assert_eq!(finished.stdout, "Hello, world!\n", "{}", finished.dump());
+    assert_eq!(
+        finished.stdout_str(),
+        "Hello, world!\n",
+        "{}",
+        finished.dump()
+    );
 }
 
 #[test]
@@ -1948,5 +1863,5 @@ fn shellcheck_passes_the_bootstrap() {
     command.arg("bootstrap").current_dir(repo());
     let finished = run("shellcheck", command, WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
-    assert_eq!(finished.stdout, "", "{}", finished.dump());
+    assert_eq!(finished.stdout_str(), "", "{}", finished.dump());
 }

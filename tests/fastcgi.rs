@@ -4,17 +4,18 @@
 //! unusual records can be sent too; and libfcgi's `cgi-fcgi` as a client rwsgi did not write.
 //! The end-to-end tests under real web servers are in tests/cgi_servers.rs.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::util::{
+    self, LIMIT, Running, TempDir, apps_dir, rss_kib, rwsgi_bin, sha256_hex, wait_for,
+};
 
 const BEGIN_REQUEST: u8 = 1;
 const ABORT_REQUEST: u8 = 2;
@@ -229,23 +230,18 @@ fn get(sock: &Path, path: &str) -> Reply {
 // ---------------------------------------------------------------------------------------------
 // The server under test
 
-fn temp_dir(name: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "rwsgi-fastcgi-{}-{name}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A folder of its own under the system's temporary folder, removed when dropped: short enough
+/// a path for the Unix socket in it (a socket's path is at most 107 bytes, unix(7)).
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new_in(&std::env::temp_dir(), &format!("fastcgi-{name}"))
 }
 
+/// `rwsgi fastcgi`, its output captured; its process group is killed when dropped, then its
+/// folder removed.
 struct Server {
-    child: Child,
+    process: Running,
     sock: PathBuf,
-    log: PathBuf,
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Server {
@@ -258,95 +254,73 @@ impl Server {
         let dir = temp_dir(name);
         let sock = dir.join("app.sock");
         let bind = format!("unix:{}", sock.display());
-        let mut command = Command::new(common::rwsgi_bin());
+        let mut command = Command::new(rwsgi_bin());
         command
             .args(["fastcgi", "--bind", &bind])
             .args(args)
             .stdin(Stdio::null());
-        let mut server = Server::spawn(command, dir, sock, env);
+        let server = Server::spawn(command, dir, sock, env);
         server.wait_ready();
         server.wait_workers(1);
         server
     }
 
     /// Waits until at least `n` workers run.
-    fn wait_workers(&mut self, n: usize) {
-        let deadline = Instant::now() + TIMEOUT;
-        while self.workers().len() < n {
-            assert!(
-                Instant::now() < deadline,
-                "{n} workers did not start\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    fn wait_workers(&self, n: usize) {
+        wait_for(LIMIT, || (self.workers().len() >= n).then_some(()))
+            .unwrap_or_else(|| panic!("{n} workers did not start\n{}", self.log_text()));
     }
 
-    fn spawn(mut command: Command, dir: PathBuf, sock: PathBuf, env: &[(&str, &str)]) -> Server {
-        let log = dir.join("stderr.log");
-        let err = std::fs::File::create(&log).unwrap();
+    /// Starts `command` (its standard input set by the caller: nothing, or the listening
+    /// socket) in tests/apps, in a process group of its own.
+    fn spawn(mut command: Command, dir: TempDir, sock: PathBuf, env: &[(&str, &str)]) -> Server {
         command
-            .current_dir(common::apps_dir())
+            .current_dir(apps_dir())
             .env_remove("RWSGI_APP")
             .env_remove("RWSGI_WORKERS")
             .env_remove("RWSGI_MAX_REQUESTS")
             .env_remove("VIRTUAL_ENV")
             .env_remove("RWSGI_VENV")
-            .env_remove("GATEWAY_INTERFACE")
-            .stdout(err.try_clone().unwrap())
-            .stderr(err)
-            .process_group(0);
+            .env_remove("GATEWAY_INTERFACE");
         for (k, v) in env {
             command.env(k, v);
         }
-        let child = command.spawn().expect("start rwsgi fastcgi");
         Server {
-            child,
+            process: Running::start("rwsgi fastcgi", command, true),
             sock,
-            log,
             dir,
         }
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + TIMEOUT;
-        while UnixStream::connect(&self.sock).is_err() {
-            assert!(
-                Instant::now() < deadline,
+        wait_for(LIMIT, || UnixStream::connect(&self.sock).ok()).unwrap_or_else(|| {
+            panic!(
                 "rwsgi fastcgi did not listen on {}\n{}",
                 self.sock.display(),
                 self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            )
+        });
     }
 
+    /// Everything it wrote, stdout and stderr.
     fn log_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+        self.process.output()
     }
 
     /// Waits until the log holds `needle`.
     fn assert_logged(&self, needle: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        while !self.log_text().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "the log lacks {needle:?}:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(LIMIT, || self.log_text().contains(needle).then_some(()))
+            .unwrap_or_else(|| panic!("the log lacks {needle:?}:\n{}", self.log_text()));
     }
 
     fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.process.pid() as i32
     }
 
     /// The worker processes: the parent's children.
     fn workers(&self) -> Vec<i32> {
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id()))
-                .unwrap_or_default();
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid()))
+            .unwrap_or_default();
         children
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
@@ -360,37 +334,10 @@ impl Server {
 
     /// Waits for the parent to exit; its status.
     fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "rwsgi did not exit\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process
+            .wait_status(LIMIT)
+            .unwrap_or_else(|| panic!("rwsgi did not exit\n{}", self.log_text()))
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: the process group this test started.
-        unsafe { libc::kill(-self.pid(), libc::SIGKILL) };
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,14 +402,7 @@ fn a_large_body_streams_in_and_a_short_one_is_refused() {
     let environ = reply.json();
     assert_eq!(environ["CONTENT_LENGTH"], len.as_str());
     let sha = environ["body_sha256"].as_str().unwrap().to_string();
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with(&sha));
+    assert_eq!(sha256_hex(&body), sha);
 
     // CGI's rules: a body shorter than CONTENT_LENGTH is a 400, and the worker serves on.
     let reply = Client::connect(&server.sock).request(
@@ -686,15 +626,8 @@ fn a_client_that_goes_away_mid_response_costs_only_its_request() {
     client.send(&data);
     client.read_record().unwrap();
     drop(client);
-    let deadline = Instant::now() + TIMEOUT;
-    while !marker.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "close() was not called\n{}",
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(LIMIT, || marker.exists().then_some(()))
+        .unwrap_or_else(|| panic!("close() was not called\n{}", server.log_text()));
     server.assert_logged("cannot write the response of request 1");
     assert_eq!(get(&server.sock, "/hello").text(), "Hello, FastCGI!\n");
 }
@@ -709,11 +642,7 @@ fn pid_of(sock: &Path) -> i32 {
 #[test]
 fn workers_are_forked_after_the_import_and_a_dead_one_is_replaced() {
     let server = Server::start("workers", &["--workers", "2", "--app", "fcgi_app.py"]);
-    let deadline = Instant::now() + TIMEOUT;
-    while server.workers().len() < 2 {
-        assert!(Instant::now() < deadline, "two workers did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.wait_workers(2);
     let before = server.workers();
     // A worker that dies (SIGKILL, as a crash would): its connection ends without an answer.
     let mut client = Client::connect(&server.sock);
@@ -725,19 +654,15 @@ fn workers_are_forked_after_the_import_and_a_dead_one_is_replaced() {
     });
     assert!(client.closed());
     server.assert_logged("was killed by signal 9; starting another");
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
+    let now = wait_for(LIMIT, || {
         let now = server.workers();
-        if now.len() == 2 && now != before {
-            assert!(
-                now.iter().filter(|p| before.contains(p)).count() == 1,
-                "{before:?} -> {now:?}"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "no replacement: {now:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        (now.len() == 2 && now != before).then_some(now)
+    })
+    .unwrap_or_else(|| panic!("no replacement: {:?}", server.workers()));
+    assert!(
+        now.iter().filter(|p| before.contains(p)).count() == 1,
+        "{before:?} -> {now:?}"
+    );
     // The replacement serves, and the parent reaped the dead one (no zombie among its children).
     assert_eq!(get(&server.sock, "/hello").status(), "200 OK");
     for pid in server.workers() {
@@ -785,7 +710,9 @@ fn sigterm_finishes_the_request_in_flight_and_exits() {
     let mut server = Server::start("sigterm", &["--workers", "2", "--app", "fcgi_app.py"]);
     let sock = server.sock.clone();
     let slow = std::thread::spawn(move || get(&sock, "/slow?s=1"));
-    std::thread::sleep(Duration::from_millis(300));
+    // In flight: a worker has it, and both workers run.
+    server.assert_logged("slow request started");
+    server.wait_workers(2);
     let workers = server.workers();
     assert_eq!(workers.len(), 2);
     server.signal(libc::SIGTERM);
@@ -836,9 +763,9 @@ fn ten_thousand_requests_in_constant_memory() {
         }
     };
     run(1_000);
-    let warm = rss_kib(worker);
+    let warm = rss_kib(worker as u32);
     run(10_000);
-    let after = rss_kib(worker);
+    let after = rss_kib(worker as u32);
     assert!(
         after < warm + 2048,
         "the worker grew from {warm} KiB to {after} KiB over 10,000 requests"
@@ -857,9 +784,9 @@ fn started_by_a_web_server_with_a_listening_socket_on_fd_0() {
     let listener = UnixListener::bind(&sock).unwrap();
     // The drop-in script of the CGI tests, with the module it imports beside it.
     let script = dir.join("echo.wsgi");
-    std::fs::copy(common::apps_dir().join("cgi-bin/echo.wsgi"), &script).unwrap();
-    std::fs::copy(common::apps_dir().join("echo.py"), dir.join("echo.py")).unwrap();
-    let mut command = Command::new(common::rwsgi_bin());
+    std::fs::copy(apps_dir().join("cgi-bin/echo.wsgi"), &script).unwrap();
+    std::fs::copy(apps_dir().join("echo.py"), dir.join("echo.py")).unwrap();
+    let mut command = Command::new(rwsgi_bin());
     command
         .arg(&script)
         .stdin(std::os::fd::OwnedFd::from(listener));
@@ -868,14 +795,8 @@ fn started_by_a_web_server_with_a_listening_socket_on_fd_0() {
     let environ = get(&server.sock, "/x").json();
     assert_eq!(environ["wsgi.run_once"], false);
     assert_eq!(environ["PATH_INFO"], "/x");
-    let deadline = Instant::now() + TIMEOUT;
-    while server.workers().len() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "RWSGI_WORKERS=2 was not honoured"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(LIMIT, || (server.workers().len() >= 2).then_some(()))
+        .expect("RWSGI_WORKERS=2 was not honoured");
 }
 
 #[test]
@@ -891,7 +812,7 @@ fn a_socket_from_systemd() {
     command
         .arg("-c")
         .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" fastcgi --workers 1 --app echo.py")
-        .arg(common::rwsgi_bin())
+        .arg(rwsgi_bin())
         .stdin(Stdio::null());
     // SAFETY: only async-signal-safe calls (dup2, fcntl) in the child between fork and exec.
     // When the listener already is fd 3, dup2 is a no-op that leaves its close-on-exec flag set,
@@ -920,12 +841,12 @@ fn a_socket_from_systemd() {
 
 #[test]
 fn nowhere_to_listen_or_a_bad_option_is_a_usage_error() {
-    let out = common::rwsgi(["fastcgi", "--app", "echo.py"]).run();
+    let out = util::rwsgi(["fastcgi", "--app", "echo.py"]).run();
     out.assert_code(2).assert_stderr_has("nowhere to listen");
-    let out = common::rwsgi(["fastcgi", "--bind", "9000", "--app", "echo.py"]).run();
+    let out = util::rwsgi(["fastcgi", "--bind", "9000", "--app", "echo.py"]).run();
     out.assert_code(2)
         .assert_stderr_has("neither unix:/path/to.sock nor HOST:PORT");
-    let out = common::rwsgi(["fastcgi", "--bind", "127.0.0.1:1", "--workers", "0"]).run();
+    let out = util::rwsgi(["fastcgi", "--bind", "127.0.0.1:1", "--workers", "0"]).run();
     out.assert_code(2)
         .assert_stderr_has("--workers must be at least 1");
 }
@@ -934,9 +855,8 @@ fn nowhere_to_listen_or_a_bad_option_is_a_usage_error() {
 fn an_app_that_cannot_be_imported_exits_1_before_serving() {
     let dir = temp_dir("noimport");
     let bind = format!("unix:{}", dir.join("app.sock").display());
-    let out = common::rwsgi(["fastcgi", "--bind", &bind, "--app", "broken_import.py"]).run();
+    let out = util::rwsgi(["fastcgi", "--bind", &bind, "--app", "broken_import.py"]).run();
     out.assert_code(1).assert_stderr_has("Traceback");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -951,7 +871,7 @@ fn tcp_and_cgi_fcgi_from_libfcgi() {
         .port();
     let dir = temp_dir("tcp");
     let address = format!("127.0.0.1:{port}");
-    let mut command = Command::new(common::rwsgi_bin());
+    let mut command = Command::new(rwsgi_bin());
     // A module SPEC: imported from the current folder, as `rwsgi call` and other servers do.
     command.args([
         "fastcgi",
@@ -963,16 +883,10 @@ fn tcp_and_cgi_fcgi_from_libfcgi() {
         "echo:application",
     ]);
     command.stdin(Stdio::null());
-    let server = Server::spawn(command, dir.clone(), dir.join("unused"), &[]);
-    let deadline = Instant::now() + TIMEOUT;
-    while std::net::TcpStream::connect(&address).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "no TCP listener\n{}",
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let unused = dir.join("unused");
+    let server = Server::spawn(command, dir, unused, &[]);
+    wait_for(LIMIT, || std::net::TcpStream::connect(&address).ok())
+        .unwrap_or_else(|| panic!("no TCP listener\n{}", server.log_text()));
     let out = Command::new(cgi_fcgi)
         .args(["-bind", "-connect", &address])
         .env_clear()

@@ -10,25 +10,13 @@
 //! body and negative or non-numeric CONTENT_LENGTH (tests/cgi.rs), an event that is truncated
 //! JSON and `/next` answering 500 or closing the connection (tests/lambda_runtime.rs).
 
-#[path = "support/bounded.rs"]
-mod bounded;
-#[path = "support/captured.rs"]
-mod captured;
-#[allow(dead_code)]
-#[path = "support/runtime_api.rs"]
-mod runtime_api;
-
-use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::ffi::OsStringExt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bounded::{Cmd, LIMIT, Running, apps_dir};
-use runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
+use crate::support::runtime_api::{Failure, FakeRuntimeApi, Invocation, PostKind, Posted};
+use crate::util::{self, Cmd, LIMIT, Running, apps_dir};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -37,7 +25,7 @@ use serde_json::{Value, json};
 /// rwsgi as a web server starts it for one CGI request (RFC 3875 section 4.1): the
 /// meta-variables of a GET, and `RWSGI_APP` naming the app.
 fn cgi(app: &str, query: &str) -> Cmd {
-    bounded::rwsgi(Vec::<OsString>::new())
+    util::rwsgi(Vec::<OsString>::new())
         .env("GATEWAY_INTERFACE", "CGI/1.1")
         .env("REQUEST_METHOD", "GET")
         .env("SCRIPT_NAME", "/cgi-bin/app")
@@ -53,17 +41,17 @@ fn cgi(app: &str, query: &str) -> Cmd {
 
 /// `rwsgi call --app APP -i TARGET`: the status line and headers, then the body.
 fn call(app: &str, target: &str) -> Cmd {
-    bounded::rwsgi(["call", "--app", app, "-i", target])
+    util::rwsgi(["call", "--app", app, "-i", target])
 }
 
 /// `rwsgi event --app APP -` with `event` on stdin.
 fn event(app: &str, event: impl Into<Vec<u8>>) -> Cmd {
-    bounded::rwsgi(["event", "--app", app, "-"]).stdin(event)
+    util::rwsgi(["event", "--app", app, "-"]).stdin(event)
 }
 
 /// rwsgi as Lambda starts it, against `api`, with the function's code in tests/apps.
 fn function(api: &str, app: &str) -> Running {
-    bounded::rwsgi(Vec::<OsString>::new())
+    util::rwsgi(Vec::<OsString>::new())
         .env("AWS_LAMBDA_RUNTIME_API", api)
         .env("LAMBDA_TASK_ROOT", apps_dir())
         .env("RWSGI_APP", app)
@@ -268,41 +256,42 @@ fn app_faults_through_rwsgi_call() {
     for fault in APP_FAULTS {
         let out = call("faulty", &format!("/?do={}", fault.what)).run();
         // Exit 1 whatever the app passed to sys.exit(): the app's code is not rwsgi's status.
-        out.exited(1).stderr_has(fault.logged);
+        out.assert_code(1).assert_stderr_has(fault.logged);
         match fault.sent {
             None => {
-                out.stdout_is(CALL_500).rwsgi_said(&[FAILED_BEFORE]);
+                out.assert_stdout(CALL_500)
+                    .assert_rwsgi_said(&[FAILED_BEFORE]);
             }
             Some(body) => {
                 let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n";
-                out.stdout_is(format!("{head}{body}").as_bytes())
-                    .rwsgi_said(&[FAILED_AFTER]);
+                out.assert_stdout(format!("{head}{body}").as_bytes())
+                    .assert_rwsgi_said(&[FAILED_AFTER]);
             }
         }
     }
     // close() is called on a body the app returned without calling start_response.
     call("faulty", "/?do=no_start_response")
         .run()
-        .stderr_has("closed:no_start_response\n");
+        .assert_stderr_has("closed:no_start_response\n");
 }
 
 #[test]
 fn app_faults_under_cgi() {
     for fault in APP_FAULTS {
         let out = cgi("faulty", &format!("do={}", fault.what)).run();
-        out.stderr_has(fault.logged);
+        out.assert_stderr_has(fault.logged);
         match fault.sent {
             // A whole response went out (rwsgi's 500): exit 0, as spec/cgi.md says.
             None => {
-                out.exited(0)
-                    .stdout_is(CGI_500)
-                    .rwsgi_said(&[FAILED_BEFORE]);
+                out.assert_code(0)
+                    .assert_stdout(CGI_500)
+                    .assert_rwsgi_said(&[FAILED_BEFORE]);
             }
             Some(body) => {
                 let head = "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n";
-                out.exited(1)
-                    .stdout_is(format!("{head}{body}").as_bytes())
-                    .rwsgi_said(&[FAILED_AFTER]);
+                out.assert_code(1)
+                    .assert_stdout(format!("{head}{body}").as_bytes())
+                    .assert_rwsgi_said(&[FAILED_AFTER]);
             }
         }
     }
@@ -313,7 +302,7 @@ fn app_faults_through_rwsgi_event() {
     for fault in APP_FAULTS {
         let query = format!("do={}", fault.what);
         let out = event("faulty", v2_event(&query).to_string()).run();
-        out.exited(0).stderr_has(fault.logged);
+        out.assert_code(0).assert_stderr_has(fault.logged);
         assert_eq!(out.json(), internal_error_v2(), "{}\n{}", query, out.dump());
         // Nothing reached a client yet, so a failure after the headers is a 500 too.
         let said = if fault.sent.is_some() {
@@ -321,14 +310,14 @@ fn app_faults_through_rwsgi_event() {
         } else {
             FAILED_BEFORE
         };
-        out.rwsgi_said(&[said]);
+        out.assert_rwsgi_said(&[said]);
     }
 }
 
 #[test]
 fn app_faults_through_the_lambda_runtime_keep_it_serving() {
     let api = FakeRuntimeApi::start();
-    let mut rwsgi = function(&api.address(), "faulty");
+    let rwsgi = function(&api.address(), "faulty");
     for (n, fault) in APP_FAULTS.iter().enumerate() {
         let query = format!("do={}", fault.what);
         let got = reply(&api, &rwsgi, &request_id(n as u64), &v2_event(&query));
@@ -336,7 +325,7 @@ fn app_faults_through_the_lambda_runtime_keep_it_serving() {
     }
     // One line of rwsgi's own for each, then its traceback, in the order they came.
     let stderr = rwsgi.wait_stderr("a line for each failure", |text| {
-        bounded::rwsgi_lines(text).len() >= APP_FAULTS.len()
+        util::rwsgi_lines(text).len() >= APP_FAULTS.len()
     });
     let said: Vec<&str> = APP_FAULTS
         .iter()
@@ -348,7 +337,7 @@ fn app_faults_through_the_lambda_runtime_keep_it_serving() {
             }
         })
         .collect();
-    assert_eq!(bounded::rwsgi_lines(&stderr), said, "{}", rwsgi.dump());
+    assert_eq!(util::rwsgi_lines(&stderr), said, "{}", rwsgi.dump());
     let mut rest = stderr.as_str();
     for fault in APP_FAULTS {
         let at = rest
@@ -374,16 +363,16 @@ fn faulty_apps_good_answers_pass_wsgiref_validate() {
     let validated = "validated:wrap('faulty')";
     call(validated, "/?do=created")
         .run()
-        .exited(0)
-        .stdout_is(b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\n\r\ncreated\n")
-        .rwsgi_said(&[])
-        .stderr_has("closed:created\n");
+        .assert_code(0)
+        .assert_stdout(b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\n\r\ncreated\n")
+        .assert_rwsgi_said(&[])
+        .assert_stderr_has("closed:created\n");
     call(validated, "/?do=stream&n=2")
         .run()
-        .exited(0)
-        .stdout_is(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nchunk 1\nchunk 2\n")
-        .rwsgi_said(&[]);
-    bounded::rwsgi([
+        .assert_code(0)
+        .assert_stdout(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nchunk 1\nchunk 2\n")
+        .assert_rwsgi_said(&[]);
+    util::rwsgi([
         "call",
         "--app",
         validated,
@@ -392,9 +381,9 @@ fn faulty_apps_good_answers_pass_wsgiref_validate() {
         "/?do=digest",
     ])
     .run()
-    .exited(0)
-    .stdout_is(format!("5 {}\n", adler32(b"hello")).as_bytes())
-    .rwsgi_said(&[]);
+    .assert_code(0)
+    .assert_stdout(format!("5 {}\n", adler32(b"hello")).as_bytes())
+    .assert_rwsgi_said(&[]);
 }
 
 /// KeyboardInterrupt is an exception like any other when the app raises it: under CGI no
@@ -404,10 +393,10 @@ fn faulty_apps_good_answers_pass_wsgiref_validate() {
 fn cgi_an_app_raising_keyboard_interrupt_gets_a_500() {
     cgi("faulty", "do=keyboard")
         .run()
-        .exited(0)
-        .stdout_is(CGI_500)
-        .stderr_has("KeyboardInterrupt: raised by the app\n")
-        .rwsgi_said(&[FAILED_BEFORE]);
+        .assert_code(0)
+        .assert_stdout(CGI_500)
+        .assert_stderr_has("KeyboardInterrupt: raised by the app\n")
+        .assert_rwsgi_said(&[FAILED_BEFORE]);
 }
 
 /// On Lambda the app's KeyboardInterrupt becomes a 500; spec section 4 wants its traceback in
@@ -415,10 +404,10 @@ fn cgi_an_app_raising_keyboard_interrupt_gets_a_500() {
 #[test]
 fn lambda_an_app_raising_keyboard_interrupt_is_logged() {
     let out = event("faulty", v2_event("do=keyboard").to_string()).run();
-    out.exited(0);
+    out.assert_code(0);
     assert_eq!(out.json(), internal_error_v2(), "{}", out.dump());
-    out.stderr_has("KeyboardInterrupt: raised by the app\n")
-        .rwsgi_said(&[FAILED_BEFORE]);
+    out.assert_stderr_has("KeyboardInterrupt: raised by the app\n")
+        .assert_rwsgi_said(&[FAILED_BEFORE]);
 }
 
 /// spec section 3: a reply over Lambda's 6 MB limit becomes a 500 saying so. A body too large
@@ -428,17 +417,17 @@ fn lambda_an_app_raising_keyboard_interrupt_is_logged() {
 #[test]
 fn lambda_a_body_too_large_for_memory_gets_the_same_500() {
     let script = "ulimit -v 400000 && exec \"$0\" event --app faulty -";
-    let out = bounded::program(
+    let out = util::program(
         "/bin/sh",
         [
             OsString::from("-c"),
             OsString::from(script),
-            bounded::rwsgi_bin().into_os_string(),
+            util::rwsgi_bin().into_os_string(),
         ],
     )
     .stdin(v2_event("do=huge&n=512").to_string())
     .run();
-    out.exited(0);
+    out.assert_code(0);
     let text = "500 Internal Server Error\n\
                 The response is larger than the 6 MB a Lambda function can return.\n";
     assert_eq!(
@@ -474,15 +463,15 @@ fn lambda_a_body_too_large_for_memory_gets_the_same_500() {
 fn os_exit_in_the_app_ends_rwsgi_call_with_its_status() {
     call("faulty", "/?do=os_exit")
         .run()
-        .exited(7)
-        .stdout_is(b"")
-        .rwsgi_said(&[]);
+        .assert_code(7)
+        .assert_stdout(b"")
+        .assert_rwsgi_said(&[]);
 }
 
 #[test]
 fn os_exit_in_the_app_ends_a_cgi_request_with_no_output() {
     let out = cgi("faulty", "do=os_exit").run();
-    out.exited(7).stdout_is(b"").rwsgi_said(&[]);
+    out.assert_code(7).assert_stdout(b"").assert_rwsgi_said(&[]);
     assert_eq!(out.stderr, "about to os._exit\n", "{}", out.dump());
 }
 
@@ -556,7 +545,7 @@ fn cgi_streaming_for_ever_stops_when_the_reader_closes_the_pipe() {
         .read_to_string(&mut stderr);
     assert_eq!(status.code(), Some(1), "after {took:?}; stderr:\n{stderr}");
     assert_eq!(
-        bounded::rwsgi_lines(&stderr),
+        util::rwsgi_lines(&stderr),
         [
             "rwsgi: error: cannot write the response (did the client go away?): Broken pipe (os \
           error 32)"
@@ -568,7 +557,7 @@ fn cgi_streaming_for_ever_stops_when_the_reader_closes_the_pipe() {
 #[test]
 fn rwsgi_call_streaming_for_ever_stops_when_the_reader_closes_the_pipe() {
     let mut process =
-        bounded::rwsgi(["call", "--app", "faulty", "/?do=forever&chunk=4096"]).spawn_piped();
+        util::rwsgi(["call", "--app", "faulty", "/?do=forever&chunk=4096"]).spawn_piped();
     drop(process.child.stdin.take());
     let stdout = process.child.stdout.take().expect("piped stdout");
     let got = read_some(stdout, 256 * 1024, LIMIT);
@@ -584,7 +573,7 @@ fn rwsgi_call_streaming_for_ever_stops_when_the_reader_closes_the_pipe() {
     // curl's exit 23 and its one line, "Failure writing output to destination".
     assert_eq!(status.code(), Some(23), "after {took:?}; stderr:\n{stderr}");
     assert_eq!(
-        bounded::rwsgi_lines(&stderr),
+        util::rwsgi_lines(&stderr),
         ["rwsgi: (23) Failure writing output to destination (Broken pipe (os error 32))"],
         "{stderr}"
     );
@@ -614,7 +603,7 @@ fn cgi_stdout_closed_before_the_response_is_one_line_and_exit_1() {
         .read_to_string(&mut stderr);
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert_eq!(
-        bounded::rwsgi_lines(&stderr),
+        util::rwsgi_lines(&stderr),
         [
             "rwsgi: error: cannot write the response (did the client go away?): Broken pipe (os \
           error 32)"
@@ -633,8 +622,8 @@ fn cgi_stdout_closed_before_the_response_is_one_line_and_exit_1() {
 /// matters is that rwsgi neither hangs nor panics.
 #[test]
 fn cgi_started_with_stdout_closed_ends_cleanly() {
-    let rwsgi = bounded::rwsgi_bin();
-    bounded::program(
+    let rwsgi = util::rwsgi_bin();
+    util::program(
         "/bin/sh",
         [
             OsString::from("-c"),
@@ -648,9 +637,9 @@ fn cgi_started_with_stdout_closed_ends_cleanly() {
     .env("RWSGI_APP", "faulty")
     .env("RWSGI_PATH", apps_dir())
     .run()
-    .exited(0)
-    .stdout_is(b"")
-    .rwsgi_said(&[]);
+    .assert_code(0)
+    .assert_stdout(b"")
+    .assert_rwsgi_said(&[]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -677,9 +666,9 @@ fn cgi_content_length_too_large_for_any_integer_is_413() {
     for huge in ["99999999999999999999999", "18446744073709551616"] {
         post(huge, b"hello")
             .run()
-            .exited(0)
-            .stdout_is(TOO_LARGE)
-            .rwsgi_said(&[&format!(
+            .assert_code(0)
+            .assert_stdout(TOO_LARGE)
+            .assert_rwsgi_said(&[&format!(
                 "rwsgi: error: answering 413 Content Too Large: the request body ({huge} bytes) \
                  is larger than RWSGI_MAX_BODY (104857600 bytes)"
             )]);
@@ -691,16 +680,16 @@ fn cgi_content_length_that_is_not_a_plain_decimal_is_400() {
     for bad in ["1e3", "+5", "0x10", "5 5", "5.0", "five"] {
         post(bad, b"hello")
             .run()
-            .exited(0)
-            .stdout_is(BAD_REQUEST)
-            .rwsgi_said(&[&format!(
+            .assert_code(0)
+            .assert_stdout(BAD_REQUEST)
+            .assert_rwsgi_said(&[&format!(
                 "rwsgi: error: answering 400 Bad Request: CONTENT_LENGTH {bad:?} is not a \
                  non-negative whole number"
             )]);
     }
     // Blanks around the number are a server's formatting, not a different number.
     let out = post(" 5 ", b"helloEXTRA").run();
-    out.exited(0).rwsgi_said(&[]);
+    out.assert_code(0).assert_rwsgi_said(&[]);
     let adler = adler32(b"hello");
     assert!(
         out.stdout
@@ -724,7 +713,7 @@ fn cgi_environment_that_is_not_utf8_reaches_the_environ_byte_for_byte() {
         .env(os(b"X_NAME_\xff\xfe"), os(b"\x80\x81 value"))
         .env(os(b"\xc0\xc1"), os(b"\xc2"))
         .run();
-    out.exited(0).rwsgi_said(&[]);
+    out.assert_code(0).assert_rwsgi_said(&[]);
     let body_at = out
         .stdout
         .windows(4)
@@ -756,7 +745,7 @@ fn cgi_server_variables_that_are_not_ascii_reach_the_environ_byte_for_byte() {
         .env("REMOTE_ADDR", os(b"\xff"))
         .env("SERVER_PROTOCOL", os(b"HTTP/1.1\xa0"))
         .run();
-    out.exited(0);
+    out.assert_code(0);
     let body_at = out
         .stdout
         .windows(4)
@@ -907,7 +896,7 @@ fn lambda_error(error_type: &str, message: &str) -> Value {
 fn odd_events_through_rwsgi_event_are_lambda_errors() {
     for odd in odd_events() {
         let out = event("faulty", odd.bytes).run();
-        out.exited(1);
+        out.assert_code(1);
         assert_eq!(
             out.json(),
             lambda_error(odd.error_type, odd.message),
@@ -921,7 +910,7 @@ fn odd_events_through_rwsgi_event_are_lambda_errors() {
 #[test]
 fn odd_events_through_the_runtime_are_invocation_errors_and_it_keeps_serving() {
     let api = FakeRuntimeApi::start();
-    let mut rwsgi = function(&api.address(), "faulty");
+    let rwsgi = function(&api.address(), "faulty");
     for (n, odd) in odd_events().into_iter().enumerate() {
         let id = request_id(n as u64);
         let posted = invoke(&api, &rwsgi, &id, &odd.bytes);
@@ -961,7 +950,7 @@ fn an_event_over_6_mb_arrives_whole() {
     let want = format!("7000000 {}\n", adler32(body.as_bytes()));
 
     let out = event("faulty", bytes.clone()).run();
-    out.exited(0).rwsgi_said(&[]);
+    out.assert_code(0).assert_rwsgi_said(&[]);
     assert_eq!(out.json()["body"], json!(want), "{}", out.dump());
 
     let api = FakeRuntimeApi::start();
@@ -1514,7 +1503,7 @@ fn the_events_the_malformed_ones_start_from_are_served() {
             Door::LatticeV2 => e["queryStringParameters"] = json!({"do": ["digest"]}),
         }
         let out = event("faulty", e.to_string()).run();
-        out.exited(0).rwsgi_said(&[]);
+        out.assert_code(0).assert_rwsgi_said(&[]);
         let reply = out.json();
         assert_eq!(reply["statusCode"], json!(200), "{door:?}\n{}", out.dump());
         assert_eq!(
@@ -1529,7 +1518,7 @@ fn the_events_the_malformed_ones_start_from_are_served() {
 fn malformed_events_through_rwsgi_event_get_400() {
     for bad in malformed_events() {
         let out = event("faulty", bad.event().to_string()).run();
-        out.exited(0).rwsgi_said(&[&bad.logged()]);
+        out.assert_code(0).assert_rwsgi_said(&[&bad.logged()]);
         assert_eq!(
             out.json(),
             bad.door.bad_request(),
@@ -1544,7 +1533,7 @@ fn malformed_events_through_rwsgi_event_get_400() {
 #[test]
 fn malformed_events_through_the_runtime_get_400_and_it_keeps_serving() {
     let api = FakeRuntimeApi::start();
-    let mut rwsgi = function(&api.address(), "faulty");
+    let rwsgi = function(&api.address(), "faulty");
     let cases = malformed_events();
     for (n, bad) in cases.iter().enumerate() {
         let got = reply(&api, &rwsgi, &request_id(n as u64), &bad.event());
@@ -1558,10 +1547,10 @@ fn malformed_events_through_the_runtime_get_400_and_it_keeps_serving() {
         );
     }
     let stderr = rwsgi.wait_stderr("a line for every malformed event", |text| {
-        bounded::rwsgi_lines(text).len() >= cases.len()
+        util::rwsgi_lines(text).len() >= cases.len()
     });
     let want: Vec<String> = cases.iter().map(Malformed::logged).collect();
-    assert_eq!(bounded::rwsgi_lines(&stderr), want);
+    assert_eq!(util::rwsgi_lines(&stderr), want);
     let good = reply(&api, &rwsgi, &request_id(1000), &v2_event("do=created"));
     assert_eq!(good["statusCode"], json!(201));
     assert!(rwsgi.running(), "rwsgi exited\n{}", rwsgi.dump());
@@ -1595,7 +1584,7 @@ fn an_object_of_the_wrong_type_on_the_way_to_a_field_is_a_400_too() {
             why: "",
         };
         let out = event("faulty", bad.event().to_string()).run();
-        out.exited(0);
+        out.assert_code(0);
         let got = out.json();
         if got != door.bad_request() {
             wrong.push(format!(
@@ -1617,267 +1606,36 @@ fn an_object_of_the_wrong_type_on_the_way_to_a_field_is_a_400_too() {
 // ---------------------------------------------------------------------------------------------
 // A Runtime API that fails rwsgi on /response
 
-/// What the scripted Runtime API does with one `/response`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum OnResponse {
-    Accept,
-    /// `500 Internal Server Error`, as the Runtime API answers when the environment is broken.
-    Status500,
-    /// Closes the connection without a word.
-    Close,
-}
-
-#[derive(Default)]
-struct ScriptState {
-    events: VecDeque<(String, Vec<u8>)>,
-    on_response: HashMap<String, OnResponse>,
-    /// `(request line, what it was answered)`, in arrival order.
-    seen: Vec<(String, String)>,
-    stopping: bool,
-}
-
-struct ScriptShared {
-    state: Mutex<ScriptState>,
-    changed: Condvar,
-}
-
-impl ScriptShared {
-    fn lock(&self) -> MutexGuard<'_, ScriptState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// A Runtime API of its own for what tests/support/runtime_api.rs does not script: each
-/// `/response` answered as the test says. It speaks the little HTTP/1.1 that rwsgi's client
-/// sends (keep-alive, Content-Length bodies).
-struct ScriptedApi {
-    addr: SocketAddr,
-    shared: Arc<ScriptShared>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl ScriptedApi {
-    fn start() -> ScriptedApi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("the address");
-        let shared = Arc::new(ScriptShared {
-            state: Mutex::new(ScriptState::default()),
-            changed: Condvar::new(),
-        });
-        let for_acceptor = shared.clone();
-        let acceptor = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if for_acceptor.lock().stopping {
-                    return;
-                }
-                let Ok(stream) = stream else { continue };
-                let shared = for_acceptor.clone();
-                std::thread::spawn(move || serve_scripted(stream, &shared));
-            }
-        });
-        ScriptedApi {
-            addr,
-            shared,
-            acceptor: Some(acceptor),
-        }
-    }
-
-    fn push(&self, id: &str, event: &Value, on_response: OnResponse) {
-        let mut state = self.shared.lock();
-        state
-            .events
-            .push_back((id.to_string(), event.to_string().into_bytes()));
-        state.on_response.insert(id.to_string(), on_response);
-        drop(state);
-        self.shared.changed.notify_all();
-    }
-
-    /// Waits until `count` requests have been answered; returns them all.
-    fn wait_seen(&self, count: usize) -> Vec<(String, String)> {
-        let end = Instant::now() + LIMIT;
-        let mut state = self.shared.lock();
-        while state.seen.len() < count {
-            let left = end.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "only {:?} within {LIMIT:?}", state.seen);
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        state.seen.clone()
-    }
-}
-
-impl Drop for ScriptedApi {
-    fn drop(&mut self) {
-        self.shared.lock().stopping = true;
-        self.shared.changed.notify_all();
-        if let Some(acceptor) = self.acceptor.take() {
-            // The acceptor waits in accept(): one more connection lets it see the flag.
-            let _ = TcpStream::connect(self.addr);
-            let _ = acceptor.join();
-        }
-    }
-}
-
-fn serve_scripted(mut stream: TcpStream, shared: &ScriptShared) {
-    if stream
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .is_err()
-    {
-        return;
-    }
-    let mut buffer = Vec::new();
-    loop {
-        let Some((line, body)) = read_http_request(&mut stream, &mut buffer, shared) else {
-            return;
-        };
-        drop(body);
-        let (status, headers, answer, close) = if line.ends_with("/runtime/invocation/next") {
-            match next_event(shared) {
-                Some((id, event)) => (
-                    "200 OK",
-                    format!(
-                        "Lambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {}\r\n\
-                         Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:rwsgi-faults\r\n",
-                        runtime_api::now_ms() + 60_000
-                    ),
-                    event,
-                    false,
-                ),
-                None => return,
-            }
-        } else if let Some(id) = line
-            .strip_prefix("POST /2018-06-01/runtime/invocation/")
-            .and_then(|rest| rest.strip_suffix("/response"))
-        {
-            let on = shared
-                .lock()
-                .on_response
-                .get(id)
-                .copied()
-                .unwrap_or(OnResponse::Accept);
-            match on {
-                OnResponse::Accept => ("202 Accepted", String::new(), b"{}".to_vec(), false),
-                OnResponse::Status500 => (
-                    "500 Internal Server Error",
-                    String::new(),
-                    br#"{"errorMessage":"Container error. Non-recoverable state. Runtime should exit promptly.","errorType":"InternalError"}"#.to_vec(),
-                    false,
-                ),
-                OnResponse::Close => ("(closed)", String::new(), Vec::new(), true),
-            }
-        } else {
-            ("404 Not Found", String::new(), b"{}".to_vec(), false)
-        };
-        // The Extensions API is not scripted: a 404, as from an emulator that has none, and
-        // not among the calls seen.
-        if !line.contains(" /2020-01-01/extension/") {
-            let mut state = shared.lock();
-            state.seen.push((line, status.to_string()));
-        }
-        shared.changed.notify_all();
-        if close {
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
-        }
-        let mut out = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{headers}\r\n",
-            answer.len()
-        )
-        .into_bytes();
-        out.extend_from_slice(&answer);
-        if stream.write_all(&out).is_err() {
-            return;
-        }
-    }
-}
-
-/// The next queued event, waiting for one; `None` when the server stops.
-fn next_event(shared: &ScriptShared) -> Option<(String, Vec<u8>)> {
-    let mut state = shared.lock();
-    loop {
-        if state.stopping {
-            return None;
-        }
-        if let Some(event) = state.events.pop_front() {
-            return Some(event);
-        }
-        state = shared
-            .changed
-            .wait_timeout(state, Duration::from_millis(50))
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    }
-}
-
-/// One request: its request line and body; `None` when the connection ends or the server stops.
-fn read_http_request(
-    stream: &mut TcpStream,
-    buffer: &mut Vec<u8>,
-    shared: &ScriptShared,
-) -> Option<(String, Vec<u8>)> {
-    let mut fill = |buffer: &mut Vec<u8>| -> bool {
-        let mut chunk = [0u8; 64 * 1024];
-        loop {
-            if shared.lock().stopping {
-                return false;
-            }
-            match stream.read(&mut chunk) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    buffer.extend_from_slice(&chunk[..n]);
-                    return true;
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
+/// Runs two invocations against the fake Runtime API, the first one's `/response` failing as
+/// `failure` says; returns the rwsgi lines logged for it.
+fn response_failure(failure: Failure) -> Vec<String> {
+    // Without the Extensions API, as a local emulator: the calls below are all there is.
+    let api = FakeRuntimeApi::start_without_extensions();
+    let rwsgi = function(&api.address(), "faulty");
+    api.fail_response(&request_id(1), failure);
+    api.push(Invocation::new(&request_id(1), &v2_event("do=created")));
+    api.push(Invocation::new(&request_id(2), &v2_event("")));
+    let posted = api
+        .wait_posted(2, LIMIT)
+        .unwrap_or_else(|| panic!("only {:?}\n{}", api.posted(), rwsgi.dump()));
+    let answered = match failure {
+        Failure::Status500 => 500,
+        Failure::Close => 0,
     };
-    let head_end = loop {
-        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if !fill(buffer) {
-            return None;
-        }
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let line = request_line
-        .rsplit_once(' ')
-        .map_or(request_line, |(l, _)| l)
-        .to_string();
-    let length: usize = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0);
-    buffer.drain(..head_end + 4);
-    while buffer.len() < length {
-        if !fill(buffer) {
-            return None;
-        }
-    }
-    Some((line, buffer.drain(..length).collect()))
-}
-
-/// Runs two invocations against the scripted API, the first one's `/response` failing as
-/// `on_response` says; returns the rwsgi lines logged for it.
-fn response_failure(on_response: OnResponse) -> Vec<String> {
-    let api = ScriptedApi::start();
-    let mut rwsgi = function(&api.addr.to_string(), "faulty");
-    api.push(&request_id(1), &v2_event("do=created"), on_response);
-    api.push(&request_id(2), &v2_event(""), OnResponse::Accept);
-    let seen = api.wait_seen(4);
-    let answered = match on_response {
-        OnResponse::Status500 => "500 Internal Server Error",
-        _ => "(closed)",
-    };
+    let got: Vec<(PostKind, Option<String>, u16)> = posted
+        .iter()
+        .map(|p| (p.kind, p.request_id.clone(), p.answered))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (PostKind::Response, Some(request_id(1)), answered),
+            (PostKind::Response, Some(request_id(2)), 202),
+        ],
+        "{}",
+        rwsgi.dump()
+    );
+    assert_eq!(api.handed_out(), [request_id(1), request_id(2)]);
     let post = |n: u64| {
         format!(
             "POST /2018-06-01/runtime/invocation/{}/response",
@@ -1885,17 +1643,22 @@ fn response_failure(on_response: OnResponse) -> Vec<String> {
         )
     };
     let next = "GET /2018-06-01/runtime/invocation/next".to_string();
-    let want: Vec<(String, String)> = vec![
-        (next.clone(), "200 OK".into()),
-        (post(1), answered.into()),
-        (next, "200 OK".into()),
-        (post(2), "202 Accepted".into()),
-    ];
-    assert_eq!(seen, want, "{}", rwsgi.dump());
+    // The calls in order; after the second result, at most the `/next` that now waits.
+    let requests = api.requests();
+    assert_eq!(
+        requests[..requests.len().min(4)],
+        [next.clone(), post(1), next.clone(), post(2)],
+        "{}",
+        rwsgi.dump()
+    );
+    assert!(
+        requests[4..].iter().all(|r| *r == next) && requests.len() <= 5,
+        "{requests:?}"
+    );
     assert!(rwsgi.running(), "rwsgi exited\n{}", rwsgi.dump());
-    let stderr = rwsgi.wait_stderr("an error line", |t| !bounded::rwsgi_lines(t).is_empty());
+    let stderr = rwsgi.wait_stderr("an error line", |t| !util::rwsgi_lines(t).is_empty());
     assert!(!stderr.contains("panicked"), "{}", rwsgi.dump());
-    bounded::rwsgi_lines(&stderr)
+    util::rwsgi_lines(&stderr)
         .into_iter()
         .map(str::to_string)
         .collect()
@@ -1906,7 +1669,7 @@ fn response_failure(on_response: OnResponse) -> Vec<String> {
 /// rwsgi then stops: tests/lambda_runtime.rs).
 #[test]
 fn a_response_answered_500_is_one_line_and_the_next_invocation_is_served() {
-    let lines = response_failure(OnResponse::Status500);
+    let lines = response_failure(Failure::Status500);
     assert_eq!(
         lines,
         [format!(
@@ -1920,7 +1683,7 @@ fn a_response_answered_500_is_one_line_and_the_next_invocation_is_served() {
 
 #[test]
 fn a_response_whose_connection_closes_is_one_line_and_the_next_invocation_is_served() {
-    let lines = response_failure(OnResponse::Close);
+    let lines = response_failure(Failure::Close);
     // Posted once: the Runtime API may have taken the result before the connection ended.
     assert_eq!(
         lines,
@@ -1962,7 +1725,7 @@ fn init_error_message(app: &str) -> String {
 #[test]
 fn a_missing_callable_is_explained_in_the_modes_terms() {
     let out = call("nameless", "/").run();
-    out.exited(1);
+    out.assert_code(1);
     says(
         &out.stderr,
         &["defines neither 'application' nor 'app' (name the app as SPEC:name)"],
@@ -1975,11 +1738,11 @@ fn a_missing_callable_is_explained_in_the_modes_terms() {
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("nameless.wsgi");
     std::fs::write(&script, "#!/usr/bin/env rwsgi\nGREETING = 'hello'\n").unwrap();
-    let out = bounded::rwsgi([OsString::from("cgi"), script.clone().into_os_string()])
+    let out = util::rwsgi([OsString::from("cgi"), script.clone().into_os_string()])
         .env("GATEWAY_INTERFACE", "CGI/1.1")
         .env("REQUEST_METHOD", "GET")
         .run();
-    out.exited(1).stdout_is(CGI_500);
+    out.assert_code(1).assert_stdout(CGI_500);
     says(
         &out.stderr,
         &["define the WSGI callable as 'application' (or 'app') in the script"],
@@ -1989,7 +1752,7 @@ fn a_missing_callable_is_explained_in_the_modes_terms() {
 
     // A CGI program with RWSGI_APP: the fix is in the server's configuration.
     let out = cgi("nameless", "").run();
-    out.exited(1).stdout_is(CGI_500);
+    out.assert_code(1).assert_stdout(CGI_500);
     says(
         &out.stderr,
         &["name the callable in RWSGI_APP as module:name in the server's configuration"],
@@ -2007,14 +1770,14 @@ fn a_missing_callable_is_explained_in_the_modes_terms() {
 #[test]
 fn a_missing_package_is_explained_in_the_modes_terms() {
     let out = call("broken_import", "/").run();
-    out.exited(1);
+    out.assert_code(1);
     says(
         &out.stderr,
         &["no virtualenv is in use: pass --venv DIR, set RWSGI_VENV"],
         &[],
     );
     let out = cgi("broken_import", "").run();
-    out.exited(1).stdout_is(CGI_500);
+    out.assert_code(1).assert_stdout(CGI_500);
     says(
         &out.stderr,
         &[
@@ -2037,7 +1800,7 @@ fn a_missing_package_is_explained_in_the_modes_terms() {
 fn lambda_uses_the_venv_in_its_task_root() {
     // The rule of every mode: with no virtualenv named, the .venv of the app's folder, which
     // on Lambda is LAMBDA_TASK_ROOT.
-    let version = bounded::rwsgi(["--version"]).run();
+    let version = util::rwsgi(["--version"]).run();
     let version = String::from_utf8_lossy(&version.stdout);
     let version = version
         .split("(Python ")
@@ -2066,7 +1829,7 @@ fn lambda_uses_the_venv_in_its_task_root() {
     )
     .unwrap();
     let api = FakeRuntimeApi::start();
-    let rwsgi = bounded::rwsgi(Vec::<OsString>::new())
+    let rwsgi = util::rwsgi(Vec::<OsString>::new())
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
         .env("LAMBDA_TASK_ROOT", &root)
         .env("RWSGI_APP", "venv_app")
@@ -2088,13 +1851,13 @@ fn responses_without_content_have_no_body_in_any_mode() {
     for code in ["204", "304"] {
         call("bodiless", &format!("/?code={code}"))
             .run()
-            .exited(0)
-            .stdout_is(
+            .assert_code(0)
+            .assert_stdout(
                 format!("HTTP/1.1 {code} Whatever\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
             );
         let reply = event("bodiless", v2_event(&format!("code={code}")).to_string())
             .run()
-            .exited(0)
+            .assert_code(0)
             .json();
         assert_eq!(reply["body"], json!(""), "{reply}");
         assert_eq!(
@@ -2104,8 +1867,8 @@ fn responses_without_content_have_no_body_in_any_mode() {
         );
     }
     // A HEAD: the GET's headers, no body, the body iterated and closed all the same.
-    let out = bounded::rwsgi(["call", "--app", "bodiless", "-i", "HEAD", "/?as=gen"]).run();
-    out.exited(0)
-        .stdout_is(b"HTTP/1.1 200 Whatever\r\nContent-Type: text/plain\r\n\r\n")
-        .stderr_has("closed after 2 chunks");
+    let out = util::rwsgi(["call", "--app", "bodiless", "-i", "HEAD", "/?as=gen"]).run();
+    out.assert_code(0)
+        .assert_stdout(b"HTTP/1.1 200 Whatever\r\nContent-Type: text/plain\r\n\r\n")
+        .assert_stderr_has("closed after 2 chunks");
 }

@@ -2,9 +2,7 @@
 //! the virtualenv that `RWSGI_TEST_VENV` names (tests/requirements.txt; `scripts/test` makes
 //! it). What is checked is what a user of each framework would see.
 
-mod common;
-
-use common::{Output, apps_dir, call, temp_dir, test_venv, write_file};
+use crate::util::{Output, apps_dir, call, temp_dir, test_venv, write_file};
 use serde_json::{Value, json};
 
 /// `rwsgi call --venv $RWSGI_TEST_VENV --app APP ARGS...`, run in `tests/apps`.
@@ -532,7 +530,7 @@ fn django_cookie_on_a_204_has_no_leading_space_and_no_content_length() {
     });
     let path = write_file(&dir, "event.json", event.to_string());
     let venv = test_venv().display().to_string();
-    let out = common::rwsgi([
+    let out = crate::util::rwsgi([
         "event",
         "--venv",
         venv.as_str(),

@@ -11,17 +11,16 @@
 //! Each test starts its own emulator and runtime on a free port of 127.0.0.1 and kills both
 //! when it ends, whether it passes or not.
 
-use std::fs::{self, File};
+use std::fs::{self};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+
+use crate::util::{self, Running, TempDir, apps_dir, test_venv, wait_for};
 
 /// The function's name. The emulator only routes to functions that are binaries of the Cargo
 /// package in its working folder: `template/Cargo.toml`, shipped for this, declares this one.
@@ -48,32 +47,6 @@ const FLASK: &str = "flask_lambda:app";
 /// The Django project in `tests/apps/djproj`.
 const DJANGO: &str = "djproj.wsgi";
 
-fn apps_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("apps")
-}
-
-/// The test virtualenv: Flask and Django for the apps, the cargo-lambda binary for the emulator.
-fn test_venv() -> PathBuf {
-    let venv = std::env::var_os("RWSGI_TEST_VENV")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "RWSGI_TEST_VENV is not set: the Lambda emulator tests need the test virtualenv \
-                 with tests/requirements.txt installed (Flask, Django and cargo-lambda, the \
-                 Runtime API emulator). Run scripts/test, which makes it and sets RWSGI_TEST_VENV."
-            )
-        });
-    assert!(
-        venv.join("pyvenv.cfg").is_file(),
-        "RWSGI_TEST_VENV={} is not a virtualenv (it has no pyvenv.cfg); run scripts/test",
-        venv.display()
-    );
-    venv
-}
-
 fn cargo_lambda(venv: &Path) -> PathBuf {
     let bin = venv.join("bin").join("cargo-lambda");
     assert!(
@@ -89,71 +62,11 @@ fn cargo_lambda(venv: &Path) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Processes and folders that clean up after themselves
 
-/// A folder of its own under the system's temporary folder, removed with everything in it.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "rwsgi-lambda-emulator-{}-{}-{label}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("creating a temporary folder");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process that is killed and reaped when the guard goes, so that neither the
-/// emulator nor the runtime outlives its test, a failed one included. Its standard output and
-/// error go to `log`, to show when a test fails.
-struct Running {
-    // Behind a lock so that a client waiting on `&Lambda` can ask whether it still runs.
-    child: Mutex<Child>,
-    log: PathBuf,
-}
-
-impl Running {
-    fn spawn(mut command: Command, log: PathBuf) -> Running {
-        let out = File::create(&log).expect("creating a log file");
-        let err = out.try_clone().expect("sharing the log file");
-        let program = command.get_program().to_string_lossy().into_owned();
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-        Running {
-            child: Mutex::new(child),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
-    }
-
-    fn has_exited(&self) -> bool {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        !matches!(child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let child = self.child.get_mut().unwrap_or_else(|p| p.into_inner());
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+/// A folder of its own under the system's temporary folder (outside this repository, so that
+/// `cargo metadata` on the stand-in package finds no workspace above it), removed with
+/// everything in it.
+fn temp_dir(label: &str) -> TempDir {
+    TempDir::new_in(&std::env::temp_dir(), &format!("lambda-emulator-{label}"))
 }
 
 /// A port of 127.0.0.1 that nothing listens on at the moment.
@@ -179,16 +92,14 @@ fn start_emulator(bin: &Path, dir: &Path) -> (Running, u16) {
     let package = dir.join("function");
     write_stand_in_package(&package);
     let mut logs = Vec::new();
-    for attempt in 1..=3 {
+    for _attempt in 1..=3 {
         let port = free_port();
-        let mut command = Command::new(bin);
-        command
-            .args(["lambda", "watch", "--only-lambda-apis", "--ignore-changes"])
+        let mut command = util::program(bin, ["lambda", "watch", "--only-lambda-apis"])
+            .arg("--ignore-changes")
             // The emulator listens on every interface (`::`) unless told otherwise.
             .args(["--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
-            .current_dir(&package)
-            .env_clear();
+            .cwd(&package);
         // What it needs to run `cargo metadata` on the stand-in package; nothing else of the
         // caller's environment (AWS settings, CARGO_LAMBDA_* options) reaches it.
         for name in [
@@ -200,33 +111,31 @@ fn start_emulator(bin: &Path, dir: &Path) -> (Running, u16) {
             "RUSTUP_TOOLCHAIN",
         ] {
             if let Some(value) = std::env::var_os(name) {
-                command.env(name, value);
+                command = command.env(name, value);
             }
         }
-        let emulator = Running::spawn(command, dir.join(format!("emulator-{attempt}.log")));
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if emulator.has_exited() {
-                logs.push(emulator.log());
-                break;
+        let emulator = command.spawn();
+        // Listening, or gone (then tried again on another port).
+        let listening = wait_for(STARTUP_TIMEOUT, || {
+            if !emulator.running() {
+                return Some(false);
             }
-            if emulator.log().contains("starting Runtime server")
+            (emulator.output().contains("starting Runtime server")
                 && TcpStream::connect_timeout(
                     &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
                     Duration::from_secs(1),
                 )
-                .is_ok()
-            {
-                return (emulator, port);
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "the emulator did not listen on 127.0.0.1:{port} within {STARTUP_TIMEOUT:?}; \
-                     its output:\n{}",
-                    emulator.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+                .is_ok())
+            .then_some(true)
+        });
+        match listening {
+            Some(true) => return (emulator, port),
+            Some(false) => logs.push(emulator.output()),
+            None => panic!(
+                "the emulator did not listen on 127.0.0.1:{port} within {STARTUP_TIMEOUT:?}; \
+                 its output:\n{}",
+                emulator.output()
+            ),
         }
     }
     panic!(
@@ -254,12 +163,12 @@ impl Lambda {
     fn start_with(app: &str, env: &[(&str, &str)]) -> Lambda {
         let venv = test_venv();
         let bin = cargo_lambda(&venv);
-        let dir = TempDir::new(&app.replace([':', '.', '/'], "_"));
+        let dir = temp_dir(&app.replace([':', '.', '/'], "_"));
         let (emulator, port) = start_emulator(&bin, &dir.0);
 
-        let mut command = Command::new(env!("CARGO_BIN_EXE_rwsgi"));
-        command
-            .env_clear()
+        // No subcommand: like a Lambda `bootstrap`, rwsgi finds its mode from
+        // AWS_LAMBDA_RUNTIME_API.
+        let mut command = util::rwsgi(Vec::<String>::new())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("LAMBDA_TASK_ROOT", apps_dir())
             .env("RWSGI_APP", app)
@@ -274,12 +183,11 @@ impl Lambda {
             // The variables the emulator tells a runtime it starts by hand to set.
             .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
-            .envs(env.iter().copied())
-            .current_dir(apps_dir());
-        // No subcommand: like a Lambda `bootstrap`, rwsgi finds its mode from
-        // AWS_LAMBDA_RUNTIME_API.
-        let runtime = Running::spawn(command, dir.0.join("rwsgi.log"));
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096");
+        for (key, value) in env {
+            command = command.env(key, value);
+        }
+        let runtime = command.spawn();
         Lambda {
             runtime,
             emulator,
@@ -292,8 +200,8 @@ impl Lambda {
     fn logs(&self) -> String {
         format!(
             "--- rwsgi's log:\n{}\n--- the emulator's log:\n{}",
-            self.runtime.log(),
-            self.emulator.log()
+            self.runtime.output(),
+            self.emulator.output()
         )
     }
 
@@ -306,9 +214,9 @@ impl Lambda {
         body: &[u8],
     ) -> HttpResponse {
         let gone = || {
-            if self.runtime.has_exited() {
+            if !self.runtime.running() {
                 Some("rwsgi exited".to_string())
-            } else if self.emulator.has_exited() {
+            } else if !self.emulator.running() {
                 Some("the emulator exited".to_string())
             } else {
                 None
@@ -382,7 +290,7 @@ impl Lambda {
 
     /// The runtime is still serving: no request along the way made it exit.
     fn assert_still_serving(&self) {
-        if self.runtime.has_exited() {
+        if !self.runtime.running() {
             panic!("rwsgi exited during the test\n{}", self.logs());
         }
     }
@@ -790,7 +698,7 @@ fn flask_view_error_is_a_500_and_the_runtime_goes_on() {
          in the application.</p>\n"
     );
     // Flask logs the traceback, which reaches the function's log.
-    let log = lambda.runtime.log();
+    let log = lambda.runtime.output();
     lambda.expect(
         log.contains("RuntimeError: flask view failed"),
         "the traceback is not in rwsgi's log",

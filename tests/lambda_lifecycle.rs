@@ -3,38 +3,18 @@
 //! lifecycle of a custom runtime, `AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`) and Lambda
 //! Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY` workers serving at once).
 
-#[path = "support/captured.rs"]
-mod captured;
-#[allow(dead_code)]
-#[path = "support/runtime_api.rs"]
-mod runtime_api;
-
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use captured::Captured;
-use runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
+use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
+use crate::util::{self, Running, apps_dir, temp_path, wait_for};
 use serde_json::{Value, json};
 
 /// The longest any single wait may take before a test gives up.
 const WAIT: Duration = Duration::from_secs(30);
-
-fn apps_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("apps")
-}
-
-fn temp_path(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("lifecycle-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
 
 fn request_id(n: u64) -> String {
     format!("5d1c2e6a-0b7f-4c41-9a2e-{n:012x}")
@@ -66,33 +46,25 @@ fn get(path: &str, query: &str) -> Value {
 
 /// rwsgi as a function's runtime with the app `app` and the extra variables `env`, in a process
 /// group of its own, so that the workers it forks end with it.
-fn start(api: &FakeRuntimeApi, app: &str, env: &[(&str, &str)]) -> Captured {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rwsgi"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+fn start(api: &FakeRuntimeApi, app: &str, env: &[(&str, &str)]) -> Running {
+    let mut cmd = util::rwsgi(Vec::<String>::new())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
         .env("LAMBDA_TASK_ROOT", apps_dir())
         .env("AWS_LAMBDA_FUNCTION_NAME", "rwsgi-test")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "3")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
         .env("RWSGI_APP", app)
-        .envs(env.iter().copied())
-        .current_dir(apps_dir());
-    Captured::start_group(&mut command, "rwsgi")
+        .group();
+    for (key, value) in env {
+        cmd = cmd.env(key, value);
+    }
+    cmd.spawn()
 }
 
-fn dump(process: &Captured) -> String {
-    format!(
-        "--- rwsgi stdout:\n{}\n--- rwsgi stderr:\n{}",
-        process.stdout(),
-        process.stderr()
-    )
-}
-
-fn result(api: &FakeRuntimeApi, process: &Captured, id: &str) -> Posted {
+fn result(api: &FakeRuntimeApi, process: &Running, id: &str) -> Posted {
     api.wait_for(id, WAIT)
-        .unwrap_or_else(|| panic!("no result for {id}\n{}", dump(process)))
+        .unwrap_or_else(|| panic!("no result for {id}\n{}", process.dump()))
 }
 
 fn body_json(posted: &Posted) -> Value {
@@ -133,9 +105,11 @@ fn snapstart_runs_the_hooks_in_order_around_the_restore() {
     assert!(
         api.wait_requests("/runtime/restore/next", 1, WAIT),
         "no /restore/next\n{}",
-        dump(&process)
+        process.dump()
     );
-    // The snapshot is taken now: nothing after it has run yet.
+    // The snapshot is taken now: nothing after it has run yet. What is checked is that nothing
+    // happens while the restore is pending, so the test watches for a while; it does not wait
+    // for anything.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(lines(&log), ["before second", "before first"]);
     assert!(
@@ -149,7 +123,7 @@ fn snapstart_runs_the_hooks_in_order_around_the_restore() {
     let id = request_id(1);
     api.push(Invocation::new(&id, &get("/", "")));
     let posted = result(&api, &process, &id);
-    assert_eq!(posted.kind, PostKind::Response, "{}", dump(&process));
+    assert_eq!(posted.kind, PostKind::Response, "{}", process.dump());
     let after: Vec<String> = lines(&log)
         .into_iter()
         .filter(|l| !l.starts_with("random "))
@@ -216,8 +190,8 @@ fn a_failing_before_snapshot_hook_is_an_init_error() {
         "snapstart_app:application",
         &snap_env(&log_text, &[("SNAP_FAIL", "before")]),
     );
-    let status = process.wait_exit(WAIT).expect("rwsgi exits");
-    assert_eq!(status.code(), Some(64), "{}", dump(&process));
+    let status = process.wait_status(WAIT).expect("rwsgi exits");
+    assert_eq!(status.code(), Some(64), "{}", process.dump());
     let posted = api.wait_init_error(WAIT).expect("an /init/error");
     assert_eq!(
         posted.error_type.as_deref(),
@@ -253,8 +227,8 @@ fn a_failing_after_restore_hook_is_a_restore_error() {
     );
     assert!(api.wait_requests("/runtime/restore/next", 1, WAIT));
     api.restore();
-    let status = process.wait_exit(WAIT).expect("rwsgi exits");
-    assert_eq!(status.code(), Some(65), "{}", dump(&process));
+    let status = process.wait_status(WAIT).expect("rwsgi exits");
+    assert_eq!(status.code(), Some(65), "{}", process.dump());
     let posted = api.posted();
     assert_eq!(posted.len(), 1, "{posted:?}");
     assert_eq!(posted[0].kind, PostKind::RestoreError);
@@ -299,21 +273,21 @@ fn two_restores_of_one_snapshot_draw_different_random_numbers() {
     assert!(
         api.wait_requests("/runtime/restore/next", 2, WAIT),
         "two processes should wait for the restore\n{}",
-        dump(&process)
+        process.dump()
     );
     api.restore();
     api.restore();
-    let end = Instant::now() + WAIT;
-    let draws = loop {
-        let draws: Vec<String> = lines(&log)
+    let random_draws = || -> Vec<String> {
+        lines(&log)
             .into_iter()
             .filter(|l| l.starts_with("random "))
-            .collect();
-        if draws.len() >= 2 || Instant::now() > end {
-            break draws;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+            .collect()
     };
+    let draws = wait_for(WAIT, || {
+        let draws = random_draws();
+        (draws.len() >= 2).then_some(draws)
+    })
+    .unwrap_or_else(random_draws);
     // The forked copy is not the test's child: end it here.
     for line in &draws {
         let pid: i32 = line.split(' ').nth(1).unwrap().parse().unwrap();
@@ -322,7 +296,7 @@ fn two_restores_of_one_snapshot_draw_different_random_numbers() {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
-    assert_eq!(draws.len(), 2, "{draws:?}\n{}", dump(&process));
+    assert_eq!(draws.len(), 2, "{draws:?}\n{}", process.dump());
     let parse = |l: &String| -> (String, String) {
         let mut parts = l.split(' ').skip(1);
         (
@@ -356,7 +330,7 @@ fn managed_instances_workers_serve_at_once() {
     assert!(
         api.wait_next_requests(8, WAIT),
         "eight workers should be polling\n{}",
-        dump(&process)
+        process.dump()
     );
     // Init ends with the first `/next`: by then the one shutdown extension had registered.
     assert_eq!(api.extensions_at_first_next(), Some(1));
@@ -419,7 +393,7 @@ fn managed_instances_replace_a_dead_worker() {
         "slots:application",
         &[("AWS_LAMBDA_MAX_CONCURRENCY", "2")],
     );
-    assert!(api.wait_next_requests(2, WAIT), "{}", dump(&process));
+    assert!(api.wait_next_requests(2, WAIT), "{}", process.dump());
     let id = request_id(200);
     let first = body_json(&result(&api, &process, &{
         api.push(Invocation::new(&id, &get("/", "sleep=0")));
@@ -428,11 +402,9 @@ fn managed_instances_replace_a_dead_worker() {
     let victim = first["pid"].as_i64().unwrap() as i32;
     // SAFETY: killing a worker of this test's rwsgi.
     unsafe { libc::kill(victim, libc::SIGKILL) };
-    process
-        .wait_stderr(WAIT, |e| {
-            e.contains(&format!("Lambda worker {victim} was killed by signal 9"))
-        })
-        .unwrap_or_else(|e| panic!("no death logged: {e}"));
+    process.wait_stderr("the death logged", |e| {
+        e.contains(&format!("Lambda worker {victim} was killed by signal 9"))
+    });
     // Two workers poll again: the survivor and the replacement.
     let mut seen = HashSet::new();
     for n in 0..6 {
@@ -446,7 +418,7 @@ fn managed_instances_replace_a_dead_worker() {
         }
     }
     assert!(!seen.contains(&victim));
-    assert_eq!(seen.len(), 2, "{seen:?}\n{}", dump(&process));
+    assert_eq!(seen.len(), 2, "{seen:?}\n{}", process.dump());
 }
 
 /// With `AWS_LAMBDA_MAX_CONCURRENCY=1` the app is served by the process that imported it.
@@ -474,12 +446,12 @@ fn managed_instances_pass_sigterm_on() {
         "slots:application",
         &[("AWS_LAMBDA_MAX_CONCURRENCY", "3")],
     );
-    assert!(api.wait_next_requests(3, WAIT), "{}", dump(&process));
+    assert!(api.wait_next_requests(3, WAIT), "{}", process.dump());
     // SAFETY: signalling this test's rwsgi.
     unsafe { libc::kill(process.pid() as i32, libc::SIGTERM) };
-    let status = process.wait_exit(WAIT).expect("rwsgi exits on SIGTERM");
+    let status = process.wait_status(WAIT).expect("rwsgi exits on SIGTERM");
     // The pipes reached their end: no worker holds them any more.
-    assert_eq!(status.code(), Some(0), "{}", dump(&process));
+    assert_eq!(status.code(), Some(0), "{}", process.dump());
 }
 
 /// With `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET` set, each worker's stdout and stderr go to
@@ -524,32 +496,30 @@ fn managed_instances_log_through_the_socket() {
             ),
         ],
     );
-    assert!(api.wait_next_requests(2, WAIT), "{}", dump(&process));
+    assert!(api.wait_next_requests(2, WAIT), "{}", process.dump());
     let ok = request_id(500);
     let failing = request_id(501);
     api.push(Invocation::new(&ok, &get("/", "sleep=0")));
     api.push(Invocation::new(&failing, &get("/", "raise=1")));
     result(&api, &process, &ok);
     result(&api, &process, &failing);
-    let end = Instant::now() + WAIT;
-    let text = loop {
-        let text: String = received
+    let telemetry = || -> String {
+        received
             .lock()
             .unwrap()
             .values()
             .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect();
-        if (text.contains(&format!("handling {ok}")) && text.contains("failing "))
-            || Instant::now() > end
-        {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+            .collect()
     };
+    let text = wait_for(WAIT, || {
+        let text = telemetry();
+        (text.contains(&format!("handling {ok}")) && text.contains("failing ")).then_some(text)
+    })
+    .unwrap_or_else(telemetry);
     assert!(
         text.contains(&format!("handling {ok}")),
         "{text}\n{}",
-        dump(&process)
+        process.dump()
     );
     assert!(text.contains(&format!("handling {failing}")), "{text}");
     // rwsgi's own line about the failure is JSON with the failing invocation's request id.
@@ -568,7 +538,7 @@ fn managed_instances_log_through_the_socket() {
     assert!(
         !process.stdout().contains("handling "),
         "{}",
-        dump(&process)
+        process.dump()
     );
     // Two connections per worker, plus those of any replacement.
     assert!(received.lock().unwrap().len() >= 4);

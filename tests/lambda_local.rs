@@ -3,123 +3,31 @@
 //! of API Gateway, a function URL, an ALB or VPC Lattice would get from the app
 //! (spec/lambda-events.md sections 2 and 3), against the apps of `tests/apps/`.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
-/// How long one run may take before the test kills it and fails.
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn apps_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("apps")
-}
+use crate::util::{self, LIMIT, Output, apps_dir, test_venv};
 
 /// A file under Cargo's temporary folder for integration tests, unique to this process.
 fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("lambda-local-{}-{name}", std::process::id()));
+    let path = util::temp_path(&format!("lambda-local-{name}"));
     std::fs::write(&path, contents).expect("write a temporary file");
     path
 }
 
-/// One finished run of the binary.
-struct Output {
-    code: Option<i32>,
-    stdout: Vec<u8>,
-    stderr: String,
-    described: String,
-}
-
-impl Output {
-    fn dump(&self) -> String {
-        format!(
-            "{}\n--- exit code: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.described,
-            self.code,
-            String::from_utf8_lossy(&self.stdout),
-            self.stderr
-        )
-    }
-
-    fn assert_code(&self, code: i32) -> &Output {
-        assert_eq!(self.code, Some(code), "{}", self.dump());
-        self
-    }
-
-    fn stdout_str(&self) -> &str {
-        std::str::from_utf8(&self.stdout)
-            .unwrap_or_else(|_| panic!("stdout is not UTF-8\n{}", self.dump()))
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.dump()))
-    }
-}
-
 /// `rwsgi ARGS...` in `tests/apps`, with a clean environment plus `env`, `stdin` as its
-/// standard input; killed, failing the test, when it runs longer than [`TIMEOUT`].
+/// standard input.
 fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
-    let described = format!("rwsgi {args:?} with {env:?}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rwsgi"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .current_dir(apps_dir())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {described}: {e}"));
-    let writer = stdin.map(|data| {
-        let mut pipe = child.stdin.take().expect("piped stdin");
-        let data = data.to_vec();
-        // The child may stop reading early; that is its business.
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        })
-    });
-    let collect = |mut pipe: Box<dyn Read + Send>| -> JoinHandle<Vec<u8>> {
-        std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = pipe.read_to_end(&mut all);
-            all
-        })
-    };
-    let stdout = collect(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = collect(Box::new(child.stderr.take().expect("piped stderr")));
-    let end = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll rwsgi") {
-            break status;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{described} ran over {TIMEOUT:?} and was killed");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    if let Some(writer) = writer {
-        let _ = writer.join();
+    let mut cmd = util::rwsgi(args).env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (key, value) in env {
+        cmd = cmd.env(key, value);
     }
-    Output {
-        code: status.code(),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: String::from_utf8_lossy(&stderr.join().expect("stderr reader")).into_owned(),
-        described,
+    if let Some(data) = stdin {
+        cmd = cmd.stdin(data);
     }
+    cmd.run()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,37 +307,6 @@ fn environ_via(source: &str, args: &[&str]) -> Value {
     out.json()
 }
 
-/// A response printed with `-i`: the status line, the headers, the body.
-struct Included {
-    status_line: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-fn included(out: &Output) -> Included {
-    let raw = &out.stdout;
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no end of headers\n{}", out.dump()));
-    let head = std::str::from_utf8(&raw[..end]).expect("a UTF-8 head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default().to_string();
-    let headers = lines
-        .map(|line| {
-            let (name, value) = line
-                .split_once(": ")
-                .unwrap_or_else(|| panic!("bad header line {line:?}\n{}", out.dump()));
-            (name.to_string(), value.to_string())
-        })
-        .collect();
-    Included {
-        status_line,
-        headers,
-        body: raw[end + 4..].to_vec(),
-    }
-}
-
 const COOKIES: [&str; 5] = [
     "c1=one; Path=/",
     "c2=two; Path=/; HttpOnly",
@@ -520,7 +397,7 @@ fn via_every_set_cookie_reaches_the_client() {
     for source in ["v1", "v2", "url", "lattice"] {
         let out = via(source, "cookies", &["-i", "-H", "Cookie: a=1; b=2", "/"]);
         out.assert_code(0);
-        let response = included(&out);
+        let response = out.included();
         assert_eq!(response.status_line, "HTTP/1.1 200 OK", "--via {source}");
         let cookies: Vec<&str> = response
             .headers
@@ -537,7 +414,7 @@ fn via_every_set_cookie_reaches_the_client() {
 fn via_alb_single_value_mode_keeps_every_cookie_under_another_letter_case() {
     let out = via("alb", "cookies", &["-i", "-H", "Cookie: a=1; b=2", "/"]);
     out.assert_code(0);
-    let response = included(&out);
+    let response = out.included();
     assert_eq!(response.status_line, "HTTP/1.1 200 OK");
     let set_cookie: Vec<&(String, String)> = response
         .headers
@@ -574,7 +451,7 @@ fn via_include_shows_the_status_line_and_headers() {
     for source in SOURCES {
         let out = via(source, "status", &["-i", "/?code=404"]);
         out.assert_code(0);
-        let response = included(&out);
+        let response = out.included();
         assert_eq!(
             response.status_line, "HTTP/1.1 404 Not Found",
             "--via {source}"
@@ -593,7 +470,7 @@ fn via_head_keeps_the_headers_without_a_body() {
     for source in SOURCES {
         let out = via(source, "binary", &["-I", "/"]);
         out.assert_code(0);
-        let response = included(&out);
+        let response = out.included();
         assert_eq!(response.status_line, "HTTP/1.1 200 OK", "--via {source}");
         assert_eq!(
             response.headers,
@@ -649,7 +526,7 @@ fn via_an_app_failure_is_a_500_and_exit_1() {
     // `rwsgi call` whose app crashed before a response (spec/cli.md): 1.
     for source in SOURCES {
         let out = via(source, "raising", &["-i", "/?at=call"]);
-        let response = included(&out);
+        let response = out.included();
         assert_eq!(
             response.status_line, "HTTP/1.1 500 Internal Server Error",
             "--via {source}"
@@ -820,24 +697,16 @@ fn via_every_door_carries_the_host_given() {
     }
 }
 
-/// The virtualenv the framework tests use (Django among it).
-fn test_venv() -> String {
-    std::env::var("RWSGI_TEST_VENV")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .expect("RWSGI_TEST_VENV names the test virtualenv (scripts/test sets it)")
-}
-
 #[test]
 fn via_url_a_django_project_answers_for_its_allowed_host() {
     // ALLOWED_HOSTS is ["localhost", "example.com"]: a made-up `*.lambda-url.*.on.aws` Host
     // would get 400 DisallowedHost.
-    let venv = test_venv();
+    let venv = test_venv().display().to_string();
     for source in SOURCES {
         for target in ["/plain/", "http://example.com/plain/"] {
             let out = via(source, "djproj.wsgi", &["--venv", &venv, "-i", target]);
             out.assert_code(0);
-            let response = included(&out);
+            let response = out.included();
             assert_eq!(
                 response.status_line,
                 "HTTP/1.1 200 OK",
@@ -853,7 +722,7 @@ fn via_url_a_django_project_answers_for_its_allowed_host() {
 fn via_over_6_mb_of_binary_says_why_and_what_to_do() {
     // 5,000,000 bytes are 6,666,668 in base64: over the 6,291,556 bytes a reply may hold.
     let out = via("url", "lambda_router", &["-i", "/binary?size=5000000"]);
-    let response = included(&out);
+    let response = out.included();
     assert_eq!(response.status_line, "HTTP/1.1 500 Internal Server Error");
     for said in [
         "its body is 5000000 bytes of binary",
@@ -970,16 +839,9 @@ fn one_function_is_the_app_and_its_own_authorizer() {
 /// Each line rwsgi prints, with when it was read (seconds since the Unix epoch).
 fn lines_as_they_come(args: &[&str]) -> (Vec<(f64, String)>, Option<i32>) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rwsgi"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(apps_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rwsgi");
+    let mut rwsgi = util::rwsgi(args)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .spawn_piped();
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -988,11 +850,12 @@ fn lines_as_they_come(args: &[&str]) -> (Vec<(f64, String)>, Option<i32>) {
     };
     let mut lines = Vec::new();
     let started = Instant::now();
-    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+    drop(rwsgi.child.stdin.take());
+    for line in std::io::BufReader::new(rwsgi.child.stdout.take().unwrap()).lines() {
         lines.push((now(), line.expect("a line")));
-        assert!(started.elapsed() < TIMEOUT, "{lines:?}");
+        assert!(started.elapsed() < LIMIT, "{lines:?}");
     }
-    let code = child.wait().expect("rwsgi ends").code();
+    let code = rwsgi.wait_bounded(LIMIT).0.code();
     (lines, code)
 }
 

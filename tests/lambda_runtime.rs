@@ -3,20 +3,13 @@
 //! Runtime API (`tests/support/runtime_api.rs`), with the apps of `tests/apps/` as the
 //! function's code, and each test looks at what rwsgi posted back and wrote to its log.
 
-#[path = "support/captured.rs"]
-mod captured;
-#[allow(dead_code)]
-#[path = "support/runtime_api.rs"]
-mod runtime_api;
+use std::time::Duration;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-use captured::Captured;
-
+use crate::support::runtime_api::{
+    FNV_START, Failure, FakeRuntimeApi, Invocation, PostKind, Posted, fnv1a, now_ms,
+};
+use crate::util::{self, Cmd, Running, apps_dir, temp_path};
 use base64::Engine as _;
-use runtime_api::{FakeRuntimeApi, Invocation, NextFailure, PostKind, Posted, now_ms};
 use serde_json::{Value, json};
 
 /// The longest any single wait may take before a test gives up: far beyond what a working
@@ -34,86 +27,51 @@ const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:rwsgi
 /// A `Lambda-Runtime-Client-Context` as the AWS Mobile SDK sends it.
 const MOBILE_CLIENT_CONTEXT: &str = r#"{"client":{"installation_id":"a3d4b6c2-0000-4d9e-9f00-1234567890ab","app_title":"Notes","app_version_name":"1.2.0","app_version_code":"120","app_package_name":"com.example.notes"},"custom":{"theme":"dark"},"env":{"platform":"Android","platform_version":"14","make":"Google","model":"Pixel 8","locale":"en_US"}}"#;
 
-fn apps_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("apps")
-}
-
 /// A request id in the UUID form Lambda uses, unique to `n`.
 fn request_id(n: u64) -> String {
     format!("8476a536-e9f4-11e8-9739-{n:012x}")
 }
 
-/// A temporary file path unique to this process and `name`.
-fn temp_path(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("lambda-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
 // ---------------------------------------------------------------------------------------------
 // The rwsgi process
 
-/// How one rwsgi process is started: a clean environment with what Lambda defines.
-struct Launch {
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-}
-
 /// `rwsgi` with no subcommand, pointed at `api` by `AWS_LAMBDA_RUNTIME_API` (which is how it
-/// knows it runs on Lambda), with the function's code in `tests/apps`.
-fn function(api: &FakeRuntimeApi) -> Launch {
-    let env = [
-        ("PATH", std::env::var("PATH").unwrap_or_default()),
-        ("AWS_LAMBDA_RUNTIME_API", api.address()),
-        ("LAMBDA_TASK_ROOT", apps_dir().display().to_string()),
-        ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME.to_string()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", MEMORY_MB.to_string()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", FUNCTION_VERSION.to_string()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", LOG_GROUP.to_string()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", LOG_STREAM.to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-    ];
-    Launch {
-        args: Vec::new(),
-        env: env.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-    }
+/// knows it runs on Lambda), with the function's code in `tests/apps`: a clean environment with
+/// what Lambda defines.
+fn function(api: &FakeRuntimeApi) -> Cmd {
+    util::rwsgi(Vec::<String>::new())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("LAMBDA_TASK_ROOT", apps_dir())
+        .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", MEMORY_MB.to_string())
+        .env("AWS_LAMBDA_FUNCTION_VERSION", FUNCTION_VERSION)
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", LOG_GROUP)
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", LOG_STREAM)
+        .env("AWS_REGION", "us-east-1")
 }
 
-impl Launch {
-    fn app(self, spec: &str) -> Launch {
+/// What these tests add to the harness's command: the app, and the start as a [`Function`].
+trait Launch {
+    fn app(self, spec: &str) -> Cmd;
+    fn start(self) -> Function;
+}
+
+impl Launch for Cmd {
+    fn app(self, spec: &str) -> Cmd {
         self.env("RWSGI_APP", spec)
     }
 
-    fn env(mut self, key: &str, value: &str) -> Launch {
-        self.env.retain(|(k, _)| k != key);
-        self.env.push((key.to_string(), value.to_string()));
-        self
-    }
-
-    fn arg(mut self, arg: &str) -> Launch {
-        self.args.push(arg.to_string());
-        self
-    }
-
     fn start(self) -> Function {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_rwsgi"));
-        command
-            .args(&self.args)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(apps_dir());
         Function {
-            process: Captured::start(&mut command, "rwsgi"),
+            process: self.spawn(),
         }
     }
 }
 
 /// A running rwsgi; killed when dropped, so no test leaves one behind.
 struct Function {
-    process: Captured,
+    process: Running,
 }
 
 impl Function {
@@ -141,9 +99,7 @@ impl Function {
 
     /// stderr once `check` holds for it; `what` describes the wait for a failure message.
     fn wait_stderr_where(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        self.process
-            .wait_stderr(WAIT, check)
-            .unwrap_or_else(|_| panic!("stderr lacks {what} after {WAIT:?}\n{}", self.dump()))
+        self.process.wait_stderr(what, check)
     }
 
     /// The result rwsgi posted for `id`; fails the test when none comes.
@@ -185,19 +141,11 @@ impl Function {
     /// The exit code, waiting for the process to end; kills it and fails the test when it
     /// does not end in time.
     fn wait_exit(&mut self) -> Option<i32> {
-        match self.process.wait_exit(WAIT) {
-            Some(status) => status.code(),
-            None => panic!("rwsgi did not exit within {WAIT:?}\n{}", self.dump()),
-        }
+        self.process.wait_exit(WAIT)
     }
 
     fn assert_running(&mut self) {
-        let status = self.process.child.try_wait().expect("poll rwsgi");
-        assert!(
-            status.is_none(),
-            "rwsgi exited ({status:?})\n{}",
-            self.dump()
-        );
+        assert!(self.process.running(), "rwsgi exited\n{}", self.dump());
     }
 }
 
@@ -524,7 +472,7 @@ fn the_app_is_imported_once_during_init() {
     let marker = temp_path("import-once");
     let rwsgi = function(&api)
         .app("marker")
-        .env("RWSGI_TEST_MARKER", &marker.display().to_string())
+        .env("RWSGI_TEST_MARKER", marker.display().to_string())
         .start();
     // The first `/next` comes once init is over: the app is imported by then, before any event.
     assert!(api.wait_next_requests(1, WAIT), "{}", rwsgi.dump());
@@ -692,11 +640,13 @@ fn an_emulator_without_a_deadline_or_the_function_variables_still_works() {
     // Some local emulators send no Lambda-Runtime-Deadline-Ms and define none of the
     // AWS_LAMBDA_FUNCTION_* variables (lambda_runtime 1.5 panics on either).
     let api = FakeRuntimeApi::start();
-    let mut launch = function(&api).app("lambda_context");
-    launch.env.retain(|(k, _)| {
-        !k.starts_with("AWS_LAMBDA_FUNCTION_") && !k.starts_with("AWS_LAMBDA_LOG_")
-    });
-    let mut rwsgi = launch.start();
+    let mut rwsgi = function(&api)
+        .app("lambda_context")
+        .env_remove_where(|k| {
+            let k = k.to_string_lossy();
+            k.starts_with("AWS_LAMBDA_FUNCTION_") || k.starts_with("AWS_LAMBDA_LOG_")
+        })
+        .start();
     for n in 1..=2 {
         let invocation = Invocation::new(&request_id(n), &get("/", "")).without_deadline();
         let reply = rwsgi.reply(&api, invocation);
@@ -1258,15 +1208,9 @@ fn the_apps_output_and_rwsgis_errors_reach_the_function_log() {
     }
     // print() stays on stdout, which Lambda captures into the same log as stderr (as with
     // AWS's own Python runtime); it is unbuffered, so it is there before the next reply.
-    let end = Instant::now() + WAIT;
-    while !rwsgi.stdout().contains("print: hello log\n") {
-        assert!(
-            Instant::now() < end,
-            "stdout lacks the print\n{}",
-            rwsgi.dump()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    rwsgi
+        .process
+        .wait_stdout("the print", |text| text.contains("print: hello log\n"));
     assert_eq!(rwsgi.stdout(), "print: hello log\n", "{}", rwsgi.dump());
 }
 
@@ -1348,7 +1292,7 @@ fn json_log_format_makes_rwsgis_lines_json_objects() {
 fn a_runtime_api_address_with_a_path_prefix() {
     let api = FakeRuntimeApi::start_with_prefix("/.rt");
     let rwsgi = function(&api)
-        .env("AWS_LAMBDA_RUNTIME_API", &api.url_with_prefix())
+        .env("AWS_LAMBDA_RUNTIME_API", api.url_with_prefix())
         .app("lambda_router")
         .start();
     let reply = rwsgi.reply(&api, Invocation::new(&request_id(1), &get("/status", "")));
@@ -1378,7 +1322,7 @@ fn a_runtime_api_address_with_a_path_prefix() {
 fn an_init_error_goes_to_the_prefixed_address_too() {
     let api = FakeRuntimeApi::start_with_prefix("/.rt");
     let mut rwsgi = function(&api)
-        .env("AWS_LAMBDA_RUNTIME_API", &api.url_with_prefix())
+        .env("AWS_LAMBDA_RUNTIME_API", api.url_with_prefix())
         .app("broken_import")
         .start();
     assert!(api.wait_init_error(WAIT).is_some(), "{}", rwsgi.dump());
@@ -1402,7 +1346,7 @@ fn assert_one_clear_line(rwsgi: &Function, fragment: &str) {
 #[test]
 fn next_answering_500_stops_rwsgi_with_one_clear_line() {
     let api = FakeRuntimeApi::start();
-    api.fail_next(NextFailure::Status500);
+    api.fail_next(Failure::Status500);
     let mut rwsgi = function(&api).app("lambda_router").start();
     assert_eq!(rwsgi.wait_exit(), Some(1), "{}", rwsgi.dump());
     assert_one_clear_line(&rwsgi, "GET /runtime/invocation/next was answered 500");
@@ -1417,7 +1361,7 @@ fn next_closing_the_connection_stops_rwsgi_with_one_clear_line() {
     assert_eq!(reply["statusCode"], json!(200));
     // rwsgi is waiting in its second `/next` when the connection goes away.
     assert!(api.wait_next_requests(2, WAIT), "{}", rwsgi.dump());
-    api.fail_next(NextFailure::Close);
+    api.fail_next(Failure::Close);
     assert_eq!(rwsgi.wait_exit(), Some(1), "{}", rwsgi.dump());
     assert_one_clear_line(&rwsgi, "the Runtime API is gone");
 }
@@ -1507,7 +1451,7 @@ fn sigterm_runs_the_atexit_handlers_and_flushes_the_output() {
     assert_eq!(api.extensions(), ["rwsgi-shutdown"]);
     assert!(api.wait_next_requests(2, WAIT), "{}", rwsgi.dump());
     // SAFETY: kill(2) on the child this test started and still owns.
-    let sent = unsafe { libc::kill(rwsgi.process.child.id() as libc::pid_t, libc::SIGTERM) };
+    let sent = unsafe { libc::kill(rwsgi.process.pid() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(sent, 0);
     assert_eq!(rwsgi.wait_exit(), Some(0), "{}", rwsgi.dump());
     assert!(
@@ -1535,7 +1479,7 @@ fn without_an_extensions_api_sigterm_is_still_handled() {
     assert!(api.wait_next_requests(2, WAIT), "{}", rwsgi.dump());
     assert_eq!(rwsgi.stderr(), "", "{}", rwsgi.dump());
     // SAFETY: as above.
-    let sent = unsafe { libc::kill(rwsgi.process.child.id() as libc::pid_t, libc::SIGTERM) };
+    let sent = unsafe { libc::kill(rwsgi.process.pid() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(sent, 0);
     assert_eq!(rwsgi.wait_exit(), Some(0), "{}", rwsgi.dump());
     assert!(
@@ -1884,7 +1828,7 @@ fn a_100_mb_streamed_body_keeps_memory_flat() {
         &api,
         Invocation::new(&request_id(1), &function_url("GET", "/big", "mb=1")),
     );
-    let pid = rwsgi.process.child.id();
+    let pid = rwsgi.process.pid();
     let baseline = peak_kb(pid);
     let size = 100 * 1024 * 1024usize;
     let posted = rwsgi.invoke(
@@ -1899,9 +1843,9 @@ fn a_100_mb_streamed_body_keeps_memory_flat() {
     );
     let at = posted.body.windows(8).position(|w| w == [0u8; 8]).unwrap();
     assert_eq!(stream.len as usize, at + 8 + size);
-    let mut digest = runtime_api::fnv1a(runtime_api::FNV_START, &posted.body[..at + 8]);
+    let mut digest = fnv1a(FNV_START, &posted.body[..at + 8]);
     let pattern: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-    digest = runtime_api::fnv1a(digest, &pattern);
+    digest = fnv1a(digest, &pattern);
     assert_eq!(stream.digest, digest, "the body does not reassemble");
     let grown = peak_kb(pid).saturating_sub(baseline);
     // A few 64 KiB chunks and the connection's buffers, never the body (100 MiB).

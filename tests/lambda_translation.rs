@@ -2595,8 +2595,7 @@ fn json(event: &Value) -> rwsgi::json::Value {
 // ---------------------------------------------------------------------------------------------
 // AWS's own types as the schema oracle (tests/support/aws_oracle.rs).
 
-#[path = "support/aws_oracle.rs"]
-mod aws_oracle;
+use crate::support::aws_oracle;
 
 #[test]
 fn aws_types_read_every_fixture_and_every_reply_to_it() {

@@ -7,13 +7,15 @@
 //! the Runtime API client reads any answer, however framed or broken, to a body or an error.
 //!
 //! Every property runs a bounded number of cases (a few seconds for the file in all). A failure
-//! prints the smallest input proptest could shrink it to; nothing is written to the source tree.
+//! prints the smallest input proptest could shrink it to and the seed that replays the run
+//! (`PROPTEST_RNG_SEED`); nothing is written to the source tree.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use proptest::prelude::*;
 use proptest::sample::Index;
+use proptest::test_runner::RngSeed;
 use serde_json::{Map, Value, json};
 
 use rwsgi::cgi::{BodyLimits, build_request};
@@ -25,14 +27,30 @@ use rwsgi::lambda::reply::{TextTypes, serialize, to_reply};
 use rwsgi::lambda::runtime::{Api, Next, NextError, endpoint};
 use rwsgi::lambda::source::{EventOptions, Source, detect, to_request};
 
+/// The settings of every property: `cases` cases from one seed, printed at the start so that a
+/// failure in CI (whose output shows what a failing test printed) can be replayed exactly with
+/// `PROPTEST_RNG_SEED=<seed> cargo test --test tests <name>`; that variable, when set, gives the
+/// seed. A failing case is also printed with the failure, shrunk; it is not saved beside this
+/// file.
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
+    let mut config = ProptestConfig {
         cases,
         max_shrink_iters: 2_000,
-        // A failing case is printed with the failure; it is not saved beside this file.
         failure_persistence: None,
         ..ProptestConfig::default()
-    }
+    };
+    let seed = match config.rng_seed {
+        RngSeed::Fixed(seed) => seed,
+        RngSeed::Random => {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        }
+    };
+    config.rng_seed = RngSeed::Fixed(seed);
+    eprintln!("proptest: PROPTEST_RNG_SEED={seed} replays these cases");
+    config
 }
 
 fn bytes(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<u8>> {
@@ -1073,8 +1091,7 @@ fn json(event: &Value) -> rwsgi::json::Value {
 // ---------------------------------------------------------------------------------------------
 // AWS's own types as the schema oracle (tests/support/aws_oracle.rs).
 
-#[path = "support/aws_oracle.rs"]
-mod aws_oracle;
+use crate::support::aws_oracle;
 
 proptest! {
     #![proptest_config(config(96))]

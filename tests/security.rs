@@ -10,18 +10,11 @@
 //!   that other line-splitting code breaks at (NEL U+0085, VT, FF, FS, GS, RS) go out as one byte
 //!   inside the one line they were given for, never as a second header or response.
 
-#[path = "support/bounded.rs"]
-mod bounded;
-#[path = "support/captured.rs"]
-mod captured;
-#[allow(dead_code)]
-#[path = "support/runtime_api.rs"]
-mod runtime_api;
-
 use std::ffi::OsString;
 
-use bounded::{Cmd, Finished, LIMIT, Running, apps_dir};
-use runtime_api::{FakeRuntimeApi, Invocation, PostKind};
+use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind};
+use crate::util::{self, Cmd, LIMIT, Output, Running, apps_dir};
+use rwsgi::http::latin1_string;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -180,7 +173,7 @@ fn check_no_leak(source: &str, reply: &Value, context: &str) {
 fn the_process_environment_never_enters_a_lambda_environ_through_the_runtime() {
     let api = FakeRuntimeApi::start();
     let rwsgi = with_secrets(
-        bounded::rwsgi(Vec::<OsString>::new())
+        util::rwsgi(Vec::<OsString>::new())
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
             .env("LAMBDA_TASK_ROOT", apps_dir())
             .env("RWSGI_APP", "leak")
@@ -202,10 +195,10 @@ fn the_process_environment_never_enters_a_lambda_environ_through_the_runtime() {
 #[test]
 fn the_process_environment_never_enters_a_lambda_environ_through_rwsgi_event() {
     for (source, event) in events(&names_query()) {
-        let out = with_secrets(bounded::rwsgi(["event", "--app", "leak", "-"]))
+        let out = with_secrets(util::rwsgi(["event", "--app", "leak", "-"]))
             .stdin(event.to_string())
             .run();
-        out.exited(0);
+        out.assert_code(0);
         check_no_leak(source, &out.json(), &out.dump());
     }
 }
@@ -216,10 +209,10 @@ fn the_process_environment_never_enters_a_lambda_environ_through_rwsgi_event() {
 fn a_proxy_header_in_a_lambda_event_stays_a_request_header() {
     let mut event = events("a=1").remove(0).1;
     event["headers"]["proxy"] = json!("http://attacker.example:3128");
-    let out = bounded::rwsgi(["event", "--app", "proxy", "-"])
+    let out = util::rwsgi(["event", "--app", "proxy", "-"])
         .stdin(event.to_string())
         .run();
-    out.exited(0);
+    out.assert_code(0);
     let reply = out.json();
     let body: Value = serde_json::from_str(reply["body"].as_str().expect("a text body"))
         .expect("proxy.py's JSON");
@@ -316,7 +309,7 @@ fn one_head(raw: &[u8], what: &str) -> (Vec<Vec<u8>>, Vec<u8>) {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("{what}: no end of head in {:?}", latin1(raw)));
+        .unwrap_or_else(|| panic!("{what}: no end of head in {:?}", latin1_string(raw)));
     let lines: Vec<Vec<u8>> = raw[..end]
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
@@ -325,19 +318,15 @@ fn one_head(raw: &[u8], what: &str) -> (Vec<Vec<u8>>, Vec<u8>) {
         assert!(
             !line.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)),
             "{what}: a line holds CR, LF or NUL: {:?}",
-            latin1(line)
+            latin1_string(line)
         );
         assert!(
             !line.to_ascii_lowercase().starts_with(b"set-cookie"),
             "{what}: a Set-Cookie header got out: {:?}",
-            latin1(raw)
+            latin1_string(raw)
         );
     }
     (lines, raw[end + 4..].to_vec())
-}
-
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 /// The head lines a refused attempt gets: rwsgi's 500 in place of the app's response.
@@ -352,7 +341,7 @@ fn refused_lines(first: &[u8]) -> Vec<Vec<u8>> {
 #[test]
 fn cgi_responses_cannot_be_split() {
     for attempt in attempts() {
-        let out = bounded::rwsgi(Vec::<OsString>::new())
+        let out = util::rwsgi(Vec::<OsString>::new())
             .env("GATEWAY_INTERFACE", "CGI/1.1")
             .env("REQUEST_METHOD", "GET")
             .env("QUERY_STRING", attempt.query())
@@ -360,7 +349,7 @@ fn cgi_responses_cannot_be_split() {
             .env("RWSGI_PATH", apps_dir())
             .run();
         let what = format!("CGI {}", attempt.query());
-        out.exited(0);
+        out.assert_code(0);
         let (lines, body) = one_head(&out.stdout, &what);
         match attempt.allowed {
             None => {
@@ -385,7 +374,7 @@ fn cgi_responses_cannot_be_split() {
 #[test]
 fn rwsgi_call_responses_cannot_be_split() {
     for attempt in attempts() {
-        let out = bounded::rwsgi([
+        let out = util::rwsgi([
             "call",
             "--app",
             "splitting",
@@ -397,12 +386,12 @@ fn rwsgi_call_responses_cannot_be_split() {
         let (lines, body) = one_head(&out.stdout, &what);
         match attempt.allowed {
             None => {
-                out.exited(1);
+                out.assert_code(1);
                 assert_eq!(lines, refused_lines(b"HTTP/1.1 "), "{what}");
                 assert_eq!(body, b"500 Internal Server Error\n", "{what}");
             }
             Some(byte) => {
-                out.exited(0);
+                out.assert_code(0);
                 let (status, header) = attempt.status_and_header(byte);
                 let mut want = vec![
                     [b"HTTP/1.1 ".as_slice(), &status].concat(),
@@ -436,7 +425,7 @@ fn lambda_reply_wanted(attempt: &Attempt, alb: bool) -> Value {
     let (status, header) = attempt.status_and_header(byte);
     let mut headers = json!({"Content-Type": "text/plain"});
     if let Some(header) = header {
-        headers["X-Split"] = json!(latin1(&header["X-Split: ".len()..]));
+        headers["X-Split"] = json!(latin1_string(&header["X-Split: ".len()..]));
     }
     let mut reply = json!({
         "statusCode": 200,
@@ -445,7 +434,7 @@ fn lambda_reply_wanted(attempt: &Attempt, alb: bool) -> Value {
         "isBase64Encoded": false
     });
     if alb {
-        reply["statusDescription"] = json!(latin1(&status));
+        reply["statusDescription"] = json!(latin1_string(&status));
     } else {
         reply["cookies"] = json!([]);
     }
@@ -470,7 +459,7 @@ fn alb_event(query: &str) -> Value {
 #[test]
 fn lambda_replies_cannot_be_split_through_the_runtime() {
     let api = FakeRuntimeApi::start();
-    let rwsgi: Running = bounded::rwsgi(Vec::<OsString>::new())
+    let rwsgi: Running = util::rwsgi(Vec::<OsString>::new())
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
         .env("LAMBDA_TASK_ROOT", apps_dir())
         .env("RWSGI_APP", "splitting")
@@ -509,10 +498,10 @@ fn lambda_replies_cannot_be_split_through_rwsgi_event() {
             } else {
                 http_v2_event(&attempt.query())
             };
-            let out = bounded::rwsgi(["event", "--app", "splitting", "-"])
+            let out = util::rwsgi(["event", "--app", "splitting", "-"])
                 .stdin(event.to_string())
                 .run();
-            out.exited(0);
+            out.assert_code(0);
             assert_eq!(
                 out.json(),
                 lambda_reply_wanted(&attempt, alb),
@@ -529,18 +518,18 @@ fn what_a_front_door_client_gets_cannot_be_split() {
     for attempt in representative() {
         for via in ["v2", "alb"] {
             let target = format!("/?{}", attempt.query());
-            let out: Finished =
-                bounded::rwsgi(["call", "--app", "splitting", "--via", via, "-i", &target]).run();
+            let out: Output =
+                util::rwsgi(["call", "--app", "splitting", "--via", via, "-i", &target]).run();
             let what = format!("--via {via} {}", attempt.query());
             let (lines, body) = one_head(&out.stdout, &what);
             match attempt.allowed {
                 None => {
-                    out.exited(1);
+                    out.assert_code(1);
                     assert_eq!(lines[0], b"HTTP/1.1 500 Internal Server Error", "{what}");
                     assert_eq!(body, b"500 Internal Server Error\n", "{what}");
                 }
                 Some(byte) => {
-                    out.exited(0);
+                    out.assert_code(0);
                     let (status, header) = attempt.status_and_header(byte);
                     // Only the ALB carries the app's status line; the others send a code.
                     let status_line = if via == "alb" {
@@ -562,7 +551,7 @@ fn what_a_front_door_client_gets_cannot_be_split() {
 /// wsgiref.validate, around them, finds nothing wrong.
 #[test]
 fn the_security_apps_pass_wsgiref_validate() {
-    let out = bounded::rwsgi([
+    let out = util::rwsgi([
         "call",
         "--app",
         "validated:wrap('leak')",
@@ -570,9 +559,9 @@ fn the_security_apps_pass_wsgiref_validate() {
     ])
     .env("RWSGI_TEST_SECRET_MARKER", "marker")
     .run();
-    out.exited(0).rwsgi_said(&[]);
+    out.assert_code(0).assert_rwsgi_said(&[]);
     assert_eq!(out.json()["leaks"], json!([]), "{}", out.dump());
-    let out = bounded::rwsgi([
+    let out = util::rwsgi([
         "call",
         "--app",
         "validated:wrap('splitting')",
@@ -580,10 +569,10 @@ fn the_security_apps_pass_wsgiref_validate() {
         "/?at=value&char=u0085",
     ])
     .run();
-    out.exited(0)
-        .stdout_is(
+    out.assert_code(0)
+        .assert_stdout(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
               X-Split: a\x85Set-Cookie: injected=1\r\n\r\nbody\n",
         )
-        .rwsgi_said(&[]);
+        .assert_rwsgi_said(&[]);
 }

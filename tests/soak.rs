@@ -13,20 +13,12 @@
 //! 20,000), so what each invocation brings that is new every time, its X-Ray trace id, is also
 //! checked on its own, made large enough that keeping it would show at once.
 
-#[path = "support/bounded.rs"]
-mod bounded;
-#[path = "support/captured.rs"]
-mod captured;
-#[allow(dead_code)]
-#[path = "support/runtime_api.rs"]
-mod runtime_api;
-
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
+use crate::support::runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
+use crate::util::{self, LIMIT, Running, apps_dir};
 use base64::Engine as _;
-use bounded::{LIMIT, Running, apps_dir};
-use runtime_api::{FakeRuntimeApi, Invocation, PostKind, Posted};
 use serde_json::{Value, json};
 
 const DEFAULT_INVOCATIONS: u64 = 2_000;
@@ -141,7 +133,7 @@ fn event(n: u64) -> Value {
 }
 
 fn function(api: &FakeRuntimeApi) -> Running {
-    bounded::rwsgi(Vec::<OsString>::new())
+    util::rwsgi(Vec::<OsString>::new())
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
         .env("LAMBDA_TASK_ROOT", apps_dir())
         .env("RWSGI_APP", "faulty")
@@ -184,7 +176,7 @@ fn many_invocations_of_a_misbehaving_app_are_all_answered_without_growing() {
     let total = invocations();
     let warm = total / 10;
     let api = FakeRuntimeApi::start();
-    let mut rwsgi = function(&api);
+    let rwsgi = function(&api);
     let started = Instant::now();
 
     run_batch(&api, &rwsgi, 0, warm);

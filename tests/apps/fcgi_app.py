@@ -2,7 +2,8 @@
 
     /pid              the worker's process id (a recycled or replaced worker has a new one)
     /die              the worker kills itself with SIGKILL, as a crash in a C extension would
-    /slow?s=SECONDS   answers after a pause (a request in flight when SIGTERM comes)
+    /slow?s=SECONDS   logs that it started, then answers after a pause (a request in
+                      flight when SIGTERM comes)
     /stream?marker=P  yields a chunk every 50 ms, for at most 10 seconds; its close() writes
                       the file P, so a test can see that close() ran after an abort
     /errors           writes two lines to wsgi.errors, then answers
@@ -11,6 +12,7 @@
 
 import os
 import signal
+import sys
 import time
 from urllib.parse import parse_qs
 
@@ -24,6 +26,8 @@ def application(environ, start_response):
     if path == "/die":
         os.kill(os.getpid(), signal.SIGKILL)
     if path == "/slow":
+        # To the process's stderr, the server's log: the test waits for it before SIGTERM.
+        print("slow request started", file=sys.stderr, flush=True)
         time.sleep(float(query.get("s", ["1"])[0]))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slow answer\n"]

@@ -6,9 +6,9 @@
 //! holds the connection open until an event is queued (a long poll), hands the event out with
 //! the `Lambda-Runtime-*` headers (the invocation id of July 2026 included), and every `POST` of
 //! a result is answered `202 Accepted`. It also does what Lambda only does on a bad day, when a
-//! test asks: a 500 or a closed connection on `/next`, a 413 for a response, a 410 for a reply
-//! to an invocation that has gone stale. Whatever rwsgi posts is recorded for the test to
-//! inspect. It serves the Extensions API's registration and event long poll too (2020-01-01),
+//! test asks: a 500 or a closed connection on `/next` or on a response, a 413 for a response, a
+//! 410 for a reply to an invocation that has gone stale. Whatever rwsgi posts is recorded for
+//! the test to inspect. It serves the Extensions API's registration and event long poll too (2020-01-01),
 //! so that an extension can register as on Lambda.
 //!
 //! HTTP/1.1 with keep-alive is all it speaks: `Content-Length` bodies, and the chunked body
@@ -167,7 +167,8 @@ pub struct Posted {
     pub content_type: Option<String>,
     pub body: Vec<u8>,
     /// The status the fake answered with: 202, 413 for a rejected response, 410 for a stale
-    /// one; 0 when the fake closed the connection in the middle of a streamed body.
+    /// one, 500 for one the test made fail so; 0 when the fake closed the connection instead
+    /// of answering (in the middle of a streamed body, or as the test asked).
     pub answered: u16,
     /// What was received of a streamed (chunked) body; `None` for a `Content-Length` one.
     pub stream: Option<StreamReceived>,
@@ -237,9 +238,11 @@ impl Posted {
     }
 }
 
-/// What `/next` does instead of handing out an event.
+/// What the fake does instead of answering a call as Lambda does on a good day: `/next`
+/// instead of handing out an event ([`FakeRuntimeApi::fail_next`]), or a `/response` instead of
+/// accepting it ([`FakeRuntimeApi::fail_response`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextFailure {
+pub enum Failure {
     /// Answers `500 Internal Server Error`, as the Runtime API does when the execution
     /// environment is broken ("the runtime should exit promptly").
     Status500,
@@ -263,7 +266,9 @@ struct State {
     extensions_at_first_next: Option<usize>,
     /// How many `/restore/next` long polls may still be answered (one per [`FakeRuntimeApi::restore`]).
     restores: usize,
-    next_failure: Option<NextFailure>,
+    next_failure: Option<Failure>,
+    /// Request ids whose `/response` fails this way.
+    failing_responses: Vec<(String, Failure)>,
     /// Request ids whose `/response` is refused with 413.
     rejected: HashSet<String>,
     /// Request ids whose reply is refused with 410, as the reply of a timed-out invocation is.
@@ -363,9 +368,19 @@ impl FakeRuntimeApi {
     }
 
     /// Makes every following `/next` (including one already waiting) fail this way.
-    pub fn fail_next(&self, failure: NextFailure) {
+    pub fn fail_next(&self, failure: Failure) {
         self.shared.lock().next_failure = Some(failure);
         self.shared.changed.notify_all();
+    }
+
+    /// Makes the `/response` of `request_id` fail this way (read whole and recorded first, so
+    /// that the test sees what rwsgi sent): a 500, as the Runtime API answers when the
+    /// environment is broken, or a connection closed without an answer.
+    pub fn fail_response(&self, request_id: &str, failure: Failure) {
+        self.shared
+            .lock()
+            .failing_responses
+            .push((request_id.to_string(), failure));
     }
 
     /// Makes the `/response` of `request_id` be refused with `413 Request Entity Too Large`,
@@ -846,23 +861,7 @@ fn write_answer(stream: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
 
 /// `%XX` escapes decoded (request ids are sent percent-encoded as a path segment).
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&rwsgi::http::percent_decode(text.as_bytes())).into_owned()
 }
 
 fn route(shared: &Shared, request: HttpRequest, connection: u64, stream: &TcpStream) -> Answer {
@@ -981,6 +980,19 @@ fn not_found(request: &HttpRequest) -> Answer {
     )
 }
 
+/// The Runtime API's answer when the execution environment is broken ("the runtime should exit
+/// promptly").
+fn internal_error() -> Answer {
+    Answer::json(
+        500,
+        "Internal Server Error",
+        &serde_json::json!({
+            "errorMessage": "Container error. Non-recoverable state. Runtime should exit promptly.",
+            "errorType": "InternalError",
+        }),
+    )
+}
+
 /// `GET /runtime/invocation/next`: the next event, waiting for one as long as it takes (Lambda
 /// freezes the environment meanwhile; here the connection simply stays open).
 fn next(shared: &Shared, stream: &TcpStream) -> Answer {
@@ -995,17 +1007,10 @@ fn next(shared: &Shared, stream: &TcpStream) -> Answer {
             return Answer::Close;
         }
         match state.next_failure {
-            Some(NextFailure::Status500) => {
-                return Answer::json(
-                    500,
-                    "Internal Server Error",
-                    &serde_json::json!({
-                        "errorMessage": "Container error. Non-recoverable state. Runtime should exit promptly.",
-                        "errorType": "InternalError",
-                    }),
-                );
+            Some(Failure::Status500) => {
+                return internal_error();
             }
-            Some(NextFailure::Close) => return Answer::Close,
+            Some(Failure::Close) => return Answer::Close,
             None => {}
         }
         if let Some(invocation) = state.queue.pop_front() {
@@ -1119,11 +1124,23 @@ fn record(
     let stale = request_id
         .as_ref()
         .is_some_and(|id| state.stale.contains(id));
-    let cut = request.stream.as_ref().is_some_and(|s| !s.complete);
+    let failure = (kind == PostKind::Response)
+        .then(|| {
+            state
+                .failing_responses
+                .iter()
+                .find(|(id, _)| Some(id) == request_id.as_ref())
+                .map(|(_, failure)| *failure)
+        })
+        .flatten();
+    let cut =
+        request.stream.as_ref().is_some_and(|s| !s.complete) || failure == Some(Failure::Close);
     let answered = if stale {
         410
     } else if rejected {
         413
+    } else if failure == Some(Failure::Status500) {
+        500
     } else {
         202
     };
@@ -1146,7 +1163,9 @@ fn record(
     if cut {
         return Answer::Close;
     }
-    if stale {
+    if answered == 500 {
+        internal_error()
+    } else if stale {
         Answer::json(
             410,
             "Gone",
