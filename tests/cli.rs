@@ -2733,8 +2733,8 @@ fn interrupt_exits_130_without_output() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    let dir = common::temp_dir("interrupt");
-    let app = common::write_file(
+    let dir = crate::util::temp_dir("interrupt");
+    let app = crate::util::write_file(
         &dir,
         "slow.py",
         "import sys, time\n\
@@ -2744,7 +2744,7 @@ fn interrupt_exits_130_without_output() {
          \x20   start_response('200 OK', [])\n\
          \x20   return [b'late']\n",
     );
-    let mut child = Command::new(common::rwsgi_bin())
+    let mut child = Command::new(crate::util::rwsgi_bin())
         .args(["call", "--app"])
         .arg(&app)
         .args(["GET", "/"])

@@ -299,11 +299,11 @@ fn finish(args: &CallArgs, t: &mut Transfer, ended: &mut Ended, write_out_to: Op
     // app leave what was there (curl leaves it as well, and creates nothing).
     let keep = ended.status.is_success()
         || (ended.status == ExitStatus::HttpError && fail == Fail::WithBody);
-    if let Err(e) = t.out.finish(keep) {
-        if ended.failure.is_none() {
-            ended.failure = Some(write_failure(&e));
-            ended.status = ExitStatus::WriteError;
-        }
+    if let Err(e) = t.out.finish(keep)
+        && ended.failure.is_none()
+    {
+        ended.failure = Some(write_failure(&e));
+        ended.status = ExitStatus::WriteError;
     }
     if let (Some(path), Some(jar)) = (&args.cookie_jar, &t.jar) {
         // `-c -` is stdout, as with curl (the response's own stdout: fd 1 is stderr by now).
