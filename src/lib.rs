@@ -22,6 +22,7 @@ pub mod stdio;
 pub mod workers;
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::app_spec::AppSpec;
@@ -37,7 +38,7 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitStatus> {
         &argv,
         |name| std::env::var_os(name),
         Path::is_file,
-        fastcgi::is_listening_socket(0),
+        fastcgi::is_listening_socket(std::io::stdin().as_fd()),
     );
     let result = run_mode(mode);
     python::finish();
@@ -59,7 +60,7 @@ fn run_mode(mode: Mode) -> Result<ExitStatus> {
         Mode::Version | Mode::Help | Mode::Usage { .. } => Hosting::CommandLine,
     });
     match mode {
-        Mode::Call { args } => cli::main(args).map(ExitStatus::from_code),
+        Mode::Call { args } => cli::main(args),
         Mode::Version => {
             println!("{}", version_text());
             Ok(ExitStatus::Success)
@@ -81,9 +82,9 @@ fn run_mode(mode: Mode) -> Result<ExitStatus> {
             log::plain(&text);
             Ok(ExitStatus::Usage)
         }
-        Mode::Event { args } => lambda::local::event_main(args).map(ExitStatus::from_code),
+        Mode::Event { args } => lambda::local::event_main(args),
         Mode::Lambda { args } => lambda::runtime::main(args),
-        Mode::Cgi { script, args } => cgi::main(script, args).map(ExitStatus::from_code),
+        Mode::Cgi { script, args } => cgi::main(script, args),
         Mode::Fastcgi {
             script,
             args,

@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
         for base in ["/v1", "/v1/", "/", "/a/b"] {
             let options = EventOptions {
                 base_path: Some(base.to_string()),
+                ..EventOptions::default()
             };
             let based = to_request(&json(&event), source, &options);
             check("base_path_same_verdict", based.is_ok(), || {

@@ -925,7 +925,11 @@ async fn invoke(
     // Each invocation's X-Ray trace id, where the AWS SDKs look for it.
     python::set_os_environ("_X_AMZN_TRACE_ID", trace_id.as_deref());
 
-    let path = ["/runtime/invocation/", &super::source::encode_component(id)].concat();
+    let path = [
+        "/runtime/invocation/",
+        &crate::http::encode_component(id.as_bytes()),
+    ]
+    .concat();
     let invocation = if handler.invoke_mode == InvokeMode::ResponseStream {
         match streamed(api, handler, ctx, event, &path, invocation_id.as_ref()).await {
             Some(invocation) => invocation,
