@@ -208,6 +208,31 @@ fn markdown(table: Table) -> String {
     out
 }
 
+/// `table` as `--help` shows it: each status and its meaning, the Markdown taken out, wrapped
+/// to `width` columns.
+pub(crate) fn plain_text(table: Table, width: usize) -> String {
+    let mut out = String::new();
+    for status in ExitStatus::ALL {
+        let Some(when) = status.when(table) else {
+            continue;
+        };
+        let when = when.replace('`', "").replace("\\|", "|");
+        let mut line = format!("{:>4}  ", status.code());
+        for word in when.split(' ') {
+            if line.len() + word.len() > width && line.len() > 6 {
+                out.push_str(line.trim_end());
+                out.push('\n');
+                line = " ".repeat(6);
+            }
+            line.push_str(word);
+            line.push(' ');
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 impl From<&Error> for ExitStatus {
     fn from(e: &Error) -> ExitStatus {
         match e {
@@ -233,6 +258,16 @@ mod tests {
             assert_eq!(ExitStatus::from_code(status.code()), status);
         }
         assert_eq!(ExitStatus::from_code(7), ExitStatus::Failure);
+    }
+
+    #[test]
+    fn help_text() {
+        let text = plain_text(Table::Call, 60);
+        assert!(text.starts_with("   0  a response, whatever its HTTP status\n"));
+        assert!(text.contains("\n  23  the output could not be written: it closed early"));
+        assert!(text.contains("(rwsgi-call ... | head -c1)"));
+        assert!(text.lines().all(|l| l.len() <= 60), "{text}");
+        assert!(!text.contains('`'));
     }
 
     #[test]

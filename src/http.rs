@@ -533,29 +533,20 @@ pub fn latin1_string(bytes: &[u8]) -> String {
 /// Percent-decodes once (RFC 3986 section 2.1). A `%` not followed by two hex digits stays as
 /// it is, as servers do, rather than failing the request.
 pub fn percent_decode(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        if input[i] == b'%' && i + 2 < input.len() {
-            if let (Some(h), Some(l)) = (hex(input[i + 1]), hex(input[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(input[i]);
-        i += 1;
-    }
-    out
+    percent_encoding::percent_decode(input).collect()
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+/// Everything but RFC 3986 section 2.3's unreserved characters (letters, digits, `-._~`): what
+/// curl's `curl_easy_escape` and API Gateway's encoded query strings escape.
+pub(crate) const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes every byte outside RFC 3986's unreserved characters, in upper-case hex.
+pub(crate) fn encode_component(bytes: &[u8]) -> String {
+    percent_encoding::percent_encode(bytes, NOT_UNRESERVED).to_string()
 }
 
 /// A body read into memory, for sinks and tests.
@@ -723,6 +714,14 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(percent_decode(input), *want, "{:?}", latin1_string(input));
         }
+    }
+
+    #[test]
+    fn component_encoding() {
+        assert_eq!(encode_component(b"a-b._~Z9"), "a-b._~Z9");
+        assert_eq!(encode_component(b"a b&c=d/e"), "a%20b%26c%3Dd%2Fe");
+        assert_eq!(encode_component("é".as_bytes()), "%C3%A9");
+        assert_eq!(encode_component(b"\x00\xff"), "%00%FF");
     }
 
     #[test]

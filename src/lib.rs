@@ -26,6 +26,7 @@ mod stdio;
 mod workers;
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -42,7 +43,7 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         &argv,
         |name| std::env::var_os(name),
         Path::is_file,
-        fastcgi::is_listening_socket(0),
+        fastcgi::is_listening_socket(std::io::stdin().as_fd()),
     );
     let result = mode::run(mode);
     python::finish();

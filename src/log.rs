@@ -60,8 +60,8 @@ pub(crate) fn log(level: Level, message: &str) {
 /// Writes `text` to stderr as it is, in one write: output meant for the person at the terminal
 /// rather than a log line (the usage text, `rwsgi call`'s curl-style `rwsgi: (23) ...` lines,
 /// `-v`'s request and response heads).
-pub(crate) fn plain(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+pub(crate) fn plain(text: impl AsRef<[u8]>) {
+    let _ = std::io::stderr().lock().write_all(text.as_ref());
 }
 
 /// Where the lines go while a request is served, instead of stderr: FastCGI sends them to the
@@ -102,33 +102,13 @@ pub(crate) fn error(message: &str) {
     log(Level::Error, message);
 }
 
-/// The current time as `2026-11-21T06:30:00.123Z`.
+/// The current time as `2026-11-21T06:30:00.123Z` (RFC 3339, UTC, milliseconds).
 fn rfc3339_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(now.as_secs(), now.subsec_millis())
+    rfc3339(std::time::SystemTime::now())
 }
 
-fn rfc3339(secs: u64, millis: u32) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+fn rfc3339(time: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
@@ -137,8 +117,15 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
-        assert_eq!(rfc3339(1_795_239_045, 123), "2026-11-21T05:30:45.123Z");
+        let at = |secs: u64, millis: u64| {
+            rfc3339(
+                std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(secs)
+                    + std::time::Duration::from_millis(millis),
+            )
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_795_239_045, 123), "2026-11-21T05:30:45.123Z");
     }
 }

@@ -146,7 +146,7 @@ pub(crate) fn run(mode: Mode) -> Result<ExitStatus> {
         Mode::Version | Mode::Help | Mode::Usage { .. } => Hosting::CommandLine,
     });
     match mode {
-        Mode::Call { args } => cli::main(args).map(ExitStatus::from_code),
+        Mode::Call { args } => cli::main(args),
         Mode::Version => {
             println!("{}", version_text());
             Ok(ExitStatus::Success)
@@ -168,9 +168,9 @@ pub(crate) fn run(mode: Mode) -> Result<ExitStatus> {
             log::plain(&text);
             Ok(ExitStatus::Usage)
         }
-        Mode::Event { args } => lambda::local::event_main(args).map(ExitStatus::from_code),
+        Mode::Event { args } => lambda::local::event_main(args),
         Mode::Lambda { args } => lambda::runtime::main(args),
-        Mode::Cgi { script, args } => cgi::main(script, args).map(ExitStatus::from_code),
+        Mode::Cgi { script, args } => cgi::main(script, args),
         Mode::Fastcgi {
             script,
             args,

@@ -28,9 +28,9 @@ impl Form {
 /// Builds the body. `seed` varies the boundary; a boundary that occurs inside any part's data
 /// is never used (RFC 2046 section 5.1.1), so any data, including a multipart body, survives.
 pub fn build(parts: &[Part], seed: u64) -> Form {
-    let mut state = seed | 1;
+    let mut rng = fastrand::Rng::with_seed(seed);
     let boundary = loop {
-        let candidate = format!("------------------------rwsgi{:016x}", next(&mut state));
+        let candidate = format!("------------------------rwsgi{:016x}", rng.u64(..));
         let marker = format!("--{candidate}");
         if !parts.iter().any(|p| {
             contains(&p.data, marker.as_bytes()) || contains(&p.data, candidate.as_bytes())
@@ -68,7 +68,8 @@ pub fn build(parts: &[Part], seed: u64) -> Form {
 }
 
 /// A name or file name inside a quoted header parameter, escaped as the HTML standard's
-/// form-data encoding does: `"` as `%22`, CR as `%0D`, LF as `%0A`.
+/// form-data encoding does: `"` as `%22`, CR as `%0D`, LF as `%0A`. (Not `percent-encoding`:
+/// it encodes every byte outside ASCII too, which the form-data encoding sends as it is.)
 fn quote(s: &str) -> String {
     s.replace('"', "%22")
         .replace('\r', "%0D")
@@ -77,14 +78,6 @@ fn quote(s: &str) -> String {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// xorshift64*: enough to vary boundaries, not for secrets.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
 /// The media type of a file from its extension, for a file part's `Content-Type` (the common

@@ -12,6 +12,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitOptions};
+
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 
@@ -91,17 +94,12 @@ pub(crate) fn run(config: &PoolConfig, mut body: impl FnMut() -> ExitStatus) -> 
         if stopping() || slots.iter().all(Option::is_none) {
             break;
         }
-        let mut status = 0;
-        // SAFETY: waitpid on any child; status is a valid out-pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if pid < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
+        let (pid, status) = match rustix::process::wait(WaitOptions::empty()) {
+            Ok(Some((pid, status))) => (pid.as_raw_pid(), status.as_raw()),
+            Ok(None) | Err(Errno::INTR) => continue,
             // ECHILD: nothing left to wait for.
-            break;
-        }
+            Err(_) => break,
+        };
         let Some(slot) = slots
             .iter()
             .position(|s| s.as_ref().is_some_and(|s| s.pid == pid))
@@ -142,22 +140,28 @@ pub(crate) fn run(config: &PoolConfig, mut body: impl FnMut() -> ExitStatus) -> 
         slots[slot] = Some(spawn(config, parent, &mut body)?);
     }
     // Pass the signal on and wait for every worker: each finishes the request it is serving.
-    for s in slots.iter().flatten() {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(s.pid, libc::SIGTERM) };
+    let children = slots.iter().flatten().filter_map(|s| Pid::from_raw(s.pid));
+    for pid in children.clone() {
+        let _ = rustix::process::kill_process(pid, Signal::TERM);
     }
-    for s in slots.iter().flatten() {
-        let mut status = 0;
-        loop {
-            // SAFETY: as above.
-            let r = unsafe { libc::waitpid(s.pid, &mut status, 0) };
-            if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                break;
+    for pid in children {
+        let status = loop {
+            match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+                Err(Errno::INTR) => continue,
+                Ok(Some((_, status))) => break Some(status.as_raw()),
+                _ => break None,
             }
-        }
+        };
+        let Some(status) = status else {
+            continue;
+        };
         let (clean, description) = describe(status);
         if !clean {
-            crate::log::warn(&format!("{} {} {description}", config.name, s.pid));
+            crate::log::warn(&format!(
+                "{} {} {description}",
+                config.name,
+                pid.as_raw_pid()
+            ));
         }
     }
     Ok(if config.replace {
@@ -178,14 +182,12 @@ fn spawn(
             started: Instant::now(),
         }),
         Ok(None) => {
-            // SAFETY: plain process calls in the new child. PR_SET_PDEATHSIG: a worker whose
-            // parent is killed outright (SIGKILL) is told to stop too, rather than serving on
-            // unwatched. If the parent died before the call, the check after it says so.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                if libc::getppid() != parent {
-                    STOP.store(true, Ordering::Relaxed);
-                }
+            // PR_SET_PDEATHSIG: a worker whose parent is killed outright (SIGKILL) is told to
+            // stop too, rather than serving on unwatched. If the parent died before the call,
+            // the check after it says so.
+            let _ = rustix::process::set_parent_process_death_signal(Some(Signal::TERM));
+            if rustix::process::getppid().map(Pid::as_raw_pid) != Some(parent) {
+                STOP.store(true, Ordering::Relaxed);
             }
             let status = body();
             crate::python::finish();
@@ -201,8 +203,9 @@ fn spawn(
 
 /// Sleeps, waking early when a signal arrives.
 fn interruptible_sleep(d: Duration) {
-    // SAFETY: poll with no descriptors is a sleep that a signal interrupts.
-    unsafe { libc::poll(std::ptr::null_mut(), 0, d.as_millis() as libc::c_int) };
+    // poll with no descriptors is a sleep that a signal interrupts.
+    let timeout = rustix::event::Timespec::try_from(d).ok();
+    let _ = rustix::event::poll(&mut [], timeout.as_ref());
 }
 
 /// Whether the worker ended with status 0, and how it ended, in words.

@@ -1436,7 +1436,12 @@ fn malformed_events() -> Vec<Malformed> {
             json!(5),
             "body must be a string, not a number",
         ),
-        m(LatticeV1, "/is_base64_encoded", json!(true), NOT_BASE64),
+        m(
+            LatticeV1,
+            "/is_base64_encoded",
+            json!(true),
+            "body is marked is_base64_encoded but is not valid base64",
+        ),
         m(
             LatticeV2,
             "/method",
@@ -1688,8 +1693,8 @@ fn a_response_whose_connection_closes_is_one_line_and_the_next_invocation_is_ser
     assert_eq!(
         lines,
         [format!(
-            "rwsgi: error: POST /runtime/invocation/{}/response: client error (SendRequest): \
-             connection closed before message completed",
+            "rwsgi: error: POST /runtime/invocation/{}/response: connection closed before \
+             message completed",
             request_id(1)
         )]
     );

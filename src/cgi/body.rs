@@ -186,37 +186,15 @@ fn spool(
     Ok((body, total))
 }
 
-/// A new file in `dir`, already unlinked: it disappears when rwsgi exits, however it exits.
+/// A new file in `dir`, already unlinked: it disappears when rwsgi exits, however it exits
+/// (`O_TMPFILE` where the file system has it: never a name at all).
 fn temp_file(dir: &Path) -> io::Result<File> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    for attempt in 0..100u32 {
-        let path = dir.join(format!(
-            ".rwsgi-body-{}-{nanos:x}-{attempt}",
-            std::process::id()
-        ));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => {
-                std::fs::remove_file(&path)?;
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot create a temporary file in {}: {e}", dir.display()),
-                ));
-            }
-        }
-    }
-    Err(io::Error::other("cannot find a free temporary file name"))
+    tempfile::tempfile_in(dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot create a temporary file in {}: {e}", dir.display()),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::http::{self, ResponseHead, ResponseSink};
 use crate::python::Outcome;
 
@@ -62,7 +63,7 @@ pub(crate) fn load_script_app(
 }
 
 /// Runs one CGI request. `script` is the drop-in script the kernel named, if any.
-pub(crate) fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> {
+pub(crate) fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<ExitStatus> {
     // httpoxy (CVE-2016-5385): a client's `Proxy:` header arrives as HTTP_PROXY, which HTTP
     // libraries read as their proxy setting. Remove it before Python (and any subprocess)
     // can see it; the WSGI environ keeps it as the request header it is.
@@ -98,7 +99,7 @@ pub(crate) fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> 
         Err(e) => {
             crate::log::error(&e.to_string());
             send_error(500, "Internal Server Error");
-            return Ok(1);
+            return Ok(ExitStatus::Failure);
         }
     };
     let request = match build_request(&vars, &mut io::stdin().lock(), &limits) {
@@ -107,7 +108,7 @@ pub(crate) fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> 
             let (code, reason) = rejection.status();
             crate::log::error(&format!("answering {code} {reason}: {rejection}"));
             send_error(code, reason);
-            return Ok(0);
+            return Ok(ExitStatus::Success);
         }
     };
 
@@ -117,19 +118,19 @@ pub(crate) fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<u8> 
         Err(e) => {
             crate::log::error(&e.to_string());
             send_error(500, "Internal Server Error");
-            return Ok(1);
+            return Ok(ExitStatus::Failure);
         }
     };
     let outcome = app.call(request, sink.clone());
     Ok(match outcome {
         // A whole response went out, the app's or a 500 in its place.
-        Outcome::Complete | Outcome::FailedBeforeHeaders => 0,
-        Outcome::FailedAfterHeaders | Outcome::Interrupted => 1,
+        Outcome::Complete | Outcome::FailedBeforeHeaders => ExitStatus::Success,
+        Outcome::FailedAfterHeaders | Outcome::Interrupted => ExitStatus::Failure,
         Outcome::SinkFailed(e) => {
             crate::log::error(&format!(
                 "cannot write the response (did the client go away?): {e}"
             ));
-            1
+            ExitStatus::Failure
         }
     })
 }

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
+use crate::exit::ExitStatus;
+
 /// Run one request through a WSGI app, with no server, and print the response.
 #[derive(Parser, Debug, Default)]
 #[command(
     name = "rwsgi-call",
     about = "Run one HTTP request through a Python WSGI app, with no server, in the habits of curl.",
-    after_help = "Examples:\n  rwsgi-call --app myproject.wsgi:application GET '/api/items?page=2' -H 'Accept: application/json'\n  rwsgi-call --app app.py --json '{\"name\": \"x\"}' /items\n  rwsgi-call --app 'app:create_app()' -F photo=@cat.jpg /upload\n  rwsgi-call --app 'app:create_app()' -L -c jar.txt -d user=bob /login\n\nExit status: 0 (any HTTP status), 22 with -f when the status is 400 or more, 1 when the app\ncould not be loaded or failed, 2 for bad usage, and curl's code where curl has one: 3 malformed\nURL, 23 the output could not be written (e.g. `| head -c1`), 26 an input file could not be\nread, 47 too many redirects, 61 a body that --compressed cannot decode."
+    after_help = format!("{}{}", "Examples:\n  rwsgi-call --app myproject.wsgi:application GET '/api/items?page=2' -H 'Accept: application/json'\n  rwsgi-call --app app.py --json '{\"name\": \"x\"}' /items\n  rwsgi-call --app 'app:create_app()' -F photo=@cat.jpg /upload\n  rwsgi-call --app 'app:create_app()' -L -c jar.txt -d user=bob /login\n\nExit status (curl's code where curl has one for the same failure):\n", crate::exit::plain_text(crate::exit::Table::Call, 96))
 )]
 pub struct CallArgs {
     /// The method (default GET, or POST with a body); a lone argument is the TARGET.
@@ -265,12 +267,19 @@ impl CallArgs {
 }
 
 /// Parses a subcommand's arguments; `Err` holds the exit status after clap has printed help,
-/// the version (0), or a usage error (2).
-pub(crate) fn parse_args<T: Parser>(name: &str, args: Vec<OsString>) -> std::result::Result<T, u8> {
+/// the version (success), or a usage error.
+pub(crate) fn parse_args<T: Parser>(
+    name: &str,
+    args: Vec<OsString>,
+) -> std::result::Result<T, ExitStatus> {
     let mut argv = vec![OsString::from(name)];
     argv.extend(args);
     T::try_parse_from(argv).map_err(|e| {
         let _ = e.print();
-        if e.use_stderr() { 2 } else { 0 }
+        if e.use_stderr() {
+            ExitStatus::Usage
+        } else {
+            ExitStatus::Success
+        }
     })
 }

@@ -9,15 +9,7 @@ use crate::multipart;
 
 /// curl's URL-encoding (`curl_easy_escape`): everything but letters, digits and `-._~`.
 fn url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::http::encode_component(bytes)
 }
 
 /// Reads `@file` (or `@-`, stdin) for a body option; anything else is the text itself. The
@@ -143,11 +135,12 @@ pub(super) fn sources(
             let mut buf = Vec::new();
             stdin
                 .read_to_end(&mut buf)
-                .map_err(|e| Exit::new(READ_ERROR, format!("cannot read stdin: {e}")))?;
+                .map_err(|e| Exit::new(ExitStatus::ReadError, format!("cannot read stdin: {e}")))?;
             buf
         } else {
-            std::fs::read(source)
-                .map_err(|e| Exit::new(READ_ERROR, format!("cannot read {source}: {e}")))?
+            std::fs::read(source).map_err(|e| {
+                Exit::new(ExitStatus::ReadError, format!("cannot read {source}: {e}"))
+            })?
         };
         if strip_newlines {
             // curl --data @file drops carriage returns and newlines; --data-binary keeps them.

@@ -20,6 +20,7 @@ mod transfer;
 mod writeout;
 
 use crate::error::Error;
+use crate::exit::ExitStatus;
 
 pub use args::{CallArgs, Format};
 pub(crate) use args::{DataArg, parse_args};
@@ -31,18 +32,21 @@ pub use target::Target;
 /// An exit with curl's code for the same failure, and its one-line message.
 #[derive(Debug)]
 pub(crate) struct Exit {
-    pub code: u8,
+    pub status: ExitStatus,
     pub message: String,
 }
 
 impl Exit {
     fn usage(message: String) -> Exit {
-        Exit { code: 2, message }
+        Exit {
+            status: ExitStatus::Usage,
+            message,
+        }
     }
 
-    fn new(code: u8, message: impl Into<String>) -> Exit {
+    fn new(status: ExitStatus, message: impl Into<String>) -> Exit {
         Exit {
-            code,
+            status,
             message: message.into(),
         }
     }
@@ -51,11 +55,3 @@ impl Exit {
         Error::Usage(self.message)
     }
 }
-
-/// curl's "Failure writing output to destination".
-const WRITE_ERROR: u8 = 23;
-const READ_ERROR: u8 = 26;
-const MALFORMED_URL: u8 = 3;
-const TOO_MANY_REDIRECTS: u8 = 47;
-const BAD_CONTENT_ENCODING: u8 = 61;
-const HTTP_ERROR: u8 = 22;

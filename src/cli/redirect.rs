@@ -16,8 +16,12 @@ impl Plan {
     ) -> std::result::Result<(), Exit> {
         let previous = self.url();
         let next = resolve(&previous, location)?;
-        let mut target = Target::parse(&next)
-            .map_err(|e| Exit::new(MALFORMED_URL, format!("the redirect to {location:?}: {e}")))?;
+        let mut target = Target::parse(&next).map_err(|e| {
+            Exit::new(
+                ExitStatus::MalformedUrl,
+                format!("the redirect to {location:?}: {e}"),
+            )
+        })?;
         let post = self.method == "POST";
         let to_get = match status {
             301 => post && !args.post301,
@@ -76,7 +80,7 @@ impl Plan {
 pub(super) fn resolve(base: &str, location: &str) -> std::result::Result<String, Exit> {
     let bad = |e: String| {
         Exit::new(
-            MALFORMED_URL,
+            ExitStatus::MalformedUrl,
             format!("cannot follow the redirect to {location:?}: {e}"),
         )
     };
@@ -84,7 +88,7 @@ pub(super) fn resolve(base: &str, location: &str) -> std::result::Result<String,
     let next = base.join(location).map_err(|e| bad(e.to_string()))?;
     if next.scheme() != "http" && next.scheme() != "https" {
         return Err(Exit::new(
-            1,
+            ExitStatus::Failure,
             format!("the redirect to {next} is not http or https (curl: protocol not supported)"),
         ));
     }

@@ -18,27 +18,35 @@ use crate::http::{Request, ResponseSink};
 use crate::python::Outcome;
 
 /// Runs `rwsgi call` with its own arguments; returns the exit status.
-pub(crate) fn main(argv: Vec<OsString>) -> Result<u8> {
+pub(crate) fn main(argv: Vec<OsString>) -> Result<ExitStatus> {
     let args = match CallArgs::parse_named(command_name(), argv) {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
-            return Ok(if e.use_stderr() { 2 } else { 0 });
+            return Ok(if e.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Success
+            });
         }
     };
     let quiet = args.silent && !args.show_error;
     // curl's `curl: (N) message`, under rwsgi's own prefix.
     let say = |exit: &Exit| {
         if !quiet {
-            let _ = writeln!(io::stderr(), "rwsgi: ({}) {}", exit.code, exit.message);
+            crate::log::plain(format!(
+                "rwsgi: ({}) {}\n",
+                exit.status.code(),
+                exit.message
+            ));
         }
     };
     let mut plan = match build_plan(&args, &mut io::stdin().lock()) {
         Ok(plan) => plan,
-        Err(exit) if exit.code == 2 => return Err(exit.into_error()),
+        Err(exit) if exit.status == ExitStatus::Usage => return Err(exit.into_error()),
         Err(exit) => {
             say(&exit);
-            return Ok(exit.code);
+            return Ok(exit.status);
         }
     };
     let spec_text = app_spec(&args)?;
@@ -46,7 +54,7 @@ pub(crate) fn main(argv: Vec<OsString>) -> Result<u8> {
         Ok(jar) => jar,
         Err(exit) => {
             say(&exit);
-            return Ok(exit.code);
+            return Ok(exit.status);
         }
     };
     // The response has stdout to itself: fd 1 now points at stderr, so whatever the app prints
@@ -86,7 +94,7 @@ pub(crate) fn main(argv: Vec<OsString>) -> Result<u8> {
     if let Some(format) = &args.write_out {
         write_out(format, &t, &plan, &ended, elapsed, write_out_to);
     }
-    Ok(ended.code)
+    Ok(ended.status)
 }
 
 /// Help and errors name the command as it was typed.
@@ -167,7 +175,7 @@ fn sender(args: &CallArgs, spec_text: String) -> Result<Sender> {
 /// How the transfer ended: the exit status, curl's failure if there was one, and how many
 /// redirects were followed.
 struct Ended {
-    code: u8,
+    status: ExitStatus,
     failure: Option<Exit>,
     redirects: i64,
 }
@@ -182,7 +190,7 @@ fn send(
     let fail = Fail::from_args(args);
     let mut redirects: i64 = 0;
     let mut failure: Option<Exit> = None;
-    let mut code: u8 = 0;
+    let mut status = ExitStatus::Success;
     loop {
         let request = {
             let t = lock(transfer);
@@ -198,15 +206,15 @@ fn send(
         {
             let mut t = lock(transfer);
             if args.verbose {
-                eprint!("{}", verbose_request(&request));
+                crate::log::plain(verbose_request(&request));
             }
             t.begin(plan, &request);
         }
         let outcome = sender(request, transfer.clone());
         let mut t = lock(transfer);
         t.end_response();
-        if let Some((stop_code, stop_failure)) = stopped(&mut t, outcome) {
-            code = stop_code;
+        if let Some((stop_status, stop_failure)) = stopped(&mut t, outcome) {
+            status = stop_status;
             failure = stop_failure;
             break;
         }
@@ -214,7 +222,7 @@ fn send(
         if let Some(location) = t.location.clone().filter(|_| t.following) {
             if args.max_redirs >= 0 && redirects >= args.max_redirs {
                 failure = Some(Exit::new(
-                    TOO_MANY_REDIRECTS,
+                    ExitStatus::TooManyRedirects,
                     format!("Maximum ({}) redirects followed", args.max_redirs),
                 ));
                 break;
@@ -228,17 +236,17 @@ fn send(
         }
         if fail != Fail::No && status >= 400 {
             failure = Some(Exit::new(
-                HTTP_ERROR,
+                ExitStatus::HttpError,
                 format!("The requested URL returned error: {status}"),
             ));
         }
         break;
     }
     if let Some(exit) = &failure {
-        code = exit.code;
+        status = exit.status;
     }
     Ended {
-        code,
+        status,
         failure,
         redirects,
     }
@@ -246,18 +254,25 @@ fn send(
 
 /// Why a response ended the transfer before its status was looked at: the exit status and
 /// curl's failure, if any. `None` when the app answered in full.
-fn stopped(t: &mut Transfer, outcome: Outcome) -> Option<(u8, Option<Exit>)> {
+fn stopped(t: &mut Transfer, outcome: Outcome) -> Option<(ExitStatus, Option<Exit>)> {
     if let Some(message) = t.decode_error.take() {
-        return Some((0, Some(Exit::new(BAD_CONTENT_ENCODING, message))));
+        let exit = Exit::new(ExitStatus::BadContentEncoding, message);
+        return Some((exit.status, Some(exit)));
     }
     if let Some(e) = t.write_error.take() {
-        return Some((0, Some(write_failure(&e))));
+        let exit = write_failure(&e);
+        return Some((exit.status, Some(exit)));
     }
     match outcome {
         Outcome::Complete => None,
-        Outcome::FailedBeforeHeaders | Outcome::FailedAfterHeaders => Some((1, None)),
-        Outcome::SinkFailed(e) => Some((0, Some(write_failure(&e)))),
-        Outcome::Interrupted => Some((130, None)),
+        Outcome::FailedBeforeHeaders | Outcome::FailedAfterHeaders => {
+            Some((ExitStatus::Failure, None))
+        }
+        Outcome::SinkFailed(e) => {
+            let exit = write_failure(&e);
+            Some((exit.status, Some(exit)))
+        }
+        Outcome::Interrupted => Some((ExitStatus::Interrupted, None)),
     }
 }
 
@@ -268,23 +283,27 @@ fn finish(args: &CallArgs, t: &mut Transfer, ended: &mut Ended, write_out_to: Op
     if t.json
         && let Some(head) = t.head.clone()
         && !(fail == Fail::Silent && head.status.code >= 400)
-        && (ended.code == 0 || ended.code == HTTP_ERROR || ended.code == 1)
+        && matches!(
+            ended.status,
+            ExitStatus::Success | ExitStatus::HttpError | ExitStatus::Failure
+        )
     {
         let mut text = json_response(&head, &t.body);
         text.push('\n');
         if let Err(e) = t.out.write(text.as_bytes()) {
             ended.failure = Some(write_failure(&e));
-            ended.code = WRITE_ERROR;
+            ended.status = ExitStatus::WriteError;
         }
     }
     // -o FILE takes the place of the old file only when the transfer worked: `-f` and a failed
     // app leave what was there (curl leaves it as well, and creates nothing).
-    let keep = ended.code == 0 || (ended.code == HTTP_ERROR && fail == Fail::WithBody);
-    if let Err(e) = t.out.finish(keep) {
-        if ended.failure.is_none() {
-            ended.failure = Some(write_failure(&e));
-            ended.code = WRITE_ERROR;
-        }
+    let keep = ended.status.is_success()
+        || (ended.status == ExitStatus::HttpError && fail == Fail::WithBody);
+    if let Err(e) = t.out.finish(keep)
+        && ended.failure.is_none()
+    {
+        ended.failure = Some(write_failure(&e));
+        ended.status = ExitStatus::WriteError;
     }
     if let (Some(path), Some(jar)) = (&args.cookie_jar, &t.jar) {
         // `-c -` is stdout, as with curl (the response's own stdout: fd 1 is stderr by now).
@@ -322,10 +341,10 @@ fn write_out(
         redirect_url: t
             .location
             .clone()
-            .filter(|_| !t.following || ended.code == TOO_MANY_REDIRECTS)
+            .filter(|_| !t.following || ended.status == ExitStatus::TooManyRedirects)
             .and_then(|l| resolve(&plan.url(), &l).ok()),
         time_total: elapsed.as_secs_f64(),
-        exitcode: ended.code,
+        exitcode: ended.status.code(),
         errormsg: ended
             .failure
             .as_ref()
@@ -338,7 +357,7 @@ fn write_out(
             if let Some(mut s) = write_out_to {
                 let _ = s.write_all(&to_stdout);
             }
-            let _ = io::stderr().write_all(&to_stderr);
+            crate::log::plain(&to_stderr);
         }
         Err(e) => crate::log::warn(&e),
     }
@@ -346,7 +365,7 @@ fn write_out(
 
 fn write_failure(e: &io::Error) -> Exit {
     Exit::new(
-        WRITE_ERROR,
+        ExitStatus::WriteError,
         format!("Failure writing output to destination ({e})"),
     )
 }
@@ -365,7 +384,7 @@ fn cookies_in(args: &CallArgs) -> std::result::Result<Option<Jar>, Exit> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(Exit::new(
-                    READ_ERROR,
+                    ExitStatus::ReadError,
                     format!("cannot read the cookie file {file}: {e}"),
                 ));
             }

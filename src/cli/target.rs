@@ -56,8 +56,8 @@ impl Target {
             https: https.unwrap_or(false),
             host,
             port,
-            path: browser_encode(path, b"\"<>`{}"),
-            query: query.map(|q| browser_encode(q, b"\"<>'")),
+            path: browser_encode(path, PATH_SET),
+            query: query.map(|q| browser_encode(q, QUERY_SET)),
         })
     }
 
@@ -118,18 +118,32 @@ fn parse_authority(authority: &str) -> std::result::Result<(String, Option<u16>)
     Ok((host.to_ascii_lowercase(), port))
 }
 
+/// What a browser escapes in a path (the WHATWG URL standard's path percent-encode set less `?`
+/// and `#`, which the target has already split off): controls, space, `"<>\`{}`.
+const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// What a browser escapes in a query (the special-query percent-encode set less `#`): controls,
+/// space, `"<>'`.
+const QUERY_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\'');
+
 /// Percent-encodes what a browser would not send raw in a request target (WHATWG URL: controls,
 /// space, non-ASCII, and the component's own set), leaving existing escapes as they are.
-fn browser_encode(text: &str, extra: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    for &b in text.as_bytes() {
-        if b <= 0x20 || b >= 0x7F || extra.contains(&b) {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        } else {
-            out.push(b);
-        }
-    }
-    out
+fn browser_encode(text: &str, set: &'static percent_encoding::AsciiSet) -> Vec<u8> {
+    percent_encoding::utf8_percent_encode(text, set)
+        .to_string()
+        .into_bytes()
 }
 
 /// `[METHOD] TARGET` or `[METHOD] --url TARGET`: the METHOD argument, if any, and the target.
@@ -168,7 +182,7 @@ pub(super) fn from_args(args: &CallArgs) -> std::result::Result<(Option<String>,
         // A URL that does not parse is curl's "URL using bad/illegal format"; anything else is
         // not a target at all.
         if looks_like_url {
-            Exit::new(MALFORMED_URL, e)
+            Exit::new(ExitStatus::MalformedUrl, e)
         } else {
             usage(e)
         }

@@ -179,7 +179,7 @@ impl ResponseSink for Transfer {
                 shown.push_str("< ");
                 shown.push_str(line);
             }
-            eprint!("{shown}");
+            crate::log::plain(shown);
         }
         let code = head.status.code;
         // Every 3xx with a Location is a redirect (curl follows even a 304 that has one).

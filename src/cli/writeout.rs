@@ -39,22 +39,20 @@ pub(super) fn render(format: &str, info: &Info<'_>) -> (Vec<u8>, Vec<u8>) {
     let mut rest = format;
     while let Some(c) = rest.chars().next() {
         let target = if to_stderr { &mut out.1 } else { &mut out.0 };
-        if let Some(after) = rest.strip_prefix("%{") {
-            if let Some(end) = after.find('}') {
-                let name = &after[..end];
-                rest = &after[end + 1..];
-                match name {
-                    "stderr" => to_stderr = true,
-                    "stdout" => to_stderr = false,
-                    _ => match variable(name, info) {
-                        Some(v) => target.extend_from_slice(&crate::http::latin1_bytes(&v)),
-                        None => {
-                            crate::log::warn(&format!("unknown --write-out variable: '{name}'"))
-                        }
-                    },
-                }
-                continue;
+        if let Some(after) = rest.strip_prefix("%{")
+            && let Some(end) = after.find('}')
+        {
+            let name = &after[..end];
+            rest = &after[end + 1..];
+            match name {
+                "stderr" => to_stderr = true,
+                "stdout" => to_stderr = false,
+                _ => match variable(name, info) {
+                    Some(v) => target.extend_from_slice(&crate::http::latin1_bytes(&v)),
+                    None => crate::log::warn(&format!("unknown --write-out variable: '{name}'")),
+                },
             }
+            continue;
         }
         if let Some(after) = rest.strip_prefix("%header{")
             && let Some(end) = after.find('}')

@@ -3,7 +3,7 @@
 //! answers.
 
 use std::io::{self, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -81,8 +81,8 @@ impl Conn {
         })
     }
 
-    pub(super) fn fd(&self) -> RawFd {
-        self.writer.as_raw_fd()
+    pub(super) fn fd(&self) -> BorrowedFd<'_> {
+        self.writer.as_fd()
     }
 
     /// Writes what is waiting.
@@ -272,7 +272,7 @@ impl Conn {
         }
         self.last_abort_check = Instant::now();
         loop {
-            if self.reader.buffer().is_empty() && !readable(self.fd(), 0)? {
+            if self.reader.buffer().is_empty() && !readable(self.fd(), Duration::ZERO)? {
                 return Ok(());
             }
             match self.next()? {
@@ -298,25 +298,14 @@ pub(super) fn aborted() -> io::Error {
     )
 }
 
-/// Whether `fd` has bytes (or an end) to read within `timeout_ms`.
-pub(super) fn readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    match unsafe { libc::poll(&mut pfd, 1, timeout_ms) } {
-        -1 => {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        }
-        0 => Ok(false),
-        _ => Ok(true),
+/// Whether `fd` has bytes (or an end) to read within `timeout`.
+pub(super) fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let timeout = Timespec::try_from(timeout).ok();
+    match poll(&mut [PollFd::new(&fd, PollFlags::IN)], timeout.as_ref()) {
+        Ok(n) => Ok(n > 0),
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

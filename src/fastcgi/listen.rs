@@ -1,7 +1,7 @@
 //! The listening socket: fd 0 from the web server, `--bind`, or systemd's fd 3.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// Where the listening socket comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Bind {
+pub(super) enum Bind {
     /// `unix:/run/app.sock`
     Unix(PathBuf),
     /// `127.0.0.1:9000`, `[::1]:9000`, `localhost:9000`
@@ -17,7 +17,7 @@ pub(crate) enum Bind {
 }
 
 impl Bind {
-    pub(crate) fn parse(text: &str) -> std::result::Result<Bind, String> {
+    pub(super) fn parse(text: &str) -> std::result::Result<Bind, String> {
         if let Some(path) = text.strip_prefix("unix:") {
             if path.is_empty() {
                 return Err(format!("--bind {text:?}: the socket's path is missing"));
@@ -67,10 +67,8 @@ fn listen_on(bind: &Bind, backlog: i32) -> Result<Listener> {
             (l.into(), None)
         }
     };
-    // SAFETY: listen on a bound socket; calling it again sets the backlog.
-    if unsafe { libc::listen(fd.as_raw_fd(), backlog) } != 0 {
-        return Err(fail(io::Error::last_os_error()));
-    }
+    // Listening again on a bound, listening socket sets the backlog.
+    rustix::net::listen(&fd, backlog).map_err(|e| fail(e.into()))?;
     Ok(Listener { fd, unix_path })
 }
 
@@ -85,12 +83,13 @@ pub(super) fn open(bind: Option<&str>, server_started: bool, backlog: i32) -> Re
             unix_path: None,
         },
         (None, false) => match systemd_socket() {
-            // SAFETY: the descriptor systemd passed for this process.
             Some(fd) => Listener {
+                // SAFETY: the descriptor systemd passed for this process (LISTEN_PID is ours),
+                // owned by nothing else.
                 fd: unsafe { OwnedFd::from_raw_fd(fd) },
                 unix_path: None,
             },
-            None if is_listening_socket(0) => Listener {
+            None if is_listening_socket(io::stdin().as_fd()) => Listener {
                 // SAFETY: as above, fd 0.
                 fd: unsafe { OwnedFd::from_raw_fd(0) },
                 unix_path: None,
@@ -109,76 +108,39 @@ pub(super) fn open(bind: Option<&str>, server_started: bool, backlog: i32) -> Re
 
 /// Makes the socket ready for the workers' blocking accepts.
 pub(super) fn prepare_for_workers(listener: &Listener) {
-    // SAFETY: plain descriptor calls on the listening socket. The workers wait in a blocking
-    // accept, which the kernel wakes one waiter at a time for (no herd of workers woken for
-    // each connection); a receive timeout makes accept return every second, and SIGTERM
-    // interrupts it (no SA_RESTART), so a worker notices that it should stop either way.
-    unsafe {
-        let fd = listener.fd.as_raw_fd();
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        let timeout = libc::timeval {
-            tv_sec: 1,
-            tv_usec: 0,
-        };
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&timeout as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        );
+    // The workers wait in a blocking accept, which the kernel wakes one waiter at a time for
+    // (no herd of workers woken for each connection); a receive timeout makes accept return
+    // every second, and SIGTERM interrupts it (no SA_RESTART), so a worker notices that it
+    // should stop either way.
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    let fd = listener.fd.as_fd();
+    if let Ok(flags) = fcntl_getfl(fd) {
+        let _ = fcntl_setfl(fd, flags - OFlags::NONBLOCK);
     }
+    let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+    let _ = rustix::net::sockopt::set_socket_timeout(
+        fd,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(std::time::Duration::from_secs(1)),
+    );
 }
 
 /// Whether `fd` is a listening socket: how a FastCGI application tells that the web server
 /// started it (section 2.2: FCGI_LISTENSOCK_FILENO, fd 0, "refers to a listening socket";
 /// `getpeername` fails with ENOTCONN on it).
-pub(crate) fn is_listening_socket(fd: RawFd) -> bool {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt into a local int of the right size.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if r == 0 {
-        return value != 0;
+pub(crate) fn is_listening_socket(fd: BorrowedFd<'_>) -> bool {
+    if let Ok(listening) = rustix::net::sockopt::socket_acceptconn(fd) {
+        return listening;
     }
     // Systems without SO_ACCEPTCONN: the specification's own test.
-    // SAFETY: sockaddr_storage is plain data, for which all-zero bytes are a valid value.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: getpeername into a local sockaddr_storage.
-    let r = unsafe {
-        libc::getpeername(
-            fd,
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTCONN)
+    rustix::net::getpeername(fd) == Err(rustix::io::Errno::NOTCONN)
 }
 
 /// Whether a socket is an IPv4 or IPv6 one.
-pub(super) fn is_tcp(fd: RawFd) -> bool {
-    // SAFETY: getsockname into a local sockaddr_storage.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let r = unsafe {
-        libc::getsockname(
-            fd,
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    r == 0 && [libc::AF_INET, libc::AF_INET6].contains(&i32::from(addr.ss_family))
+pub(super) fn is_tcp(fd: BorrowedFd<'_>) -> bool {
+    use rustix::net::AddressFamily;
+    rustix::net::getsockname(fd)
+        .is_ok_and(|a| [AddressFamily::INET, AddressFamily::INET6].contains(&a.address_family()))
 }
 
 /// The socket systemd passed (`LISTEN_FDS`, `LISTEN_PID`; sd_listen_fds(3)): fd 3 when it is
@@ -190,7 +152,8 @@ fn systemd_socket() -> Option<RawFd> {
     if pid != std::process::id() || fds < 1 {
         return None;
     }
-    // SAFETY: single-threaded start-up.
+    // SAFETY: changing the environment needs no other thread to read it at the same time:
+    // this runs at start-up, before Python starts or any thread is spawned.
     unsafe {
         std::env::remove_var("LISTEN_PID");
         std::env::remove_var("LISTEN_FDS");
@@ -232,10 +195,10 @@ mod tests {
     #[test]
     fn listening_sockets_are_told_apart() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        assert!(is_listening_socket(listener.as_raw_fd()));
+        assert!(is_listening_socket(listener.as_fd()));
         let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        assert!(!is_listening_socket(stream.as_raw_fd()));
+        assert!(!is_listening_socket(stream.as_fd()));
         let file = std::fs::File::open("/dev/null").unwrap();
-        assert!(!is_listening_socket(file.as_raw_fd()));
+        assert!(!is_listening_socket(file.as_fd()));
     }
 }

@@ -36,7 +36,7 @@ mod records;
 mod server;
 
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -114,7 +114,7 @@ pub(crate) fn main(
     } else {
         match crate::cli::parse_args::<FastcgiArgs>("rwsgi fastcgi", args) {
             Ok(a) => a,
-            Err(code) => return Ok(ExitStatus::from_code(code)),
+            Err(status) => return Ok(status),
         }
     };
     let (workers, max_requests, backlog) = settings(&args, server_started)?;
@@ -125,8 +125,7 @@ pub(crate) fn main(
     listen::prepare_for_workers(&listener);
     // What the app prints goes to the log, never into a socket (fd 0 and 1 are not the
     // response here, but fd 1 may be anything the server left there).
-    // SAFETY: fd 2 is open; pointing fd 1 at it.
-    unsafe { libc::dup2(2, 1) };
+    let _ = rustix::stdio::dup2_stdout(std::io::stderr());
 
     // The current folder, as for `rwsgi call` and other WSGI servers: `rwsgi fastcgi --app
     // myproject.wsgi:application` started in the project's folder finds it. (A web server starts
@@ -145,7 +144,7 @@ pub(crate) fn main(
         limits,
         max_conns: workers,
     };
-    let listen_fd = listener.fd.as_raw_fd();
+    let listen_fd = listener.fd.as_fd();
     let config = crate::workers::PoolConfig {
         workers,
         replace: true,

@@ -1,8 +1,8 @@
 //! Serving: the requests of a connection one at a time, each built and answered by CGI's rules
 //! over the connection's streams, and the worker loop that accepts connections.
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,11 +44,12 @@ enum ConnEnd {
 fn serve_connection(
     service: &Service,
     stream: UnixStream,
-    listener: RawFd,
+    listener: BorrowedFd<'_>,
     served: &mut u64,
     max_requests: u64,
 ) -> io::Result<ConnEnd> {
-    let fd = stream.as_raw_fd();
+    // A handle of the connection's own to wait on, without holding the lock while waiting.
+    let watch = stream.try_clone()?;
     let conn = Arc::new(Mutex::new(Conn::new(stream, service.max_conns)?));
     loop {
         // Between requests: wait for the next one, but leave when told to stop, or when a new
@@ -61,7 +62,7 @@ fn serve_connection(
             if !lock(&conn).reader.buffer().is_empty() {
                 break;
             }
-            match wait_either(fd, listener, 1000)? {
+            match wait_either(watch.as_fd(), listener, Duration::from_millis(1000))? {
                 Ready::Conn => break,
                 Ready::Listener => return Ok(ConnEnd::Left),
                 Ready::Neither => {}
@@ -127,32 +128,25 @@ enum Ready {
     Neither,
 }
 
-fn wait_either(conn: RawFd, listener: RawFd, timeout_ms: i32) -> io::Result<Ready> {
+fn wait_either(
+    conn: BorrowedFd<'_>,
+    listener: BorrowedFd<'_>,
+    timeout: Duration,
+) -> io::Result<Ready> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     let mut fds = [
-        libc::pollfd {
-            fd: conn,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: listener,
-            events: libc::POLLIN,
-            revents: 0,
-        },
+        PollFd::new(&conn, PollFlags::IN),
+        PollFd::new(&listener, PollFlags::IN),
     ];
-    // SAFETY: two valid pollfds.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(Ready::Neither)
-        } else {
-            Err(e)
-        };
+    let timeout = Timespec::try_from(timeout).ok();
+    match poll(&mut fds, timeout.as_ref()) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INTR) => return Ok(Ready::Neither),
+        Err(e) => return Err(e.into()),
     }
-    Ok(if fds[0].revents != 0 {
+    Ok(if !fds[0].revents().is_empty() {
         Ready::Conn
-    } else if fds[1].revents != 0 {
+    } else if !fds[1].revents().is_empty() {
         Ready::Listener
     } else {
         Ready::Neither
@@ -164,18 +158,18 @@ fn wait_either(conn: RawFd, listener: RawFd, timeout_ms: i32) -> io::Result<Read
 fn linger(conn: &Mutex<Conn>) {
     let c = lock(conn);
     let _ = c.writer.shutdown(std::net::Shutdown::Write);
-    let fd = c.fd();
+    let Ok(mut watch) = c.writer.try_clone() else {
+        return;
+    };
     drop(c);
     let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 16 << 10];
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match readable(fd, left.as_millis() as i32) {
+        match readable(watch.as_fd(), left) {
             Ok(true) => {}
             _ => return,
         }
-        // SAFETY: reading into a local buffer from a descriptor the connection owns.
-        let n = unsafe { libc::read(fd, sink.as_mut_ptr().cast(), sink.len()) };
-        if n <= 0 {
+        if !matches!(watch.read(&mut sink), Ok(n) if n > 0) {
             return;
         }
     }
@@ -387,57 +381,45 @@ impl Drop for LogToStderrRecords {
 }
 
 /// One worker: accept a connection, serve it, until stopped or `max_requests` are served.
-pub(super) fn worker_loop(service: &Service, listener: RawFd, max_requests: u64) -> ExitStatus {
+pub(super) fn worker_loop(
+    service: &Service,
+    listener: BorrowedFd<'_>,
+    max_requests: u64,
+) -> ExitStatus {
     let mut served = 0u64;
     let tcp = is_tcp(listener);
     loop {
         if crate::workers::stopping() || (max_requests > 0 && served >= max_requests) {
             return ExitStatus::Success;
         }
-        // SAFETY: accept on the listening socket; the new descriptor is owned below.
-        let fd = unsafe {
-            libc::accept4(
-                listener,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                // The receive timeout, a signal, or a client that left before it was accepted.
-                Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => continue,
-                // Out of descriptors or memory for a moment: wait rather than spin.
-                Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                    crate::log::error(&format!("FastCGI: cannot accept a connection: {e}"));
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-                _ => {
-                    crate::log::error(&format!("FastCGI: cannot accept connections: {e}"));
-                    return ExitStatus::Failure;
+        let fd = match rustix::net::accept_with(listener, rustix::net::SocketFlags::CLOEXEC) {
+            Ok(fd) => fd,
+            Err(e) => {
+                use rustix::io::Errno;
+                match e {
+                    // The receive timeout, a signal, or a client that left before it was
+                    // accepted.
+                    Errno::AGAIN | Errno::INTR | Errno::CONNABORTED => continue,
+                    // Out of descriptors or memory for a moment: wait rather than spin.
+                    Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM => {
+                        crate::log::error(&format!("FastCGI: cannot accept a connection: {e}"));
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                    _ => {
+                        crate::log::error(&format!("FastCGI: cannot accept connections: {e}"));
+                        return ExitStatus::Failure;
+                    }
                 }
             }
-        }
+        };
         // Any stream socket reads and writes the same way; UnixStream is the std type with
         // `shutdown` that takes one without asking its family. TCP_NODELAY for TCP, so that
         // the last small record of a response does not wait for an acknowledgement.
         if tcp {
-            // SAFETY: setsockopt on our new descriptor.
-            unsafe {
-                let one: libc::c_int = 1;
-                libc::setsockopt(
-                    fd,
-                    libc::IPPROTO_TCP,
-                    libc::TCP_NODELAY,
-                    (&one as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
+            let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
         }
-        // SAFETY: `fd` is a new connected socket that nothing else owns.
-        let stream = unsafe { UnixStream::from_raw_fd(fd) };
+        let stream = UnixStream::from(fd);
         match serve_connection(service, stream, listener, &mut served, max_requests) {
             Ok(_) => {}
             Err(e) => crate::log::error(&format!(

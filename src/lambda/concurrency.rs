@@ -17,7 +17,7 @@
 //! (when set): AWS's Python runtime client connects to it once for each of fds 1 and 2 and
 //! writes plain lines, no framing and no descriptor passing; rwsgi does the same.
 
-use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 
 use http::Uri;
 
@@ -87,21 +87,20 @@ fn connect_log_socket() -> std::result::Result<(), String> {
         return Ok(());
     };
     crate::python::flush_stdio();
-    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
-        let stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
+    for fd in [1, 2] {
+        let stream = UnixStream::connect(&path).map_err(|e| {
             format!(
                 "cannot connect to the log socket {}: {e}; logging to the inherited output",
                 path.to_string_lossy()
             )
         })?;
-        // SAFETY: dup2 onto a standard descriptor; the stream's own descriptor is closed when
-        // it is dropped, leaving the duplicate.
-        if unsafe { libc::dup2(stream.as_raw_fd(), fd) } < 0 {
-            return Err(format!(
-                "cannot point fd {fd} at the log socket: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
+        // The stream's own descriptor is closed when it is dropped, leaving the duplicate.
+        let pointed = if fd == 1 {
+            rustix::stdio::dup2_stdout(&stream)
+        } else {
+            rustix::stdio::dup2_stderr(&stream)
+        };
+        pointed.map_err(|e| format!("cannot point fd {fd} at the log socket: {e}"))?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use clap::{Parser, ValueEnum};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::http::{self, Request, Response, ResponseHead, Status};
 use crate::lambda::source::common::ViaRequest;
 use crate::lambda::source::{self, Source};
@@ -40,10 +41,10 @@ struct EventArgs {
 
 /// `rwsgi event`: exit 0 when a reply was printed, 1 when the invocation was a Lambda error
 /// (its error JSON is printed instead).
-pub(crate) fn event_main(args: Vec<OsString>) -> Result<u8> {
+pub(crate) fn event_main(args: Vec<OsString>) -> Result<ExitStatus> {
     let args = match crate::cli::parse_args::<EventArgs>("rwsgi event", args) {
         Ok(a) => a,
-        Err(code) => return Ok(code),
+        Err(status) => return Ok(status),
     };
     let mut event = Vec::new();
     match args.file.as_deref() {
@@ -63,9 +64,9 @@ pub(crate) fn event_main(args: Vec<OsString>) -> Result<u8> {
     if args.stream {
         return event_streamed(&handler, event, out);
     }
-    let (code, text) = match handler.handle(event, made_up_context()) {
-        Invocation::Reply { reply, .. } => (0, reply),
-        Invocation::Error(report) => (1, error_body(&report)),
+    let (status, text) = match handler.handle(event, made_up_context()) {
+        Invocation::Reply { reply, .. } => (ExitStatus::Success, reply),
+        Invocation::Error(report) => (ExitStatus::Failure, error_body(&report)),
     };
     let mut out = out;
     let mut text = text;
@@ -74,16 +75,16 @@ pub(crate) fn event_main(args: Vec<OsString>) -> Result<u8> {
         what: "stdout".into(),
         source,
     })?;
-    Ok(code)
+    Ok(status)
 }
 
 /// `rwsgi event --stream`: the prelude's JSON and a newline, then each body chunk as the app
 /// makes it. A stream cut short prints its error JSON (what the error trailers carry) to
 /// stderr and exits 1.
-fn event_streamed(handler: &Handler, event: Vec<u8>, out: std::fs::File) -> Result<u8> {
+fn event_streamed(handler: &Handler, event: Vec<u8>, out: std::fs::File) -> Result<ExitStatus> {
     use std::io::Write as _;
     let mut out = out;
-    let mut code = 0;
+    let mut status = ExitStatus::Success;
     let written = run_streamed(handler, event, made_up_context(), |step| {
         match step {
             Streamed::Buffered(Invocation::Reply { mut reply, .. }) => {
@@ -91,7 +92,7 @@ fn event_streamed(handler: &Handler, event: Vec<u8>, out: std::fs::File) -> Resu
                 out.write_all(&reply)?;
             }
             Streamed::Buffered(Invocation::Error(report)) => {
-                code = 1;
+                status = ExitStatus::Failure;
                 let mut text = error_body(&report);
                 text.push(b'\n');
                 out.write_all(&text)?;
@@ -103,7 +104,7 @@ fn event_streamed(handler: &Handler, event: Vec<u8>, out: std::fs::File) -> Resu
             Streamed::Body(chunk) => out.write_all(&chunk)?,
             Streamed::End => {}
             Streamed::Failed(report) => {
-                code = 1;
+                status = ExitStatus::Failure;
                 crate::log::error(&format!(
                     "the stream was cut short: {}",
                     String::from_utf8_lossy(&error_body(&report))
@@ -116,7 +117,7 @@ fn event_streamed(handler: &Handler, event: Vec<u8>, out: std::fs::File) -> Resu
         what: "stdout".into(),
         source,
     })?;
-    Ok(code)
+    Ok(status)
 }
 
 /// Runs `event` with its reply streamed, handing each step to `each` as the app makes it (on
@@ -230,7 +231,7 @@ pub fn made_up_context() -> InvocationContext {
     let name =
         crate::env_nonempty("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "rwsgi-local".into());
     InvocationContext {
-        aws_request_id: request_id(now.as_nanos()),
+        aws_request_id: uuid::Uuid::new_v4().to_string(),
         invoked_function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
         function_name: name.into(),
         function_version: "$LATEST".into(),
@@ -240,23 +241,6 @@ pub fn made_up_context() -> InvocationContext {
         deadline_ms: now.as_millis() as u64 + 60_000,
         ..InvocationContext::default()
     }
-}
-
-/// A UUID-shaped id, varied by time and process.
-fn request_id(seed: u128) -> String {
-    let x = seed ^ (u128::from(std::process::id()) << 64);
-    let h = format!(
-        "{:032x}",
-        x.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
-    );
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
 }
 
 /// The `--via` choices.

@@ -2,10 +2,11 @@
 //! developer guide): import the app once during init, then `GET /invocation/next`, run the
 //! event, `POST /invocation/{id}/response` or `/error`, forever.
 //!
-//! The Runtime API is spoken through AWS's own client, `lambda_runtime_api_client` (hyper, one
-//! pooled kept-alive connection, rebuildable after a SnapStart restore), on a current-thread
-//! tokio runtime made after the app is imported: the loop runs Python between two requests and
-//! has nothing else to do meanwhile, so tokio's multi-thread scheduler would only add cost.
+//! The Runtime API is spoken with AWS's own client crate, `lambda_runtime_api_client` (its
+//! request builder and body), over one kept-alive hyper connection that the loop drives itself
+//! ([`Api`]; reopened after a SnapStart restore), on a current-thread tokio runtime made after
+//! the app is imported: the loop runs Python between two requests and has nothing else to do
+//! meanwhile, so tokio's multi-thread scheduler would only add cost.
 //!
 //! The loop itself is rwsgi's, not `lambda_runtime::Runtime::run`, because in `lambda_runtime`
 //! 1.5 that loop loses things rwsgi must keep:
@@ -20,21 +21,26 @@
 //! - it sets `_X_AMZN_TRACE_ID` with `std::env::set_var` on every invocation: glibc keeps every
 //!   value `setenv` replaced, and Python's `os.environ` never sees the change.
 //!
-//! What the loop adds is the per-invocation header handling and the paths; the HTTP, the
-//! request builder (`build_request`), the error body's shape (`Diagnostic`) and the extension
-//! registration for shutdown (`lambda_extension`) are AWS's.
+//! What the loop adds is the per-invocation header handling and the paths; the HTTP (hyper's),
+//! the request builder (`build_request`), the error body's shape (`Diagnostic`) and the
+//! extension registration for shutdown (`lambda_extension`) are AWS's.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Uri};
-use http_body_util::{BodyExt, Limited};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Incoming};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use lambda_runtime_api_client::body::Body;
-use lambda_runtime_api_client::{PooledClient, build_request};
+use lambda_runtime_api_client::build_request;
 
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
@@ -63,6 +69,18 @@ const MAX_QUOTED: usize = 64 * 1024;
 /// is refused (410) rather than taken for a later one's (awslambdaric 4.0.2, July 2026, and
 /// every AWS runtime client since).
 pub(crate) const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
+
+/// The `/next` answer's headers that rwsgi reads, made once: a lookup by a name given as text
+/// parses and checks the name first.
+const REQUEST_ID: HeaderName = HeaderName::from_static("lambda-runtime-aws-request-id");
+const DEADLINE: HeaderName = HeaderName::from_static("lambda-runtime-deadline-ms");
+const FUNCTION_ARN: HeaderName = HeaderName::from_static("lambda-runtime-invoked-function-arn");
+const TRACE_ID: HeaderName = HeaderName::from_static("lambda-runtime-trace-id");
+const CLIENT_CONTEXT: HeaderName = HeaderName::from_static("lambda-runtime-client-context");
+const COGNITO_IDENTITY: HeaderName = HeaderName::from_static("lambda-runtime-cognito-identity");
+const TENANT_ID: HeaderName = HeaderName::from_static("lambda-runtime-aws-tenant-id");
+const INVOCATION_ID_HEADER: HeaderName = HeaderName::from_static(INVOCATION_ID);
+const ERROR_TYPE_HEADER: HeaderName = HeaderName::from_static("lambda-runtime-function-error-type");
 
 /// The function's settings, from the variables Lambda defines ("Defined runtime environment
 /// variables"), with neutral values where a local emulator leaves one out.
@@ -100,7 +118,7 @@ pub struct Next {
 
 impl Next {
     /// A header's value, trimmed, when it is present and text.
-    fn header(&self, name: &str) -> Option<&str> {
+    fn header(&self, name: &HeaderName) -> Option<&str> {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -108,7 +126,7 @@ impl Next {
     }
 
     /// The header's value when present and not empty.
-    fn nonempty(&self, name: &str) -> Option<String> {
+    fn nonempty(&self, name: &HeaderName) -> Option<String> {
         self.header(name)
             .filter(|v| !v.is_empty())
             .map(str::to_string)
@@ -128,21 +146,19 @@ pub(crate) fn invocation_context(
             aws_request_id: request_id.to_string(),
             function_name: config.function_name.clone(),
             function_version: config.version.clone(),
-            invoked_function_arn: next
-                .nonempty("lambda-runtime-invoked-function-arn")
-                .unwrap_or_default(),
+            invoked_function_arn: next.nonempty(&FUNCTION_ARN).unwrap_or_default(),
             memory_limit_in_mb: config.memory_mb,
             log_group_name: config.log_group.clone(),
             log_stream_name: config.log_stream.clone(),
             deadline_ms: next
-                .header("lambda-runtime-deadline-ms")
+                .header(&DEADLINE)
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(0),
-            tenant_id: next.nonempty("lambda-runtime-aws-tenant-id"),
-            client_context: next.nonempty("lambda-runtime-client-context"),
-            cognito_identity: next.nonempty("lambda-runtime-cognito-identity"),
+            tenant_id: next.nonempty(&TENANT_ID),
+            client_context: next.nonempty(&CLIENT_CONTEXT),
+            cognito_identity: next.nonempty(&COGNITO_IDENTITY),
         },
-        next.nonempty("lambda-runtime-trace-id"),
+        next.nonempty(&TRACE_ID),
     )
 }
 
@@ -273,11 +289,37 @@ pub fn endpoint(value: &str) -> std::result::Result<Uri, String> {
     Ok(uri)
 }
 
-/// The Runtime API, through AWS's client.
+/// The Runtime API: requests built with AWS's client's `build_request` and `Body`, sent on one
+/// kept-alive HTTP/1.1 connection (hyper's `client::conn::http1`) that is driven on the loop's
+/// own task.
+///
+/// `lambda_runtime_api_client`'s `PooledClient` runs the same hyper connection in a task of its
+/// own behind hyper-util's pool, so each request and each answer crossed between two tasks and
+/// went through the pool's checkout and return: a warm hello-world invocation took 254,000
+/// instructions with it and 218,000 without (callgrind; README.md, "Speed"). The loop
+/// sends one request at a time and has nothing else to do meanwhile, so the connection is
+/// polled only while a request or an answer's body is under way, by the future waiting for it.
 pub struct Api {
-    client: PooledClient,
+    /// Where to connect: `host:port`.
+    address: String,
+    /// The `Host` header every request carries (RFC 9112 section 3.2).
+    host: HeaderValue,
+    /// The base URL's path without its trailing `/`: empty, or an emulator's prefix (`/.rt`).
+    prefix: String,
+    /// `GET .../runtime/invocation/next`, made once.
+    next_uri: Uri,
     user_agent: HeaderValue,
-    base: Uri,
+    connection: Option<Connection>,
+}
+
+/// hyper's half of a connection that reads and writes the socket.
+type Driver = http1::Connection<TokioIo<tokio::net::TcpStream>, Body>;
+
+/// The kept-alive connection.
+struct Connection {
+    sender: http1::SendRequest<Body>,
+    /// `None` once the connection has ended (closed by the server, or failed).
+    driver: Option<Driver>,
 }
 
 /// A `/next` that did not hand out an invocation.
@@ -289,47 +331,219 @@ pub enum NextError {
     Status(u16, String),
 }
 
+/// Runs `work` to its end while driving the connection on this same task: the connection's
+/// reads and writes happen when it is polled, and `work` (waiting for an answer, or reading its
+/// body) is woken by them. When the connection ends, hyper fails whatever it still had, so
+/// `work` ends too.
+async fn drive<F: Future>(driver: &mut Option<Driver>, work: F) -> F::Output {
+    let mut work = pin!(work);
+    std::future::poll_fn(|cx| {
+        // The connection first: what it reads is then there for `work`, which need not wait
+        // (and arm its timer) for it. A connection that has ended is dropped, which fails what
+        // hyper still held for `work`.
+        if let Some(connection) = driver
+            && Pin::new(connection).poll(cx).is_ready()
+        {
+            *driver = None;
+        }
+        work.as_mut().poll(cx)
+    })
+    .await
+}
+
 impl Api {
     pub fn new(base: Uri) -> Api {
-        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        // Each request is written whole and then waited on: Nagle's algorithm would only hold
-        // a short final segment back until the previous one is acknowledged.
-        connector.set_nodelay(true);
+        // `endpoint` made `base`, with an authority.
+        let authority = base.authority().map_or("", |a| a.as_str());
+        let address = match authority.rfind(':') {
+            Some(i) if !authority[i..].contains(']') => authority.to_string(),
+            _ => format!("{authority}:80"),
+        };
+        let prefix = base.path().trim_end_matches('/').to_string();
+        let next_uri = format!("{prefix}{API_VERSION}/runtime/invocation/next")
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("/2018-06-01/runtime/invocation/next"));
         Api {
-            base: base.clone(),
-            client: PooledClient::builder()
-                .with_endpoint(base)
-                .with_connector(connector)
-                .with_pool_size(1)
-                .build(),
+            host: HeaderValue::from_str(authority).unwrap_or(HeaderValue::from_static("localhost")),
+            address,
+            prefix,
+            next_uri,
+            connection: None,
             user_agent: HeaderValue::from_str(&format!("rwsgi/{}", crate::VERSION))
                 .unwrap_or(HeaderValue::from_static("rwsgi")),
         }
     }
 
-    /// A new client for the same Runtime API, with no connection yet: after a SnapStart
-    /// restore the old one's kept-alive connection leads nowhere.
-    pub fn reopened(self) -> Api {
-        Api::new(self.base)
+    /// The same Runtime API with no connection yet: after a SnapStart restore the old one's
+    /// kept-alive connection leads nowhere.
+    pub fn reopened(mut self) -> Api {
+        self.connection = None;
+        self
+    }
+
+    /// A request to `uri`, with the `Host` and `User-Agent` every request carries.
+    fn request(&self, method: Method, uri: Uri) -> http::request::Builder {
+        build_request()
+            .method(method)
+            .uri(uri)
+            .header(http::header::HOST, self.host.clone())
+    }
+
+    /// The path's URI, after the base path and the version prefix.
+    fn uri(&self, path: &str) -> std::result::Result<Uri, String> {
+        Uri::try_from([&self.prefix, API_VERSION, path].concat()).map_err(|e| e.to_string())
+    }
+
+    async fn connect(&self) -> std::result::Result<Connection, String> {
+        let stream = tokio::net::TcpStream::connect(&self.address)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", self.address))?;
+        // Each request is written whole and then waited on: Nagle's algorithm would only hold
+        // a short final segment back until the previous one is acknowledged.
+        let _ = stream.set_nodelay(true);
+        let (sender, driver) = http1::Builder::new()
+            // The read buffer's limit AWS's client sets: an event's head and body pass through it.
+            .max_buf_size(1024 * 1024)
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| chain(&e))?;
+        Ok(Connection {
+            sender,
+            driver: Some(driver),
+        })
+    }
+
+    /// Sends `request` and waits for the answer's head, on the kept-alive connection, opened
+    /// first when there is none or it has ended. A request the connection never took (it
+    /// closed before the request was written) is sent again, once, on a new one; a request
+    /// that may have reached the server is not (RFC 9110 section 9.2.2).
+    async fn send(
+        &mut self,
+        request: http::Request<Body>,
+    ) -> std::result::Result<http::Response<Incoming>, String> {
+        self.send_beside(request, std::future::ready(())).await.0
+    }
+
+    /// [`send`](Api::send), with `beside` (what feeds a streamed request's body) run alongside
+    /// until both are done. The connection is driven all along: a server may answer before the
+    /// body has ended, and the body must still be written.
+    async fn send_beside<F: Future>(
+        &mut self,
+        mut request: http::Request<Body>,
+        beside: F,
+    ) -> (
+        std::result::Result<http::Response<Incoming>, String>,
+        F::Output,
+    ) {
+        request
+            .headers_mut()
+            .insert(http::header::USER_AGENT, self.user_agent.clone());
+        let mut beside = pin!(beside);
+        let mut beside_out = None;
+        let mut retried = false;
+        let failure = loop {
+            let connection = match self.connection.take() {
+                Some(c) if c.driver.is_some() && !c.sender.is_closed() => c,
+                _ => match self.connect().await {
+                    Ok(c) => c,
+                    Err(e) => break e,
+                },
+            };
+            let connection = self.connection.insert(connection);
+            // hyper takes a request once the connection has asked for one; one that closes
+            // first has taken nothing.
+            if let Err(e) = drive(&mut connection.driver, connection.sender.ready()).await {
+                self.connection = None;
+                if retried {
+                    break chain(&e);
+                }
+                retried = true;
+                continue;
+            }
+            let mut sent = pin!(connection.sender.try_send_request(request));
+            let mut answer = None;
+            let both = std::future::poll_fn(|cx| {
+                if answer.is_none()
+                    && let Poll::Ready(a) = sent.as_mut().poll(cx)
+                {
+                    answer = Some(a);
+                }
+                if beside_out.is_none()
+                    && let Poll::Ready(out) = beside.as_mut().poll(cx)
+                {
+                    beside_out = Some(out);
+                }
+                match answer.take() {
+                    // A failed request waits for nothing more: its body is dropped with it.
+                    Some(Err(e)) => Poll::Ready(Err(e)),
+                    Some(Ok(a)) if beside_out.is_some() => Poll::Ready(Ok(a)),
+                    other => {
+                        answer = other;
+                        Poll::Pending
+                    }
+                }
+            });
+            match drive(&mut connection.driver, both).await {
+                Ok(answer) => {
+                    if let Some(out) = beside_out {
+                        return (Ok(answer), out);
+                    }
+                    break "the request ended before its body".into();
+                }
+                Err(mut e) => {
+                    self.connection = None;
+                    match e.take_message() {
+                        Some(unsent) if !retried => {
+                            request = unsent;
+                            retried = true;
+                        }
+                        _ => break chain(e.error()),
+                    }
+                }
+            }
+        };
+        // The request, and with it the receiving end of its body, is gone: `beside` ends.
+        let out = match beside_out {
+            Some(out) => out,
+            None => beside.await,
+        };
+        (Err(failure), out)
+    }
+
+    /// An answer's body, up to `limit` bytes, within [`BODY_STALL`]. A connection whose answer
+    /// was not read to its end is not used again.
+    async fn read(&mut self, body: Incoming, limit: usize) -> std::result::Result<Vec<u8>, String> {
+        let mut none = None;
+        let driver = match &mut self.connection {
+            Some(connection) => &mut connection.driver,
+            None => &mut none,
+        };
+        let read = drive(driver, read_body(body, limit)).await;
+        if read.is_err() {
+            self.connection = None;
+        }
+        read
     }
 
     /// `GET /runtime/restore/next` (SnapStart): answered once the environment is restored
     /// from its snapshot.
-    pub async fn restore_next(&self) -> std::result::Result<(), String> {
+    pub async fn restore_next(&mut self) -> std::result::Result<(), String> {
         let path = "GET /runtime/restore/next";
-        let request = build_request()
-            .method(Method::GET)
-            .uri(Uri::from_static("/2018-06-01/runtime/restore/next"))
-            .header(http::header::USER_AGENT, self.user_agent.clone())
-            .body(Body::empty())
+        let request = self
+            .uri("/runtime/restore/next")
+            .and_then(|uri| {
+                self.request(Method::GET, uri)
+                    .body(Body::empty())
+                    .map_err(|e| e.to_string())
+            })
             .map_err(|e| format!("{path}: {e}"))?;
         let answer = self
-            .client
-            .call(request)
+            .send(request)
             .await
-            .map_err(|e| format!("{path}: {}", chain(&*e)))?;
+            .map_err(|e| format!("{path}: {e}"))?;
         let (parts, body) = answer.into_parts();
-        let said = read_body(body, MAX_QUOTED)
+        let said = self
+            .read(body, MAX_QUOTED)
             .await
             .map_err(|e| format!("{path}: {e}"))?;
         if !parts.status.is_success() {
@@ -343,21 +557,19 @@ impl Api {
     }
 
     /// `GET /runtime/invocation/next`: waits for the next invocation.
-    pub async fn next(&self) -> std::result::Result<Next, NextError> {
+    pub async fn next(&mut self) -> std::result::Result<Next, NextError> {
         let path = "/runtime/invocation/next";
-        let request = build_request()
-            .method(Method::GET)
-            .uri(Uri::from_static("/2018-06-01/runtime/invocation/next"))
-            .header(http::header::USER_AGENT, self.user_agent.clone())
+        let request = self
+            .request(Method::GET, self.next_uri.clone())
             .body(Body::empty())
             .map_err(|e| NextError::Gone(format!("GET {path}: {e}")))?;
         let answer = self
-            .client
-            .call(request)
+            .send(request)
             .await
-            .map_err(|e| NextError::Gone(format!("GET {path}: {}", chain(&*e))))?;
+            .map_err(|e| NextError::Gone(format!("GET {path}: {e}")))?;
         let (parts, body) = answer.into_parts();
-        let event = read_body(body, MAX_EVENT)
+        let event = self
+            .read(body, MAX_EVENT)
             .await
             .map_err(|e| NextError::Gone(format!("GET {path}: the event: {e}")))?;
         if parts.status != 200 {
@@ -373,58 +585,52 @@ impl Api {
     /// 2xx is an error. The body is AWS's client's `Body`, which is also what a streamed
     /// response is sent as.
     pub async fn post(
-        &self,
+        &mut self,
         path: &str,
         body: Body,
         error_type: Option<&str>,
         invocation_id: Option<&HeaderValue>,
     ) -> std::result::Result<(), String> {
-        let what = format!("POST {path}");
-        let uri: Uri = format!("{API_VERSION}{path}")
-            .parse()
-            .map_err(|e| format!("{what}: {e}"))?;
-        let mut request = build_request()
-            .method(Method::POST)
-            .uri(uri)
-            .header(http::header::USER_AGENT, self.user_agent.clone())
+        let what = || format!("POST {path}");
+        let uri = self.uri(path).map_err(|e| format!("{}: {e}", what()))?;
+        let mut request = self
+            .request(Method::POST, uri)
             .header(http::header::CONTENT_TYPE, "application/json");
         if let Some(kind) = error_type {
             // A header value cannot hold control characters (RFC 9110 section 5.5).
             let kind: String = kind.chars().filter(|c| (' '..='~').contains(c)).collect();
             if let Ok(value) = HeaderValue::from_str(&kind) {
-                request = request.header("lambda-runtime-function-error-type", value);
+                request = request.header(ERROR_TYPE_HEADER, value);
             }
         }
         if let Some(id) = invocation_id {
-            request = request.header(INVOCATION_ID, id.clone());
+            request = request.header(INVOCATION_ID_HEADER, id.clone());
         }
-        let request = request.body(body).map_err(|e| format!("{what}: {e}"))?;
-        let answer = self.client.call(request).await;
-        self.answered(&what, answer).await
+        let request = request.body(body).map_err(|e| format!("{}: {e}", what()))?;
+        let answer = self.send(request).await;
+        self.answered(what, answer).await
     }
 
     /// What the Runtime API answered a POST: `Ok` for 2xx, else the error to log.
     async fn answered(
-        &self,
-        what: &str,
-        answer: std::result::Result<
-            http::Response<hyper::body::Incoming>,
-            lambda_runtime_api_client::BoxError,
-        >,
+        &mut self,
+        what: impl Fn() -> String,
+        answer: std::result::Result<http::Response<Incoming>, String>,
     ) -> std::result::Result<(), String> {
-        let answer = answer.map_err(|e| format!("{what}: {}", chain(&*e)))?;
+        let answer = answer.map_err(|e| format!("{}: {e}", what()))?;
         let (parts, body) = answer.into_parts();
         let status = parts.status;
         if status.is_success() {
             // Read to the end, so the connection can carry the next request.
-            let _ = read_body(body, MAX_QUOTED).await;
+            let _ = self.read(body, MAX_QUOTED).await;
             return Ok(());
         }
-        let said = read_body(body, MAX_QUOTED)
+        let said = self
+            .read(body, MAX_QUOTED)
             .await
             .map(|b| quote(&b))
             .unwrap_or_default();
-        let mut message = format!("{what} was answered {}: {said}", status.as_u16());
+        let mut message = format!("{} was answered {}: {said}", what(), status.as_u16());
         if status == http::StatusCode::GONE {
             message.push_str(
                 " (the invocation had timed out or been answered; its reply was refused)",
@@ -443,7 +649,7 @@ impl Api {
     /// declared in a `Trailer` header, which `lambda_runtime` 1.5's `StreamResponse` does not
     /// send (it writes them into the body as text), hence this writer.
     pub async fn stream(
-        &self,
+        &mut self,
         path: &str,
         prelude: Vec<u8>,
         mut rx: tokio::sync::mpsc::Receiver<Streamed>,
@@ -452,14 +658,10 @@ impl Api {
         const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
         const ERROR_BODY: &str = "lambda-runtime-function-error-body";
         let what = format!("POST {path} (streamed)");
-        let uri: Uri = format!("{API_VERSION}{path}")
-            .parse()
-            .map_err(|e| format!("{what}: {e}"))?;
+        let uri = self.uri(path).map_err(|e| format!("{what}: {e}"))?;
         let (mut sender, body) = Body::channel();
-        let mut request = build_request()
-            .method(Method::POST)
-            .uri(uri)
-            .header(http::header::USER_AGENT, self.user_agent.clone())
+        let mut request = self
+            .request(Method::POST, uri)
             // The HTTP-integration framing: a JSON prelude, eight NULs, then the body.
             .header(
                 http::header::CONTENT_TYPE,
@@ -470,7 +672,7 @@ impl Api {
             // hyper sends only the trailers its request's `Trailer` header names.
             .header(http::header::TRAILER, format!("{ERROR_TYPE}, {ERROR_BODY}"));
         if let Some(id) = invocation_id {
-            request = request.header(INVOCATION_ID, id.clone());
+            request = request.header(INVOCATION_ID_HEADER, id.clone());
         }
         let request = request.body(body).map_err(|e| format!("{what}: {e}"))?;
         let pump = async move {
@@ -513,7 +715,7 @@ impl Api {
             // Dropping the sender ends the body: hyper writes the last chunk (and trailers).
             Ok::<_, lambda_runtime_api_client::Error>(failure)
         };
-        let (answer, pumped) = tokio::join!(self.client.call(request), pump);
+        let (answer, pumped) = self.send_beside(request, pump).await;
         match pumped {
             Ok(Some(report)) => crate::log::error(&format!(
                 "the streamed response was cut short ({}: {}); reported in its trailers",
@@ -521,7 +723,7 @@ impl Api {
             )),
             Ok(None) => {}
             Err(e) => {
-                let answered = self.answered(&what, answer).await.err();
+                let answered = self.answered(|| what.clone(), answer).await.err();
                 return Err(format!(
                     "{what}: the connection closed while the body was being sent ({}); the \
                      application was stopped and its close() called",
@@ -529,24 +731,33 @@ impl Api {
                 ));
             }
         }
-        self.answered(&what, answer).await
+        self.answered(|| what.clone(), answer).await
     }
 }
 
-/// An answer's body, up to `limit` bytes, within [`BODY_STALL`].
-async fn read_body(
-    body: hyper::body::Incoming,
-    limit: usize,
-) -> std::result::Result<Vec<u8>, String> {
-    let collected = tokio::time::timeout(BODY_STALL, Limited::new(body, limit).collect()).await;
-    match collected {
+/// An answer's body, up to `limit` bytes, within [`BODY_STALL`]: read into one buffer of the
+/// `Content-Length`'s size (hyper hands the body over in pieces that share its read buffer).
+async fn read_body(mut body: Incoming, limit: usize) -> std::result::Result<Vec<u8>, String> {
+    let read = async move {
+        let length = body.size_hint().exact().unwrap_or(0);
+        let mut out = Vec::with_capacity(usize::try_from(length).unwrap_or(limit).min(limit));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| chain(&e))?;
+            if let Ok(data) = frame.into_data() {
+                if data.len() > limit - out.len() {
+                    return Err("length limit exceeded".to_string());
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(out)
+    };
+    match tokio::time::timeout(BODY_STALL, read).await {
+        Ok(read) => read,
         Err(_) => Err(format!(
             "the answer stopped arriving for {} s after its head",
             BODY_STALL.as_secs()
         )),
-        Ok(Err(e)) => Err(chain(&*e)),
-        // A `Bytes` that owns its whole buffer becomes a `Vec` without a copy.
-        Ok(Ok(collected)) => Ok(Vec::from(collected.to_bytes())),
     }
 }
 
@@ -630,7 +841,7 @@ pub(super) fn run_loop(
 }
 
 /// Reports a failed init, or serves invocations until the Runtime API goes away.
-async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> ExitStatus {
+async fn serve(mut api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> ExitStatus {
     let handler = match loaded {
         Ok(h) => h,
         Err(report) => {
@@ -651,7 +862,7 @@ async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> E
         }
     };
     super::shutdown::start().await;
-    let api = if super::snapstart::enabled() {
+    let mut api = if super::snapstart::enabled() {
         match super::snapstart::restore(api).await {
             Ok(api) => api,
             Err(status) => return status,
@@ -682,41 +893,55 @@ async fn serve(api: Api, loaded: std::result::Result<Handler, ErrorReport>) -> E
                 return ExitStatus::Failure;
             }
         };
-        let Some(request_id) = next.nonempty("lambda-runtime-aws-request-id") else {
+        let Some(request_id) = next.nonempty(&REQUEST_ID) else {
             crate::log::error(
                 "an invocation came without Lambda-Runtime-Aws-Request-Id; skipping it",
             );
             continue;
         };
-        invoke(&api, &handler, &config, &request_id, next).await;
+        invoke(&mut api, &handler, &config, &request_id, next).await;
         crate::log::set_request_id(None);
     }
 }
 
 /// Runs one invocation and posts its result.
-async fn invoke(api: &Api, handler: &Arc<Handler>, config: &FunctionConfig, id: &str, next: Next) {
+async fn invoke(
+    api: &mut Api,
+    handler: &Arc<Handler>,
+    config: &FunctionConfig,
+    id: &str,
+    next: Next,
+) {
     let (ctx, trace_id) = invocation_context(id, config, &next);
-    let invocation_id = next.headers.get(INVOCATION_ID).cloned();
+    // A copy of its own: the answer's header values share hyper's read buffer, which, once they
+    // are dropped, takes the next answer in place rather than a new buffer being allocated.
+    let invocation_id = next
+        .headers
+        .get(&INVOCATION_ID_HEADER)
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    let Next { headers, event } = next;
+    drop(headers);
     crate::log::set_request_id(Some(id));
     // Each invocation's X-Ray trace id, where the AWS SDKs look for it.
     python::set_os_environ("_X_AMZN_TRACE_ID", trace_id.as_deref());
 
-    let path = format!(
-        "/runtime/invocation/{}",
-        super::source::encode_component(id)
-    );
+    let path = [
+        "/runtime/invocation/",
+        &crate::http::encode_component(id.as_bytes()),
+    ]
+    .concat();
     let invocation = if handler.invoke_mode == InvokeMode::ResponseStream {
-        match streamed(api, handler, ctx, next.event, &path, invocation_id.as_ref()).await {
+        match streamed(api, handler, ctx, event, &path, invocation_id.as_ref()).await {
             Some(invocation) => invocation,
             None => return,
         }
     } else {
-        handler.handle(next.event, ctx)
+        handler.handle(event, ctx)
     };
     let posted = match invocation {
         Invocation::Reply { reply, .. } => {
             api.post(
-                &format!("{path}/response"),
+                &[&path, "/response"].concat(),
                 Body::from(reply),
                 None,
                 invocation_id.as_ref(),
@@ -745,7 +970,7 @@ async fn invoke(api: &Api, handler: &Arc<Handler>, config: &FunctionConfig, id: 
 /// here would hold each chunk back until the next one was made. Returns the invocation to
 /// post as usual when it is not streamed (not HTTP, or a front door that cannot stream).
 async fn streamed(
-    api: &Api,
+    api: &mut Api,
     handler: &Arc<Handler>,
     ctx: InvocationContext,
     event: Vec<u8>,

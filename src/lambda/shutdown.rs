@@ -33,33 +33,24 @@ pub(super) fn registered_elsewhere() {
 /// first `/next` as the Extensions API requires. The process ends with the parent
 /// (`PR_SET_PDEATHSIG`); the pool's `waitpid` reaps it.
 pub(super) fn register_in_background() {
-    let mut fds = [0; 2];
-    // SAFETY: pipe with a valid two-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    let Ok((read_end, write_end)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+    else {
         crate::log::warn("cannot start the shutdown extension: no pipe");
         return;
-    }
-    let [read_end, write_end] = fds;
+    };
     match crate::python::fork() {
         Ok(Some(_pid)) => {
-            // SAFETY: closing our copy of the write end, then a blocking read of one byte (or
-            // end of file, when the extension's process died) from the read end.
-            unsafe {
-                libc::close(write_end);
-                let mut byte = 0u8;
-                while libc::read(read_end, (&raw mut byte).cast(), 1) < 0
-                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-                {
-                }
-                libc::close(read_end);
-            }
+            // Our copy of the write end closed, a blocking read of one byte (or end of file,
+            // when the extension's process died) from the read end.
+            drop(write_end);
+            let mut byte = [0u8];
+            while rustix::io::read(&read_end, &mut byte) == Err(rustix::io::Errno::INTR) {}
         }
         Ok(None) => {
-            // SAFETY: plain process calls in the new child, which runs no Python.
-            unsafe {
-                libc::close(read_end);
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            }
+            drop(read_end);
+            let _ = rustix::process::set_parent_process_death_signal(Some(
+                rustix::process::Signal::KILL,
+            ));
             if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
                 .enable_time()
@@ -71,8 +62,8 @@ pub(super) fn register_in_background() {
                         .with_extension_name(EXTENSION_NAME)
                         .register()
                         .await;
-                    // SAFETY: one byte to the parent, which waits for it.
-                    unsafe { libc::write(write_end, [1u8].as_ptr().cast(), 1) };
+                    // One byte to the parent, which waits for it.
+                    let _ = rustix::io::write(&write_end, &[1]);
                     if let Ok(extension) = registered {
                         let _ = extension.run().await;
                     }
@@ -83,11 +74,6 @@ pub(super) fn register_in_background() {
         }
         Err(e) => {
             crate::log::warn(&format!("cannot start the shutdown extension: {e}"));
-            // SAFETY: closing the pipe this function made.
-            unsafe {
-                libc::close(read_end);
-                libc::close(write_end);
-            }
         }
     }
 }

@@ -85,27 +85,27 @@ pub(crate) fn before_snapshot() -> Result<(), ErrorReport> {
 /// Waits on `/runtime/restore/next` for the restore, then gives a fresh Runtime API client,
 /// re-seeds and runs the after-restore hooks. `Err` is the exit status, the failure having been
 /// reported to the Runtime API and logged.
-pub(crate) async fn restore(api: Api) -> Result<Api, ExitStatus> {
+pub(crate) async fn restore(mut api: Api) -> Result<Api, ExitStatus> {
     if let Err(e) = api.restore_next().await {
         let report = ErrorReport {
             error_type: BEFORE_SNAPSHOT_ERROR.into(),
             message: e,
             stack: Vec::new(),
         };
-        fail(&api, "/runtime/init/error", &report).await;
+        fail(&mut api, "/runtime/init/error", &report).await;
         return Err(ExitStatus::BeforeSnapshot);
     }
     // A connection kept alive from before the snapshot leads nowhere after the restore.
-    let api = api.reopened();
+    let mut api = api.reopened();
     if let Err(report) = after_restore() {
-        fail(&api, "/runtime/restore/error", &report).await;
+        fail(&mut api, "/runtime/restore/error", &report).await;
         return Err(ExitStatus::AfterRestore);
     }
     Ok(api)
 }
 
 /// Logs a lifecycle failure and posts it to `path`.
-async fn fail(api: &Api, path: &str, report: &ErrorReport) {
+async fn fail(api: &mut Api, path: &str, report: &ErrorReport) {
     crate::log::error(&format!(
         "{} ({}): {}\n{}",
         if report.error_type == AFTER_RESTORE_ERROR {

@@ -189,8 +189,7 @@ fn library_warning(
          you mean to run on",
         number(built_version),
         number(loaded_version),
-        // SAFETY: getuid has no preconditions.
-        unsafe { libc::getuid() }
+        rustix::process::getuid().as_raw()
     ))
 }
 

@@ -74,8 +74,8 @@ pub(crate) fn set_os_environ(name: &str, value: Option<&str>) {
         if let Err(e) = result {
             crate::log::warn(&format!("cannot set os.environ[{name:?}]: {e}"));
         }
+        set_c_environ(py, name, value);
     });
-    set_c_environ(name, value);
 }
 
 /// `os.environ`'s underlying mapping and its key and value encoders, looked up once: this runs
@@ -99,7 +99,10 @@ fn os_environ(py: Python<'_>) -> PyResult<&'static OsEnviron> {
 static C_ENVIRON: std::sync::Mutex<Vec<(String, std::ffi::CString)>> =
     std::sync::Mutex::new(Vec::new());
 
-fn set_c_environ(name: &str, value: Option<&str>) {
+/// Points the C environment's `name` at a buffer of ours. `_py` is proof that this thread holds
+/// the GIL, the lock CPython's own `os.putenv` and `os.unsetenv` hold while they change the
+/// environment.
+fn set_c_environ(_py: Python<'_>, name: &str, value: Option<&str>) {
     let mut owned = C_ENVIRON.lock().unwrap_or_else(|p| p.into_inner());
     let Ok(c_name) = std::ffi::CString::new(name) else {
         return;
@@ -107,8 +110,15 @@ fn set_c_environ(name: &str, value: Option<&str>) {
     match value.map(|v| std::ffi::CString::new(format!("{name}={v}"))) {
         Some(Ok(entry)) => {
             // SAFETY: putenv keeps the pointer; the buffer stays alive in C_ENVIRON until the
-            // next putenv for this name has replaced it in the environment. The runtime calls
-            // this between invocations, with no app code running.
+            // next putenv for this name has replaced it in the environment. Changing the
+            // environment races with any other thread reading or changing it. Python code does
+            // neither while this thread holds the GIL (`_py`), the discipline CPython's own
+            // `os.putenv` relies on. rwsgi's Rust code reads the environment only at start-up,
+            // before the runtime loop that calls this (once per invocation, before the app is
+            // called, the previous invocation's app call having returned). What is left is C
+            // code of the app's that reads the environment on a thread of its own with the GIL
+            // released, which `os.environ[name] = value` in the app would race with the same
+            // way.
             unsafe { libc::putenv(entry.as_ptr().cast_mut()) };
             match owned.iter_mut().find(|(n, _)| n == name) {
                 Some(slot) => slot.1 = entry,
@@ -117,7 +127,8 @@ fn set_c_environ(name: &str, value: Option<&str>) {
         }
         Some(Err(_)) => {}
         None => {
-            // SAFETY: as above; after unsetenv nothing points at the old buffer.
+            // SAFETY: as above (the GIL is held); after unsetenv nothing points at the old
+            // buffer.
             unsafe { libc::unsetenv(c_name.as_ptr()) };
             owned.retain(|(n, _)| n != name);
         }

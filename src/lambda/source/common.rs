@@ -565,31 +565,13 @@ pub(crate) fn join_query(pairs: &[(String, String)], encode: bool) -> String {
             out.push('&');
         }
         if encode {
-            out.push_str(&encode_component(k));
+            out.push_str(&http::encode_component(k.as_bytes()));
             out.push('=');
-            out.push_str(&encode_component(v));
+            out.push_str(&http::encode_component(v.as_bytes()));
         } else {
             out.push_str(k);
             out.push('=');
             out.push_str(v);
-        }
-    }
-    out
-}
-
-/// Percent-encodes everything but RFC 3986 section 2.3 unreserved characters.
-pub(crate) fn encode_component(s: &str) -> String {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-    {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
         }
     }
     out

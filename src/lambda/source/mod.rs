@@ -32,7 +32,6 @@ use crate::http::{Request, ResponseHead};
 use crate::json::Value;
 
 use common::Door;
-pub(crate) use common::encode_component;
 
 /// The front door that sent an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
