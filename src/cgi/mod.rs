@@ -49,7 +49,7 @@ pub(crate) fn load_script_app(
         &spec,
         crate::AppPlace {
             venv,
-            // The .venv beside the script, as in every mode (crate::app_folder_venv).
+            // The .venv beside the script, as in every mode (crate::app::app_folder_venv).
             default_venv: None,
             base_dirs,
             cgi_script: script.map(Path::to_path_buf),
