@@ -39,7 +39,7 @@ impl crate::python::EnvironObject for InvocationContext {
 /// The `context` a handler receives, with the attribute names of AWS's Python runtime
 /// (`awslambdaric`'s `LambdaContext`).
 #[pyclass(module = "rwsgi", name = "LambdaContext", frozen)]
-pub struct LambdaContext {
+pub(crate) struct LambdaContext {
     ctx: InvocationContext,
     /// `identity` and `client_context`, made when first read (most apps never do).
     identity: PyOnceLock<Py<PyAny>>,
@@ -47,7 +47,7 @@ pub struct LambdaContext {
 }
 
 impl LambdaContext {
-    pub fn new(ctx: InvocationContext) -> LambdaContext {
+    pub(crate) fn new(ctx: InvocationContext) -> LambdaContext {
         LambdaContext {
             ctx,
             identity: PyOnceLock::new(),

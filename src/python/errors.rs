@@ -7,12 +7,12 @@ use pyo3::types::PyString;
 use crate::http::ErrorWriter;
 
 #[pyclass(module = "rwsgi", name = "ErrorStream", frozen)]
-pub struct ErrorStream {
+pub(crate) struct ErrorStream {
     writer: ErrorWriter,
 }
 
 impl ErrorStream {
-    pub fn new(writer: ErrorWriter) -> ErrorStream {
+    pub(crate) fn new(writer: ErrorWriter) -> ErrorStream {
         ErrorStream { writer }
     }
 

@@ -61,12 +61,12 @@ impl Limited {
 
 /// The `wsgi.input` object.
 #[pyclass(module = "rwsgi", name = "InputStream", frozen)]
-pub struct InputStream {
+pub(crate) struct InputStream {
     inner: Mutex<Limited>,
 }
 
 impl InputStream {
-    pub fn new(body: Body) -> InputStream {
+    pub(crate) fn new(body: Body) -> InputStream {
         let (reader, remaining) = body.into_parts();
         InputStream {
             inner: Mutex::new(Limited { reader, remaining }),

@@ -118,7 +118,7 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The `start_response` callable given to the app.
 #[pyclass(module = "rwsgi", name = "StartResponse", frozen)]
-pub struct StartResponse {
+pub(crate) struct StartResponse {
     state: Arc<Mutex<State>>,
 }
 
@@ -295,7 +295,7 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// The `write()` callable returned by `start_response` (PEP 3333 "The write() Callable").
 #[pyclass(module = "rwsgi", name = "Write", frozen)]
-pub struct Write {
+pub(crate) struct Write {
     state: Arc<Mutex<State>>,
 }
 
@@ -356,7 +356,7 @@ impl<'py> Chunk<'py> {
 /// `wsgi.file_wrapper`: an iterable over a file-like object, read in blocks, which the server
 /// may send more directly (PEP 3333 "Optional Platform-Specific File Handling").
 #[pyclass(module = "rwsgi", name = "FileWrapper", frozen)]
-pub struct FileWrapper {
+pub(crate) struct FileWrapper {
     filelike: Py<PyAny>,
     blksize: i64,
 }
