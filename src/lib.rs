@@ -62,13 +62,14 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
 /// command line and the app SPEC. Not an API for other programs: it follows the crate's
 /// internals and changes with them.
 pub mod testing {
-    /// The neutral request and response ([`crate::http`]) and the JSON tree events are read into.
+    /// The neutral request and response.
     pub mod http {
         pub use crate::http::{
             HeaderVerdict, Request, Response, ResponseHead, check_header, latin1_string,
             parse_status, percent_decode, read_all,
         };
     }
+    /// The ordered JSON tree events are read into.
     pub mod json {
         pub use crate::json::Value;
     }
@@ -98,9 +99,11 @@ pub mod testing {
     pub mod cli {
         pub use crate::cli::{CallArgs, Format, HeaderArg, Target, build_request, parse_header};
     }
+    /// App specs (`package.module:name`, `path/to/file.py`, a Lambda Handler setting).
     pub mod app_spec {
         pub use crate::app_spec::{AppSpec, Source};
     }
+    /// `multipart/form-data` bodies, as `rwsgi call -F` builds them.
     pub mod multipart {
         pub use crate::multipart::{Part, build, guess_type};
     }
