@@ -167,12 +167,26 @@ impl Cmd {
     }
 
     fn command(&self) -> Command {
+        use std::os::unix::process::CommandExt as _;
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.cwd);
+        // A suite started in the background (`scripts/test &`, some CI runners) has SIGINT and
+        // SIGQUIT ignored, and an ignored signal stays ignored across exec (POSIX), which Python
+        // then respects. Every program under test starts with them at their defaults instead,
+        // as from a terminal, so that the tests see the same process whoever started the suite.
+        // SAFETY: signal(2) is async-signal-safe, as a pre_exec hook must be; it touches only
+        // the child's dispositions, between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         command
     }
 
