@@ -248,7 +248,11 @@ fn call(flags: Flags) {
         data: flags.data.iter().map(|d| no_files(d)).collect(),
         data_binary: flags.data_binary.iter().map(|d| no_files(d)).collect(),
         // `name@file` reads a file too: no `@` at all here.
-        data_urlencode: flags.data_urlencode.iter().map(|d| d.replace('@', "")).collect(),
+        data_urlencode: flags
+            .data_urlencode
+            .iter()
+            .map(|d| d.replace('@', ""))
+            .collect(),
         get: flags.get,
         json: flags.json.as_deref().map(no_files),
         form,
@@ -257,7 +261,12 @@ fn call(flags: Flags) {
         user: flags.user.clone(),
         user_agent: flags.user_agent.clone(),
         referer: flags.referer.clone(),
-        cookie: flags.cookie.iter().filter(|c| c.contains('=')).cloned().collect(),
+        cookie: flags
+            .cookie
+            .iter()
+            .filter(|c| c.contains('='))
+            .cloned()
+            .collect(),
         environ: flags.environ.clone(),
         script_name: flags.script_name.clone(),
         ..CallArgs::default()

@@ -10,8 +10,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use rwsgi::testing::http::{HeaderVerdict, Response, ResponseHead, check_header, parse_status};
-use rwsgi::testing::lambda::source::Source;
 use rwsgi::testing::lambda::reply::{MAX_REPLY_BYTES, TextTypes, serialize, to_reply};
+use rwsgi::testing::lambda::source::Source;
 use rwsgi_fuzz::{check, show};
 use serde_json::Value;
 
