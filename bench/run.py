@@ -1618,7 +1618,7 @@ def targets(results):
     out = []
     comps = results["comparisons"]
     if "lambda-warm" in comps:
-        for module, goal in (("hello", 3.0), ("flaskapp", 1.3)):
+        for module, goal in (("hello", 2.5), ("flaskapp", 1.6)):
             m = comps["lambda-warm"]["cases"][module]["median"]
             r = ratio(m[RWSGI_SIDE]["warm_per_s"], m[APIG]["warm_per_s"])
             out.append(
@@ -1634,7 +1634,7 @@ def targets(results):
                 )
             )
     if "lambda-cold" in comps:
-        for module, goal in (("hello", 0.5), ("flaskapp", 0.9)):
+        for module, goal in (("hello", 0.35), ("flaskapp", 0.9)):
             m = comps["lambda-cold"]["cases"][module]["median"]
             r = ratio(m[RWSGI_SIDE]["cold_ms"], m[APIG]["cold_ms"])
             out.append(
