@@ -363,6 +363,23 @@ pub(crate) trait ResponseSink: Send {
     fn abort(&mut self, _error_type: &str, _message: &str, _stack: &[String]) {}
 }
 
+/// Sends one of rwsgi's own answers ([`ResponseHead::error`]) to `sink`: the head alone in reply
+/// to HEAD (RFC 9110 section 9.3.2; RFC 3875 section 4.3.2 under CGI), rwsgi's answers included.
+pub(crate) fn send_error(
+    sink: &mut dyn ResponseSink,
+    code: u16,
+    reason: &str,
+    head_request: bool,
+) -> io::Result<()> {
+    let (head, body) = ResponseHead::error(code, reason);
+    sink.send_head(&head, Some(body.len() as u64))?;
+    if head_request {
+        Ok(())
+    } else {
+        sink.send_body(&body)
+    }
+}
+
 /// A whole response held in memory, for sinks that answer once (the CLI, Lambda).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {

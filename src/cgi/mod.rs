@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
-use crate::http::{self, ResponseHead, ResponseSink};
+use crate::http;
 use crate::python::Outcome;
 
 pub use body::{BodyLimits, Rejection, parse_size};
@@ -83,15 +83,8 @@ pub(crate) fn main(script: Option<PathBuf>, _args: Vec<OsString>) -> Result<Exit
         .iter()
         .any(|(k, v)| k == b"REQUEST_METHOD" && crate::python::is_head(&http::latin1_string(v)));
     let send_error = |code: u16, reason: &str| {
-        let (head, body) = ResponseHead::error(code, reason);
         let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = s.send_head(&head, Some(body.len() as u64)).and_then(|()| {
-            if head_request {
-                Ok(())
-            } else {
-                s.send_body(&body)
-            }
-        });
+        let _ = http::send_error(&mut *s, code, reason, head_request);
     };
 
     let limits = match BodyLimits::from_env() {

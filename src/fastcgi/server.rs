@@ -12,7 +12,7 @@ use super::listen::is_tcp;
 use super::records::{REQUEST_COMPLETE, RESPONDER, UNKNOWN_ROLE, decode_pairs, push_end_request};
 use crate::cgi::{BodyLimits, CgiSink};
 use crate::exit::ExitStatus;
-use crate::http::{ErrorWriter, Extension, ResponseHead, ResponseSink, ServerTraits};
+use crate::http::{ErrorWriter, Extension, ServerTraits};
 use crate::python::{App, Outcome};
 
 /// The most bytes of params a request may have: far beyond what any web server sends for a
@@ -196,15 +196,8 @@ fn serve_request(service: &Service, conn: &Arc<Mutex<Conn>>, id: u16) -> io::Res
     // RFC 3875 section 4.3.2, as under CGI: no body in reply to HEAD, rwsgi's own answers
     // included.
     let send_error = |code: u16, reason: &str, head_request: bool| {
-        let (head, body) = ResponseHead::error(code, reason);
         let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-        s.send_head(&head, Some(body.len() as u64)).and_then(|()| {
-            if head_request {
-                Ok(())
-            } else {
-                s.send_body(&body)
-            }
-        })
+        crate::http::send_error(&mut *s, code, reason, head_request)
     };
     let _log = LogToStderrRecords::install(stderr.clone());
 

@@ -54,15 +54,9 @@ impl App {
                     "cannot build the WSGI environ\n{}",
                     format_exception(py, &e)
                 ));
-                let (head, body) = crate::http::ResponseHead::error(500, "Internal Server Error");
                 let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = s.send_head(&head, Some(body.len() as u64)).and_then(|()| {
-                    if head_request {
-                        Ok(())
-                    } else {
-                        s.send_body(&body)
-                    }
-                });
+                let _ =
+                    crate::http::send_error(&mut *s, 500, "Internal Server Error", head_request);
                 Outcome::FailedBeforeHeaders
             }
         })

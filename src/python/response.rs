@@ -583,19 +583,10 @@ fn fail(py: Python<'_>, state: &Arc<Mutex<State>>, failure: Failure) -> Outcome 
     log::error(&format!(
         "the application failed before sending a response; answering 500 Internal Server Error\n{traceback}"
     ));
-    let (head, body) = ResponseHead::error(500, "Internal Server Error");
     st.head_sent = true;
     let head_request = st.head_request;
     let mut sink = lock(&st.sink);
-    let sent = sink
-        .send_head(&head, Some(body.len() as u64))
-        .and_then(|()| {
-            if head_request {
-                Ok(())
-            } else {
-                sink.send_body(&body)
-            }
-        });
+    let sent = crate::http::send_error(&mut *sink, 500, "Internal Server Error", head_request);
     match sent {
         Ok(()) => Outcome::FailedBeforeHeaders,
         Err(e) => Outcome::SinkFailed(e),
