@@ -1368,23 +1368,37 @@ fn next_closing_the_connection_stops_rwsgi_with_one_clear_line() {
 
 #[test]
 fn a_response_refused_with_413_is_logged_and_the_loop_goes_on() {
+    refused_reply_is_logged_and_the_loop_goes_on(
+        FakeRuntimeApi::reject_response,
+        413,
+        "RequestEntityTooLarge",
+    );
+}
+
+/// The Runtime API refuses the reply to one invocation (`refuse` sets that up) with `status`,
+/// saying `said`: rwsgi logs one line naming the request and the status, and serves the next.
+fn refused_reply_is_logged_and_the_loop_goes_on(
+    refuse: fn(&FakeRuntimeApi, &str),
+    status: u16,
+    said: &str,
+) {
     let api = FakeRuntimeApi::start();
     let mut rwsgi = function(&api).app("lambda_router").start();
     let refused = request_id(1);
-    api.reject_response(&refused);
+    refuse(&api, &refused);
     let posted = rwsgi.invoke(&api, Invocation::new(&refused, &get("/status", "")));
     assert_eq!(posted.kind, PostKind::Response);
-    assert_eq!(posted.answered, 413);
+    assert_eq!(posted.answered, status);
     let reply = rwsgi.reply(
         &api,
         Invocation::new(&request_id(2), &get("/status", "code=204")),
     );
     assert_eq!(reply["statusCode"], json!(204));
-    let stderr = rwsgi.wait_stderr("RequestEntityTooLarge");
+    let stderr = rwsgi.wait_stderr(said);
     assert!(
         stderr.contains(&format!(
-            "rwsgi: error: POST /runtime/invocation/{refused}/response was answered 413"
-        )) && stderr.contains("RequestEntityTooLarge"),
+            "rwsgi: error: POST /runtime/invocation/{refused}/response was answered {status}"
+        )) && stderr.contains(said),
         "{}",
         rwsgi.dump()
     );
@@ -1416,26 +1430,11 @@ fn the_invocation_id_is_echoed_on_every_reply() {
 
 #[test]
 fn a_stale_reply_refused_with_410_is_logged_and_the_loop_goes_on() {
-    let api = FakeRuntimeApi::start();
-    let mut rwsgi = function(&api).app("lambda_router").start();
-    let stale = request_id(1);
-    api.stale(&stale);
-    let posted = rwsgi.invoke(&api, Invocation::new(&stale, &get("/status", "")));
-    assert_eq!(posted.answered, 410);
-    let reply = rwsgi.reply(
-        &api,
-        Invocation::new(&request_id(2), &get("/status", "code=204")),
+    refused_reply_is_logged_and_the_loop_goes_on(
+        FakeRuntimeApi::stale,
+        410,
+        "ErrorRuntimeInvokeTimeout",
     );
-    assert_eq!(reply["statusCode"], json!(204));
-    let stderr = rwsgi.wait_stderr("ErrorRuntimeInvokeTimeout");
-    assert!(
-        stderr.contains(&format!(
-            "rwsgi: error: POST /runtime/invocation/{stale}/response was answered 410"
-        )),
-        "{}",
-        rwsgi.dump()
-    );
-    rwsgi.assert_running();
 }
 
 // ---------------------------------------------------------------------------------------------
