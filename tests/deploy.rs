@@ -294,6 +294,13 @@ fn make_command(folder: &Path, python: &HostPython, binary: &Path) -> Command {
     make_target(folder, "build-RwsgiFunction", python, binary)
 }
 
+/// `make build-RwsgiFunction` of the function in `folder`, its package written to `package`.
+fn make_package(folder: &Path, package: &Path, python: &HostPython, binary: &Path) -> Output {
+    let mut command = make_command(folder, python, binary);
+    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
+    run("make build-RwsgiFunction", command, MAKE_WAIT)
+}
+
 /// `make -C <folder> <target> ...` with the settings of [`make_command`].
 fn make_target(folder: &Path, target: &str, python: &HostPython, binary: &Path) -> Command {
     let make = required_tool("make", "install make (Debian: apt-get install make)");
@@ -321,9 +328,7 @@ fn make_target(folder: &Path, target: &str, python: &HostPython, binary: &Path) 
 
 /// Builds the template's package into `package` and returns it.
 fn build_package(package: &Path, python: &HostPython, binary: &Path) -> PathBuf {
-    let mut command = make_command(&template_dir(), python, binary);
-    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
-    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    let finished = make_package(&template_dir(), package, python, binary);
     assert_eq!(
         finished.code,
         Some(0),
@@ -1133,9 +1138,7 @@ fn the_build_installs_requirements_for_the_target() {
     )
     .unwrap();
     let package = tmp.join("package");
-    let mut command = make_command(&function, &python, &binary);
-    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
-    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    let finished = make_package(&function, &package, &python, &binary);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
     let announced = format!(
         "installing requirements.txt for Python {} on {}",
@@ -1382,9 +1385,7 @@ fn the_packaged_app_and_its_requirements_load_from_bytecode_without_compiling() 
     std::fs::write(watch.join("sitecustomize.py"), COMPILE_WATCH).unwrap();
 
     let package = tmp.join("package");
-    let mut command = make_command(&function, &python, &binary);
-    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
-    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    let finished = make_package(&function, &package, &python, &binary);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
     for build_file in [
         "Makefile",
@@ -1475,9 +1476,7 @@ fn the_build_removes_bytecode_of_other_pythons_and_replaces_stale_bytecode() {
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
 
     let package = tmp.join("package");
-    let mut command = make_command(&function, &python, &binary);
-    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
-    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    let finished = make_package(&function, &package, &python, &binary);
     assert_eq!(finished.code, Some(0), "{}", finished.dump());
     let tag = python.cache_tag();
     let cache = package.join("shop").join("__pycache__");
@@ -1508,9 +1507,7 @@ fn the_build_refuses_an_app_that_does_not_compile() {
     )
     .unwrap();
     let package = tmp.join("package");
-    let mut command = make_command(&function, &python, &binary);
-    command.arg(format!("ARTIFACTS_DIR={}", package.display()));
-    let finished = run("make build-RwsgiFunction", command, MAKE_WAIT);
+    let finished = make_package(&function, &package, &python, &binary);
     assert_eq!(finished.code, Some(2), "{}", finished.dump());
     assert!(
         finished.stderr.contains("SyntaxError")
