@@ -793,18 +793,14 @@ pub(crate) fn main(_args: Vec<OsString>) -> Result<ExitStatus> {
         )
     })?;
     let base = endpoint(&address).map_err(Error::Usage)?;
-    // A long-running process that handles large bodies one after another: glibc raises its
-    // mmap threshold each time a large block is freed, after which multi-megabyte bodies come
-    // from the heap and the freed space is not given back, so the peak grows invocation after
-    // invocation. A fixed threshold keeps every large body in its own mapping, returned when
-    // freed.
+    // A long-running process that handles large bodies one after another: the app's body and
+    // reply as Python `bytes` come from glibc's malloc (rwsgi's own buffers come from mimalloc,
+    // see src/main.rs), and glibc raises its mmap threshold each time a large block is freed, after
+    // which multi-megabyte blocks come from the heap and the freed space is not given back, so
+    // the peak grows invocation after invocation. A fixed threshold keeps every large block in
+    // its own mapping, returned when freed.
     // SAFETY: mallopt has no preconditions; it is called before any other thread exists.
     unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024) };
-    // Without fastbins: each request of 1 KB or more (a read buffer, a grown environ dict) made
-    // glibc first merge every fastbin chunk, several times per invocation, some 1.4% of a warm
-    // Flask invocation's instructions; the per-thread cache still serves small blocks at once.
-    // SAFETY: as above.
-    unsafe { libc::mallopt(libc::M_MXFAST, 0) };
 
     let mut base_dirs = Vec::new();
     if let Some(root) = std::env::var_os("LAMBDA_TASK_ROOT").filter(|r| !r.is_empty()) {
