@@ -677,6 +677,49 @@ fn rwsgi_event_is_the_whole_event_as_python_objects() {
     assert_eq!(body["event"], event);
 }
 
+/// rwsgi keeps the Python strings of values that recur from one invocation to the next and
+/// shares them: each invocation must still see its own values, whether a value is new, the
+/// same as before, back after another, not ASCII (decoded as UTF-8 in `rwsgi.event` and as
+/// latin-1 in the environ, so never shared between the two), or longer than what is kept.
+#[test]
+fn values_repeated_across_invocations_are_each_invocations_own() {
+    let api = FakeRuntimeApi::start();
+    let echo = function(&api).app("echo").start();
+    let long = "x".repeat(65);
+    let agents = [
+        "curl/8.5.0",
+        "curl/8.5.0",
+        "caf\u{e9}/1.0",
+        "curl/8.5.0",
+        "caf\u{e9}/1.0",
+        long.as_str(),
+        "GET",
+        long.as_str(),
+        "curl/8.6.0",
+    ];
+    for (n, agent) in agents.iter().enumerate() {
+        let mut event = get("/", "");
+        event["headers"]["user-agent"] = json!(agent);
+        let reply = echo.reply(&api, Invocation::new(&request_id(n as u64), &event));
+        let body: Value = serde_json::from_slice(&reply_body(&reply)).expect("JSON body");
+        // PEP 3333: the header's bytes, one character each (its UTF-8 bytes as latin-1).
+        let latin1: String = agent.bytes().map(char::from).collect();
+        assert_eq!(body["HTTP_USER_AGENT"], json!(latin1), "invocation {n}");
+        assert_eq!(body["REQUEST_METHOD"], json!("GET"), "invocation {n}");
+    }
+    let api = FakeRuntimeApi::start();
+    let context = function(&api).app("lambda_context").start();
+    for (n, agent) in agents.iter().enumerate() {
+        let mut event = get("/", "");
+        event["headers"]["user-agent"] = json!(agent);
+        event["requestContext"]["http"]["userAgent"] = json!(agent);
+        event["requestContext"]["requestId"] = json!(format!("id-{n}"));
+        let reply = context.reply(&api, Invocation::new(&request_id(100 + n as u64), &event));
+        let body: Value = serde_json::from_slice(&reply_body(&reply)).expect("JSON body");
+        assert_eq!(body["event"], event, "invocation {n}");
+    }
+}
+
 #[test]
 fn the_trace_id_is_set_per_invocation_and_removed_when_absent() {
     let api = FakeRuntimeApi::start();

@@ -44,7 +44,7 @@ pub(crate) fn json_to_py<'py>(
                 n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
             }
         }
-        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::String(s) => recurring(py, s.as_bytes(), || Ok(PyString::new(py, s)))?.into_any(),
         Value::Array(items) => {
             let list = pyo3::types::PyList::empty(py);
             for item in items {
@@ -61,6 +61,50 @@ pub(crate) fn json_to_py<'py>(
             dict.into_any()
         }
     })
+}
+
+/// How many values [`recurring`] keeps, and the longest it keeps.
+const RECURRING_SLOTS: usize = 256;
+const RECURRING_MAX_LEN: usize = 64;
+
+/// Python strings for the values that come back request after request (a host, a user agent,
+/// a stage, an API id, `GET`): made once and shared, as `str` is immutable, rather than made and
+/// freed again for every request. A warm hello-world invocation makes some 50 strings for the
+/// environ and `rwsgi.event`, most of them the same as the request before's.
+///
+/// Direct-mapped: a value's slot follows from its hash, and a new value takes the slot over, so
+/// that what recurs stays and what does not (request ids, times) passes through, in bounded
+/// memory. Only ASCII values, for which the environ's latin-1 and the event's UTF-8 decodings
+/// give the same string; `make` builds the string on a miss.
+fn recurring<'py>(
+    py: Python<'py>,
+    bytes: &[u8],
+    make: impl FnOnce() -> PyResult<Bound<'py, PyString>>,
+) -> PyResult<Bound<'py, PyString>> {
+    type Slots = Vec<Option<(Box<[u8]>, Py<PyString>)>>;
+    static SLOTS: std::sync::Mutex<Slots> = std::sync::Mutex::new(Vec::new());
+    if bytes.len() > RECURRING_MAX_LEN || !bytes.is_ascii() {
+        return make();
+    }
+    let index = {
+        use std::hash::BuildHasher;
+        KeyHasher::default().hash_one(bytes) as usize % RECURRING_SLOTS
+    };
+    // Held only while a string is made: making one runs no Python code (no collection, no
+    // finaliser) that could wait for this lock while holding the GIL.
+    let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+    if slots.is_empty() {
+        slots.resize_with(RECURRING_SLOTS, || None);
+    }
+    let slot = &mut slots[index];
+    if let Some((key, value)) = slot.as_ref()
+        && **key == *bytes
+    {
+        return Ok(value.bind(py).clone());
+    }
+    let value = make()?;
+    *slot = Some((bytes.into(), value.clone().unbind()));
+    Ok(value)
 }
 
 /// The most keys kept as ready-made Python strings: every CGI name, and the header names and
@@ -106,7 +150,8 @@ fn sys_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 pub(crate) fn build<'py>(py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyDict>> {
     let environ = PyDict::new(py);
     for (key, value) in request.cgi_variables_borrowed() {
-        environ.set_item(environ_key(py, &key), latin1(py, &value)?)?;
+        let value = recurring(py, &value, || latin1(py, &value))?;
+        environ.set_item(environ_key(py, &key), value)?;
     }
     let Request {
         body,
