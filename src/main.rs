@@ -21,8 +21,8 @@ static ALLOCATOR: Allocator = Allocator;
 /// in place (`mremap`), and the peak stays under 4 times the body.
 struct Allocator;
 
-/// Where a block's allocator changes: glibc's default mmap threshold, and the one the Lambda
-/// runtime fixes (src/lambda/runtime.rs).
+/// Where a block's allocator changes: the mmap threshold the Lambda runtime fixes for glibc
+/// (src/lambda/runtime.rs), so that every block glibc gets there has a mapping of its own.
 const LARGE: usize = 256 * 1024;
 
 // SAFETY: each block is freed and resized by the allocator that made it. Which one made it
