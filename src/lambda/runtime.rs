@@ -795,10 +795,10 @@ pub(crate) fn main(_args: Vec<OsString>) -> Result<ExitStatus> {
     let base = endpoint(&address).map_err(Error::Usage)?;
     // A long-running process that handles large bodies one after another: the app's body and
     // reply as Python `bytes` come from glibc's malloc (rwsgi's own buffers come from mimalloc,
-    // see src/main.rs), and glibc raises its mmap threshold each time a large block is freed, after
-    // which multi-megabyte blocks come from the heap and the freed space is not given back, so
-    // the peak grows invocation after invocation. A fixed threshold keeps every large block in
-    // its own mapping, returned when freed.
+    // see src/main.rs), and glibc raises its mmap threshold each time a large block is freed,
+    // after which multi-megabyte blocks come from the heap and the freed space is not given
+    // back, so the peak grows invocation after invocation. A fixed threshold keeps every large
+    // block in its own mapping, returned when freed.
     // SAFETY: mallopt has no preconditions; it is called before any other thread exists.
     unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024) };
 

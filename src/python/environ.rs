@@ -81,8 +81,9 @@ fn recurring<'py>(
     bytes: &[u8],
     make: impl FnOnce() -> PyResult<Bound<'py, PyString>>,
 ) -> PyResult<Bound<'py, PyString>> {
-    type Slots = Vec<Option<(Box<[u8]>, Py<PyString>)>>;
-    static SLOTS: std::sync::Mutex<Slots> = std::sync::Mutex::new(Vec::new());
+    type Slot = Option<(Box<[u8]>, Py<PyString>)>;
+    static SLOTS: std::sync::Mutex<[Slot; RECURRING_SLOTS]> =
+        std::sync::Mutex::new([const { None }; RECURRING_SLOTS]);
     if bytes.len() > RECURRING_MAX_LEN || !bytes.is_ascii() {
         return make();
     }
@@ -90,12 +91,9 @@ fn recurring<'py>(
         use std::hash::BuildHasher;
         KeyHasher::default().hash_one(bytes) as usize % RECURRING_SLOTS
     };
-    // Held only while a string is made: making one runs no Python code (no collection, no
-    // finaliser) that could wait for this lock while holding the GIL.
+    // Held only while a string is made or an old one freed: neither runs Python code (no
+    // collection, no finaliser) that could wait for this lock while holding the GIL.
     let mut slots = SLOTS.lock().unwrap_or_else(|p| p.into_inner());
-    if slots.is_empty() {
-        slots.resize_with(RECURRING_SLOTS, || None);
-    }
     let slot = &mut slots[index];
     if let Some((key, value)) = slot.as_ref()
         && **key == *bytes
