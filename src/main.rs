@@ -4,6 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
 
+use libmimalloc_sys as mi;
 use mimalloc::MiMalloc;
 
 #[global_allocator]
@@ -21,6 +22,12 @@ static ALLOCATOR: Allocator = Allocator;
 /// in place (`mremap`), and the peak stays under 4 times the body.
 struct Allocator;
 
+/// The largest alignment every mimalloc block has whatever its size: its size classes are
+/// multiples of the word. `mi_malloc` serves such a block on its shortest path, some 20
+/// instructions fewer than `mi_malloc_aligned` (which `MiMalloc` calls for every block); a
+/// warm invocation makes about 200 blocks.
+const WORD: usize = std::mem::size_of::<usize>();
+
 /// Where a block's allocator changes: the mmap threshold the Lambda runtime fixes for glibc
 /// (src/lambda/runtime.rs), so that every block glibc gets there has a mapping of its own.
 const LARGE: usize = 256 * 1024;
@@ -35,6 +42,8 @@ unsafe impl GlobalAlloc for Allocator {
         unsafe {
             if layout.size() >= LARGE {
                 System.alloc(layout)
+            } else if layout.align() <= WORD {
+                mi::mi_malloc(layout.size()).cast()
             } else {
                 MiMalloc.alloc(layout)
             }
@@ -46,6 +55,8 @@ unsafe impl GlobalAlloc for Allocator {
         unsafe {
             if layout.size() >= LARGE {
                 System.alloc_zeroed(layout)
+            } else if layout.align() <= WORD {
+                mi::mi_zalloc(layout.size()).cast()
             } else {
                 MiMalloc.alloc_zeroed(layout)
             }
@@ -72,6 +83,8 @@ unsafe impl GlobalAlloc for Allocator {
             return unsafe {
                 if large {
                     System.realloc(ptr, layout, new_size)
+                } else if layout.align() <= WORD {
+                    mi::mi_realloc(ptr.cast(), new_size).cast()
                 } else {
                     MiMalloc.realloc(ptr, layout, new_size)
                 }
