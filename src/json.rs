@@ -294,10 +294,16 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         // scratch list as it ends: past `start` are only this object's.
         let start = self.scratch.len();
         let mut bits = 0;
+        // Past as many keys as a scan serves, the rest go through `insert`, which indexes them.
+        let mut indexed: Option<Map> = None;
         while let Some(key) = access.next_key::<String>()? {
             let value = access.next_value_seed(ValueVisitor {
                 scratch: &mut *self.scratch,
             })?;
+            if let Some(map) = &mut indexed {
+                map.insert(key, value);
+                continue;
+            }
             let bit = key_bit(&key);
             if bits & bit != 0
                 && let Some(entry) = self.scratch[start..].iter_mut().find(|(k, _)| *k == key)
@@ -308,27 +314,18 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
             bits |= bit;
             self.scratch.push((key, value));
             if self.scratch.len() - start == SCAN_LIMIT {
-                // As many keys as a scan serves: the rest go through `insert`, which indexes
-                // them.
-                let mut map = Map {
+                indexed = Some(Map {
                     entries: self.scratch.drain(start..).collect(),
                     index: None,
                     bits,
-                };
-                while let Some(key) = access.next_key::<String>()? {
-                    let value = access.next_value_seed(ValueVisitor {
-                        scratch: &mut *self.scratch,
-                    })?;
-                    map.insert(key, value);
-                }
-                return Ok(Value::Object(map));
+                });
             }
         }
-        Ok(Value::Object(Map {
+        Ok(Value::Object(indexed.unwrap_or_else(|| Map {
             entries: self.scratch.drain(start..).collect(),
             index: None,
             bits,
-        }))
+        })))
     }
 }
 
