@@ -1387,6 +1387,29 @@ fn assert_one_clear_line(rwsgi: &Function, fragment: &str) {
 }
 
 #[test]
+fn invocations_near_and_far_apart_are_served_on_one_connection() {
+    // Back to back, rwsgi waits for each answer in a blocking read; past a short while it waits
+    // in tokio's reactor instead. Either way every request goes on the one kept-alive
+    // connection, and each invocation is answered.
+    let api = FakeRuntimeApi::start();
+    let mut rwsgi = function(&api).app("lambda_router").start();
+    for (n, gap) in [(1, 0), (2, 0), (3, 400), (4, 0), (5, 1200), (6, 0)] {
+        std::thread::sleep(Duration::from_millis(gap));
+        let reply = rwsgi.reply(&api, Invocation::new(&request_id(n), &get("/status", "")));
+        assert_eq!(reply["statusCode"], json!(200), "{}", rwsgi.dump());
+    }
+    assert!(api.wait_next_requests(7, WAIT), "{}", rwsgi.dump());
+    let log = api.request_log();
+    let runtime: Vec<&(u64, String)> = log
+        .iter()
+        .filter(|(_, r)| r.contains("/runtime/"))
+        .collect();
+    assert_eq!(runtime.len(), 6 * 2 + 1, "{log:?}");
+    assert!(runtime.iter().all(|(c, _)| *c == runtime[0].0), "{log:?}");
+    rwsgi.assert_running();
+}
+
+#[test]
 fn next_answering_500_stops_rwsgi_with_one_clear_line() {
     let api = FakeRuntimeApi::start();
     api.fail_next(Failure::Status500);
@@ -1485,6 +1508,19 @@ fn a_stale_reply_refused_with_410_is_logged_and_the_loop_goes_on() {
 
 #[test]
 fn sigterm_runs_the_atexit_handlers_and_flushes_the_output() {
+    sigterm_while_waiting_for_the_next_invocation(Duration::ZERO);
+}
+
+#[test]
+fn sigterm_long_after_the_last_invocation_is_handled_too() {
+    // After an invocation rwsgi waits for the next in a blocking read for a while, then in
+    // tokio's reactor: a signal is handled in either.
+    sigterm_while_waiting_for_the_next_invocation(Duration::from_millis(600));
+}
+
+/// One invocation, then SIGTERM `after` rwsgi asked for the next: the atexit handlers run, the
+/// output is flushed and rwsgi exits 0.
+fn sigterm_while_waiting_for_the_next_invocation(after: Duration) {
     let api = FakeRuntimeApi::start();
     let mut rwsgi = function(&api).app("goodbye").start();
     let reply = rwsgi.reply(&api, Invocation::new(&request_id(1), &get("/", "")));
@@ -1492,6 +1528,7 @@ fn sigterm_runs_the_atexit_handlers_and_flushes_the_output() {
     // An internal extension registered during init, so that Lambda sends SIGTERM at all.
     assert_eq!(api.extensions(), ["rwsgi-shutdown"]);
     assert!(api.wait_next_requests(2, WAIT), "{}", rwsgi.dump());
+    std::thread::sleep(after);
     // SAFETY: kill(2) on the child this test started and still owns.
     let sent = unsafe { libc::kill(rwsgi.process.pid() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(sent, 0);

@@ -11,6 +11,7 @@ pub(crate) mod reply;
 pub(crate) mod runtime;
 mod shutdown;
 pub(crate) mod snapstart;
+mod socket;
 pub(crate) mod source;
 pub(crate) mod stream;
 

@@ -38,12 +38,12 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use lambda_runtime_api_client::body::Body;
 use lambda_runtime_api_client::build_request;
 
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
+use crate::lambda::socket::{Socket, Wait};
 use crate::lambda::stream::{self, InvokeMode, Streamed};
 use crate::lambda::{
     ErrorReport, EventHandler, Handler, Invocation, InvocationContext, error_body,
@@ -310,16 +310,21 @@ pub struct Api {
     next_uri: Uri,
     user_agent: HeaderValue,
     connection: Option<Connection>,
+    /// Whether an answer may be waited for in a blocking read ([`Socket`]): not until the
+    /// first invocation has arrived, so that during init, while `/next` waits for the
+    /// function's extensions to finish theirs, tokio runs the shutdown extension's task.
+    blocking_waits: bool,
 }
 
 /// hyper's half of a connection that reads and writes the socket.
-type Driver = http1::Connection<TokioIo<tokio::net::TcpStream>, Body>;
+type Driver = http1::Connection<Socket, Body>;
 
 /// The kept-alive connection.
 struct Connection {
     sender: http1::SendRequest<Body>,
     /// `None` once the connection has ended (closed by the server, or failed).
     driver: Option<Driver>,
+    wait: Arc<Wait>,
 }
 
 /// A `/next` that did not hand out an invocation.
@@ -335,20 +340,38 @@ pub enum NextError {
 /// reads and writes happen when it is polled, and `work` (waiting for an answer, or reading its
 /// body) is woken by them. When the connection ends, hyper fails whatever it still had, so
 /// `work` ends too.
-async fn drive<F: Future>(driver: &mut Option<Driver>, work: F) -> F::Output {
+///
+/// With `wait`, once a whole request has been written and `work` waits for its answer, the
+/// connection is polled once more with its socket's read allowed to block until the answer
+/// comes ([`Socket`]), rather than going back to tokio to wait for it.
+async fn drive<F: Future>(driver: &mut Option<Driver>, wait: Option<&Wait>, work: F) -> F::Output {
     let mut work = pin!(work);
     std::future::poll_fn(|cx| {
         // The connection first: what it reads is then there for `work`, which need not wait
-        // (and arm its timer) for it. A connection that has ended is dropped, which fails what
-        // hyper still held for `work`.
-        if let Some(connection) = driver
-            && Pin::new(connection).poll(cx).is_ready()
-        {
-            *driver = None;
+        // (and arm its timer) for it.
+        poll_driver(driver, cx);
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
         }
-        work.as_mut().poll(cx)
+        match wait {
+            Some(wait) if driver.is_some() && wait.take_due() => {
+                wait.block_once(|| poll_driver(driver, cx));
+                work.as_mut().poll(cx)
+            }
+            _ => Poll::Pending,
+        }
     })
     .await
+}
+
+/// Polls the connection; one that has ended is dropped, which fails what hyper still held for
+/// the request's side.
+fn poll_driver(driver: &mut Option<Driver>, cx: &mut std::task::Context<'_>) {
+    if let Some(connection) = driver
+        && Pin::new(connection).poll(cx).is_ready()
+    {
+        *driver = None;
+    }
 }
 
 impl Api {
@@ -369,6 +392,7 @@ impl Api {
             prefix,
             next_uri,
             connection: None,
+            blocking_waits: false,
             user_agent: HeaderValue::from_str(&format!("rwsgi/{}", crate::VERSION))
                 .unwrap_or(HeaderValue::from_static("rwsgi")),
         }
@@ -401,15 +425,18 @@ impl Api {
         // Each request is written whole and then waited on: Nagle's algorithm would only hold
         // a short final segment back until the previous one is acknowledged.
         let _ = stream.set_nodelay(true);
+        let (socket, wait) =
+            Socket::new(stream).map_err(|e| format!("cannot connect to {}: {e}", self.address))?;
         let (sender, driver) = http1::Builder::new()
             // The read buffer's limit AWS's client sets: an event's head and body pass through it.
             .max_buf_size(1024 * 1024)
-            .handshake(TokioIo::new(stream))
+            .handshake(socket)
             .await
             .map_err(|e| chain(&e))?;
         Ok(Connection {
             sender,
             driver: Some(driver),
+            wait,
         })
     }
 
@@ -421,16 +448,19 @@ impl Api {
         &mut self,
         request: http::Request<Body>,
     ) -> std::result::Result<http::Response<Incoming>, String> {
-        self.send_beside(request, std::future::ready(())).await.0
+        self.send_beside(request, std::future::ready(()), false)
+            .await
+            .0
     }
 
-    /// [`send`](Api::send), with `beside` (what feeds a streamed request's body) run alongside
-    /// until both are done. The connection is driven all along: a server may answer before the
-    /// body has ended, and the body must still be written.
+    /// [`send`](Api::send), with `beside` (what feeds a streamed request's body, `streamed`)
+    /// run alongside until both are done. The connection is driven all along: a server may
+    /// answer before the body has ended, and the body must still be written.
     async fn send_beside<F: Future>(
         &mut self,
         mut request: http::Request<Body>,
         beside: F,
+        streamed: bool,
     ) -> (
         std::result::Result<http::Response<Incoming>, String>,
         F::Output,
@@ -452,7 +482,7 @@ impl Api {
             let connection = self.connection.insert(connection);
             // hyper takes a request once the connection has asked for one; one that closes
             // first has taken nothing.
-            if let Err(e) = drive(&mut connection.driver, connection.sender.ready()).await {
+            if let Err(e) = drive(&mut connection.driver, None, connection.sender.ready()).await {
                 self.connection = None;
                 if retried {
                     break chain(&e);
@@ -483,7 +513,13 @@ impl Api {
                     }
                 }
             });
-            match drive(&mut connection.driver, both).await {
+            // A streamed request's body is written while hyper also reads (to see the
+            // connection close): no read of it may block.
+            let wait = (self.blocking_waits && !streamed).then_some(&*connection.wait);
+            if let Some(wait) = wait {
+                wait.arm();
+            }
+            match drive(&mut connection.driver, wait, both).await {
                 Ok(answer) => {
                     if let Some(out) = beside_out {
                         return (Ok(answer), out);
@@ -518,7 +554,7 @@ impl Api {
             Some(connection) => &mut connection.driver,
             None => &mut none,
         };
-        let read = drive(driver, read_body(body, limit)).await;
+        let read = drive(driver, None, read_body(body, limit)).await;
         if read.is_err() {
             self.connection = None;
         }
@@ -575,6 +611,7 @@ impl Api {
         if parts.status != 200 {
             return Err(NextError::Status(parts.status.as_u16(), quote(&event)));
         }
+        self.blocking_waits = true;
         Ok(Next {
             headers: parts.headers,
             event,
@@ -715,7 +752,7 @@ impl Api {
             // Dropping the sender ends the body: hyper writes the last chunk (and trailers).
             Ok::<_, lambda_runtime_api_client::Error>(failure)
         };
-        let (answer, pumped) = self.send_beside(request, pump).await;
+        let (answer, pumped) = self.send_beside(request, pump, true).await;
         match pumped {
             Ok(Some(report)) => crate::log::error(&format!(
                 "the streamed response was cut short ({}: {}); reported in its trailers",
