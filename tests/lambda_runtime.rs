@@ -1410,6 +1410,61 @@ fn invocations_near_and_far_apart_are_served_on_one_connection() {
 }
 
 #[test]
+fn back_to_back_invocations_take_two_system_calls_per_exchange() {
+    // Once a request is written, rwsgi waits for the answer in the `recvfrom` that takes it
+    // (src/lambda/socket.rs), not in `epoll_wait` and then `recvfrom`: a warm invocation is a
+    // `sendmsg` and a blocking `recvfrom` for `/next`, and the same for the reply.
+    const COUNT: u64 = 40;
+    let mut api = FakeRuntimeApi::start();
+    let trace = util::temp_path("lambda-syscalls");
+    // Queued before rwsgi starts, so that each `/next` is answered at once.
+    for n in 1..=COUNT {
+        api.push(Invocation::new(&request_id(n), &get("/status", "")));
+    }
+    let mut rwsgi = Function {
+        process: function(&api)
+            .app("lambda_router")
+            .program("strace")
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=sendmsg,recvfrom,epoll_wait,epoll_pwait,epoll_pwait2",
+            ])
+            .arg("-o")
+            .arg(&trace)
+            .arg(util::rwsgi_bin())
+            .spawn(),
+    };
+    let posted = api
+        .wait_posted(COUNT as usize, WAIT)
+        .unwrap_or_else(|| panic!("{} of {COUNT} posted\n{}", api.posted().len(), rwsgi.dump()));
+    assert!(posted.iter().all(|p| p.kind == PostKind::Response));
+    assert!(
+        api.wait_next_requests(COUNT as usize + 1, WAIT),
+        "{}",
+        rwsgi.dump()
+    );
+    // The Runtime API goes away: rwsgi stops, and strace with it.
+    api.shutdown();
+    rwsgi.wait_exit();
+    let lines = std::fs::read_to_string(&trace).expect("strace's output");
+    let _ = std::fs::remove_file(&trace);
+    let count = |check: &dyn Fn(&str) -> bool| lines.lines().filter(|l| check(l)).count() as u64;
+    // An answer taken by a read that waited for it: no MSG_DONTWAIT.
+    let waited = count(&|l| {
+        l.contains("recvfrom(") && l.contains("\"HTTP/1.1 ") && l.contains(", 0, NULL, NULL) = ")
+    });
+    let polls = count(&|l| l.contains("epoll_wait(") || l.contains("epoll_pwait"));
+    let sends = count(&|l| l.contains("sendmsg("));
+    assert!(
+        waited >= 2 * COUNT - 2 && polls <= COUNT / 4 && sends >= 2 * COUNT,
+        "{waited} answers waited for in recvfrom, {polls} epoll waits, {sends} sendmsg for \
+         {COUNT} invocations\n{lines}"
+    );
+}
+
+#[test]
 fn next_answering_500_stops_rwsgi_with_one_clear_line() {
     let api = FakeRuntimeApi::start();
     api.fail_next(Failure::Status500);

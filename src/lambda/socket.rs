@@ -5,9 +5,11 @@
 //! Why not tokio's `TcpStream`: with it every exchange with the Runtime API is a `writev`, an
 //! `epoll_wait` and a `recvfrom`, and on a virtual machine each system call is costly (a warm
 //! hello-world invocation spent 27 µs of its 60 µs of CPU in the kernel, for six calls and
-//! two context switches). The loop sends one request at a time and has nothing else to do
-//! until its answer comes, so the answer is waited for in `recv` itself: two calls per
-//! exchange, as a blocking client makes (bench/RESULTS.md has the figures).
+//! two context switches; README.md, "Speed"). The loop sends one request at a time and has
+//! nothing else to do until its answer comes, so the answer is waited for in the `recvfrom`
+//! that takes it: two calls per exchange, as a blocking client makes. A `/next` that waits
+//! longer than [`BLOCKING_WAIT`] costs one call more than with tokio's socket (the timed-out
+//! read), and the reply's exchange one fewer.
 //!
 //! The socket stays in blocking mode; every other call says `MSG_DONTWAIT` and waits for
 //! readiness through tokio, so that everything else -- an answer's rest, a streamed
@@ -16,7 +18,8 @@
 //! tokio, which then runs what else is waiting (the shutdown extension, the signal watcher);
 //! and with a receive timeout set, Linux ends the `recv` with `EINTR` when a signal arrives
 //! rather than restarting it (signal(7), "Interruption of system calls and library functions
-//! by signal handlers"), so `SIGTERM` is handled at once.
+//! by signal handlers"), so a `SIGTERM` that this thread takes is handled at once (one that
+//! another thread of the app's takes, within [`BLOCKING_WAIT`]).
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
@@ -39,7 +42,8 @@ const BLOCKING_WAIT: Duration = Duration::from_millis(100);
 /// What the connection's driver and its socket tell each other about the answer awaited.
 #[derive(Debug, Default)]
 pub(crate) struct Wait {
-    /// A whole request has been written (hyper flushed its buffer) since the last answer began.
+    /// A whole request has been written (hyper flushed its buffer) since [`Wait::arm`], and
+    /// nothing of its answer has been read yet.
     due: AtomicBool,
     /// The next read may block: set by [`Wait::block_once`] around one poll of the driver.
     block: AtomicBool,
@@ -103,6 +107,15 @@ impl Socket {
             .map_err(io::Error::from)
     }
 
+    /// Once part of an answer has come, the rest is read as it arrives, without blocking: what
+    /// the next read of hyper's is for (the answer's rest, or a look for the connection's end
+    /// once the answer is whole) is hyper's to know.
+    fn read_some(&self, n: usize) {
+        if n > 0 {
+            self.wait.due.store(false, Ordering::Relaxed);
+        }
+    }
+
     fn wrote(&self, n: usize) {
         if n > 0 {
             self.wait.wrote.store(true, Ordering::Relaxed);
@@ -146,6 +159,7 @@ impl hyper::rt::Read for Socket {
                 Ok(n) => {
                     // SAFETY: `recv` initialised the first `n` bytes.
                     unsafe { buf.advance(n) };
+                    self.read_some(n);
                     return Poll::Ready(Ok(()));
                 }
                 // Timed out or interrupted by a signal: back to tokio, which waits from here.
@@ -163,6 +177,7 @@ impl hyper::rt::Read for Socket {
                 Ok(n) => {
                     // SAFETY: `recv` initialised the first `n` bytes.
                     unsafe { buf.advance(n) };
+                    self.read_some(n);
                     return Poll::Ready(Ok(()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
