@@ -1334,13 +1334,29 @@ fn json_log_format_makes_rwsgis_lines_json_objects() {
 #[test]
 fn a_runtime_api_address_with_a_path_prefix() {
     let api = FakeRuntimeApi::start_with_prefix("/.rt");
-    let rwsgi = function(&api)
-        .env("AWS_LAMBDA_RUNTIME_API", api.url_with_prefix())
+    let url = api.url_with_prefix();
+    served_under_a_path_prefix(&api, &url);
+}
+
+#[test]
+fn a_runtime_api_address_with_a_path_prefix_and_no_scheme() {
+    // `127.0.0.1:9000/.rt/app`, as README.md gives it for `cargo lambda watch`: AWS's client
+    // crate, which the shutdown extension registers through, does not take it as it is.
+    let api = FakeRuntimeApi::start_with_prefix("/.rt");
+    let address = api.url_with_prefix().replace("http://", "");
+    served_under_a_path_prefix(&api, &address);
+}
+
+/// rwsgi pointed at `api` (which serves under `/.rt`) by `address`: it registers its shutdown
+/// extension, answers an invocation and an error, and says nothing on stderr.
+fn served_under_a_path_prefix(api: &FakeRuntimeApi, address: &str) {
+    let mut rwsgi = function(api)
+        .env("AWS_LAMBDA_RUNTIME_API", address)
         .app("lambda_router")
         .start();
-    let reply = rwsgi.reply(&api, Invocation::new(&request_id(1), &get("/status", "")));
+    let reply = rwsgi.reply(api, Invocation::new(&request_id(1), &get("/status", "")));
     assert_eq!(reply["statusCode"], json!(200));
-    let posted = rwsgi.invoke(&api, Invocation::new(&request_id(2), &sqs_event()));
+    let posted = rwsgi.invoke(api, Invocation::new(&request_id(2), &sqs_event()));
     assert_eq!(posted.kind, PostKind::Error);
     assert!(api.wait_next_requests(3, WAIT), "{}", rwsgi.dump());
     assert_eq!(
@@ -1359,6 +1375,9 @@ fn a_runtime_api_address_with_a_path_prefix() {
             "GET /.rt/2018-06-01/runtime/invocation/next".to_string(),
         ]
     );
+    assert_eq!(api.extensions(), ["rwsgi-shutdown"], "{}", rwsgi.dump());
+    assert_eq!(rwsgi.stderr(), "", "{}", rwsgi.dump());
+    rwsgi.assert_running();
 }
 
 #[test]

@@ -830,6 +830,15 @@ pub(crate) fn main(_args: Vec<OsString>) -> Result<ExitStatus> {
         )
     })?;
     let base = endpoint(&address).map_err(Error::Usage)?;
+    // AWS's client crate, which the shutdown extension registers through, reads the variable
+    // itself and panics on a value that is not a URI on its own: a base URL with a path prefix
+    // but no scheme (`127.0.0.1:9000/.rt/app`), which `endpoint` takes. Such a value is given
+    // its `http://` here, the same address in the form both read.
+    if http::Uri::try_from(address.as_str()).is_err() {
+        // SAFETY: nothing else runs yet to read or change the environment: no thread has been
+        // started, and Python is not yet initialised.
+        unsafe { std::env::set_var("AWS_LAMBDA_RUNTIME_API", base.to_string()) };
+    }
     // A long-running process that handles large bodies one after another: the app's body and
     // reply as Python `bytes` come from glibc's malloc (rwsgi's own buffers come from mimalloc,
     // see src/main.rs), and glibc raises its mmap threshold each time a large block is freed,

@@ -107,13 +107,16 @@ impl Socket {
             .map_err(io::Error::from)
     }
 
-    /// Once part of an answer has come, the rest is read as it arrives, without blocking: what
-    /// the next read of hyper's is for (the answer's rest, or a look for the connection's end
-    /// once the answer is whole) is hyper's to know.
-    fn read_some(&self, n: usize) {
+    /// A read that put `n` bytes into `buf`. Once part of an answer has come, the rest is read
+    /// as it arrives, without blocking: what the next read of hyper's is for (the answer's
+    /// rest, or a look for the connection's end once the answer is whole) is hyper's to know.
+    fn filled(&self, mut buf: hyper::rt::ReadBufCursor<'_>, n: usize) -> Poll<io::Result<()>> {
+        // SAFETY: the `recv` that returned `n` initialised the first `n` bytes of `buf`.
+        unsafe { buf.advance(n) };
         if n > 0 {
             self.wait.due.store(false, Ordering::Relaxed);
         }
+        Poll::Ready(Ok(()))
     }
 
     fn wrote(&self, n: usize) {
@@ -152,16 +155,11 @@ impl hyper::rt::Read for Socket {
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        // SAFETY: `recv` only writes into the slice, and `advance` counts no more than it wrote.
+        // SAFETY: `recv` only writes into the slice, and `filled` counts no more than it wrote.
         let unfilled = unsafe { buf.as_mut() };
         if self.wait.block.swap(false, Ordering::Relaxed) {
             match self.recv(unfilled, RecvFlags::empty()) {
-                Ok(n) => {
-                    // SAFETY: `recv` initialised the first `n` bytes.
-                    unsafe { buf.advance(n) };
-                    self.read_some(n);
-                    return Poll::Ready(Ok(()));
-                }
+                Ok(n) => return self.filled(buf, n),
                 // Timed out or interrupted by a signal: back to tokio, which waits from here.
                 Err(e)
                     if matches!(
@@ -174,12 +172,7 @@ impl hyper::rt::Read for Socket {
         loop {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
             match self.recv(unfilled, RecvFlags::DONTWAIT) {
-                Ok(n) => {
-                    // SAFETY: `recv` initialised the first `n` bytes.
-                    unsafe { buf.advance(n) };
-                    self.read_some(n);
-                    return Poll::Ready(Ok(()));
-                }
+                Ok(n) => return self.filled(buf, n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e)),
