@@ -8,7 +8,7 @@ use rwsgi::testing::http::latin1_string;
 
 use crate::util::{
     LIMIT, Output, Running, VERSION, apps_dir, call, embedded_python_minor, latin1_bytes, program,
-    rwsgi, rwsgi_bin, temp_dir, write_file,
+    rwsgi, rwsgi_bin, temp_dir, temp_path, write_file,
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -1906,6 +1906,42 @@ fn an_app_that_sets_thresholds_at_import_keeps_them() {
         serde_json::json!([5000, 20, 30]),
         "{}",
         out.json()
+    );
+}
+
+#[test]
+fn arenas_mapped_during_the_import_come_with_their_pages_and_a_request_s_do_not() {
+    // src/python/arena.rs: Python's 1 MiB arenas of small objects are mapped with MAP_POPULATE
+    // while the interpreter starts and the app is imported, and as CPython maps them after.
+    let trace = temp_path("arena-mmaps");
+    let out = program("strace", ["-f", "-qq", "-e", "trace=mmap,write", "-o"])
+        .arg(&trace)
+        .arg(rwsgi_bin())
+        .args(["call", "--app", "arena_faults", "/"])
+        .run();
+    out.assert_ok();
+    assert_eq!(out.stdout_str(), "made 90000 objects deep\n");
+    let lines = std::fs::read_to_string(&trace).expect("strace's output");
+    let _ = std::fs::remove_file(&trace);
+    let (import, request) = lines
+        .split_once("arena_faults: the request starts")
+        .unwrap_or_else(|| panic!("no mark of the request in the trace\n{lines}"));
+    let arenas = |part: &str, populated: bool| {
+        part.lines()
+            .filter(|l| {
+                l.contains("mmap(NULL, 1048576, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS")
+                    && l.contains("MAP_POPULATE") == populated
+            })
+            .count()
+    };
+    // 90,000 objects of 48 bytes: four arenas or more each time.
+    assert!(
+        arenas(import, true) >= 4 && arenas(import, false) == 0,
+        "the import's arenas\n{lines}"
+    );
+    assert!(
+        arenas(request, false) >= 4 && arenas(request, true) == 0,
+        "the request's arenas\n{lines}"
     );
 }
 

@@ -201,6 +201,8 @@ fn initialize(options: &StartOptions) -> Result<()> {
         if ffi::Py_IsInitialized() != 0 {
             return Ok(());
         }
+        // Before the interpreter maps its first arena.
+        super::arena::install();
         let mut config = MaybeUninit::<ffi::PyConfig>::uninit();
         ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
         let mut config = config.assume_init();
@@ -303,7 +305,10 @@ static GC_PAUSED: std::sync::Mutex<Option<(i64, i64, i64)>> = std::sync::Mutex::
 /// young ones and finds nothing to free; importing Flask runs some 80 of them, several percent
 /// of its import time. The pause is a threshold of 0 (the collector's own "off" setting), so an
 /// app that calls `gc.disable()` or sets thresholds during its import keeps what it chose.
+///
+/// For as long, new arenas of Python objects come with all their pages (see `arena`).
 pub(crate) fn pause_gc(py: Python<'_>) {
+    super::arena::populate(true);
     let result = py.import("gc").and_then(|gc| {
         let old: (i64, i64, i64) = gc.call_method0("get_threshold")?.extract()?;
         if old.0 != 0 {
@@ -320,8 +325,10 @@ pub(crate) fn pause_gc(py: Python<'_>) {
 /// Ends [`pause_gc`]: the thresholds come back (unless the app set its own meanwhile), and what
 /// the import made is moved out of the collector's reach with `gc.freeze()`, so that no later
 /// collection during a request walks those objects again. They were reachable when the import
-/// ended; what the app drops later is collected as usual.
+/// ended; what the app drops later is collected as usual. Arenas are mapped as CPython maps
+/// them again.
 pub(crate) fn resume_gc(py: Python<'_>) {
+    super::arena::populate(false);
     let Some(old) = GC_PAUSED.lock().unwrap_or_else(|p| p.into_inner()).take() else {
         return;
     };

@@ -2,6 +2,7 @@
 //! app, turns a neutral [`Request`] into a WSGI environ, calls the app and feeds its response to
 //! a [`ResponseSink`](crate::http::ResponseSink).
 
+mod arena;
 pub(crate) mod environ;
 mod errors;
 mod fork;
