@@ -1081,6 +1081,38 @@ fn head_keeps_the_headers_and_sends_no_body() {
 }
 
 #[test]
+fn big_events_with_the_largest_client_context_come_through_whole() {
+    // rwsgi reads the Runtime API in reads of 64 KiB (src/lambda/runtime.rs, READ_BUFFER): an
+    // event's head and body cross many of them, and the head may carry a client context of
+    // up to 3,583 bytes (the Invoke API's limit for `ClientContext`, base64 included).
+    let api = FakeRuntimeApi::start();
+    let rwsgi = function(&api).app("bylength").start();
+    // The mobile SDK's context, with a "pad" member that takes it to the limit.
+    let mut client_context =
+        MOBILE_CLIENT_CONTEXT.trim_end_matches('}').to_string() + r#","pad":""#;
+    client_context += &"x".repeat(3_583 - client_context.len() - 2);
+    client_context += r#""}"#;
+    assert_eq!(client_context.len(), 3_583);
+    for (n, size) in [(1, 3_000_000), (2, 65_536 * 7 + 11), (3, 3_000_001)] {
+        let body = binary_pattern(size);
+        let mut event = http_v2("POST", "/upload", "");
+        event["headers"]["content-length"] = json!(size.to_string());
+        event["body"] = json!(b64(&body));
+        event["isBase64Encoded"] = json!(true);
+        let reply = rwsgi.reply(
+            &api,
+            Invocation::new(&request_id(n), &event).client_context(&client_context),
+        );
+        assert_eq!(reply["statusCode"], json!(200), "{}", rwsgi.dump());
+        assert_eq!(reply["headers"]["X-Read"], json!(size.to_string()));
+        assert!(
+            reply_body(&reply) == body,
+            "invocation {n}: the body came back changed"
+        );
+    }
+}
+
+#[test]
 fn a_reply_over_6_mb_becomes_a_500_saying_so() {
     let api = FakeRuntimeApi::start();
     let rwsgi = function(&api).app("lambda_router").start();
