@@ -494,6 +494,32 @@ fn keep_conn_is_honoured_and_one_request_at_a_time() {
 }
 
 #[test]
+fn a_new_connection_is_served_though_its_request_comes_after_another_connects() {
+    // A web server connects, and writes its request a moment later. The one worker must wait
+    // for it, not take the connection behind it for an idle one and close it unread (which
+    // nginx reported as "502 Bad Gateway" about once in 100,000 requests).
+    let server = Server::start("fresh", &["--workers", "1", "--app", "fcgi_app.py"]);
+    let mut first = Client::connect(&server.sock);
+    let mut second = Client::connect(&server.sock);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(first.get(1, false, "/hello").text(), "Hello, FastCGI!\n");
+    assert!(first.closed());
+    assert_eq!(second.get(1, false, "/hello").text(), "Hello, FastCGI!\n");
+}
+
+#[test]
+fn an_idle_kept_connection_is_let_go_when_another_waits() {
+    let server = Server::start("idle", &["--workers", "1", "--app", "fcgi_app.py"]);
+    let mut kept = Client::connect(&server.sock);
+    assert_eq!(kept.get(1, true, "/hello").text(), "Hello, FastCGI!\n");
+    // The one worker idles on the kept connection; another connection is served all the same,
+    // and the kept one is closed.
+    let mut other = Client::connect(&server.sock);
+    assert_eq!(other.get(1, false, "/hello").text(), "Hello, FastCGI!\n");
+    assert!(kept.closed());
+}
+
+#[test]
 fn wsgi_errors_and_tracebacks_go_to_fcgi_stderr() {
     let server = Server::start("stderr", &["--workers", "1", "--app", "fcgi_app.py"]);
     let reply = get(&server.sock, "/errors");

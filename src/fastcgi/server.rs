@@ -24,6 +24,14 @@ pub(crate) const MAX_PARAMS: usize = 1 << 20;
 /// the connection, and the server could lose the answer.
 const LINGER: Duration = Duration::from_secs(2);
 
+/// How long a connection just accepted is waited on alone for its first record. A web server
+/// connects to send a request, and writes it a moment later (nginx on the socket's first
+/// writable event): a connection let go in that moment, because another waits at the listening
+/// socket, would be closed on a request it was sent, which the web server reports as a failed
+/// upstream (nginx: `502 Bad Gateway`, "recv() failed (104: Connection reset by peer)"). Past
+/// this, a connection that has sent nothing is idle like any other.
+const FIRST_RECORD: Duration = Duration::from_secs(10);
+
 /// What every request of this process shares.
 pub(super) struct Service {
     pub(super) app: App,
@@ -51,10 +59,13 @@ fn serve_connection(
     // A handle of the connection's own to wait on, without holding the lock while waiting.
     let watch = stream.try_clone()?;
     let conn = Arc::new(Mutex::new(Conn::new(stream, service.max_conns)?));
+    let accepted = Instant::now();
+    let mut fresh = true;
     loop {
         // Between requests: wait for the next one, but leave when told to stop, or when a new
         // connection waits at the listening socket while this one idles (a web server that
         // keeps connections open must not hold the only worker from its other connections).
+        // A connection just accepted is not idle: its first request is on its way.
         loop {
             if crate::workers::stopping() {
                 return Ok(ConnEnd::Left);
@@ -62,12 +73,24 @@ fn serve_connection(
             if !lock(&conn).reader.buffer().is_empty() {
                 break;
             }
+            let first_wait = if fresh {
+                FIRST_RECORD.checked_sub(accepted.elapsed())
+            } else {
+                None
+            };
+            if let Some(left) = first_wait {
+                if readable(watch.as_fd(), left.min(Duration::from_millis(1000)))? {
+                    break;
+                }
+                continue;
+            }
             match wait_either(watch.as_fd(), listener, Duration::from_millis(1000))? {
                 Ready::Conn => break,
                 Ready::Listener => return Ok(ConnEnd::Left),
                 Ready::Neither => {}
             }
         }
+        fresh = false;
         let event = lock(&conn).next()?;
         let (id, role, keep) = match event {
             Event::Closed => return Ok(ConnEnd::Done),
