@@ -6,11 +6,12 @@
 //! first touch, one page fault at a time. An import fills arenas page after page: importing a
 //! Flask app touches some 3,000 pages of them, and where a page fault is expensive (a virtual
 //! machine whose page tables the hypervisor keeps) those faults took up to 30 ms of kernel time
-//! in a Lambda cold start of 150 to 200 ms. Until the app is imported, rwsgi maps arenas with `MAP_POPULATE`, so that
-//! the kernel supplies all of an arena's pages in the one `mmap` call, with no fault to take.
-//! After the import, arenas are mapped exactly as CPython maps them: what a request costs, and
-//! the memory a request leaves behind, stay as they were. The price is the unused part of the
-//! last arena the import was filling, at most 1 MiB of memory that is there from the start.
+//! in a Lambda cold start of 150 to 200 ms. Until the app is imported, rwsgi maps arenas with
+//! `MAP_POPULATE`, so that the kernel supplies all of an arena's pages in the one `mmap` call,
+//! with no fault to take. After the import, arenas are mapped exactly as CPython maps them: what
+//! a request costs, and the memory a request leaves behind, stay as they were. The price is the
+//! unused part of the last arena the import was filling, at most 1 MiB of memory that is there
+//! from the start.
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
